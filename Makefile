@@ -37,7 +37,7 @@ docs: setup
 	@echo "docs: the offline docs build arrives with the research-workflow issue"; exit 1
 
 bench: setup
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 export: setup
 	$(BIN)/nbdev_export
