@@ -23,15 +23,15 @@ setup: $(STAMP)
 ## The main job on the embedded default data: synthesize the market, store it, validate it, summarize it.
 demo: setup
 	$(BIN)/alphatrade data synth --data-dir $(DATA) --seed 42 --start 2025-01-02 --end 2025-12-31
-	$(BIN)/alphatrade data validate --data-dir $(DATA)
-	$(BIN)/alphatrade data info --data-dir $(DATA)
+	$(BIN)/alphatrade data validate --store $(DATA)/synthetic
+	$(BIN)/alphatrade data info --store $(DATA)/synthetic
 
 ## Everything: every notebook's tests (one pytest item each) and the integration tests in tests/.
 test: setup
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 lab: setup
-	$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 --notebook-dir nbs
+	$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 --notebook-dir nbs $(if $(filter 0,$(shell id -u)),--allow-root)
 
 docs: setup
 	@echo "docs: the offline docs build arrives with the research-workflow issue"; exit 1
