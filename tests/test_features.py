@@ -31,10 +31,9 @@ def real_panel(shared_data):
 
 
 def _alphas():
-    try:
-        from alphatrade.alpha.factors import ALPHAS
-    except ImportError:
-        return {}
+    from alphatrade.alpha.factors import ALPHAS
+    import alphatrade.alpha.combiner  # registers the combined alphas
+    assert len(ALPHAS) >= 7
     return {f"alpha:{a.name}": (lambda p, a=a: a.compute_panel(p)) for a in ALPHAS.values()}
 
 
