@@ -1,0 +1,144 @@
+"""Persistence on BOTH engines: a SQLite file and the real PostgreSQL server (127.0.0.1:5432, database `test`).
+Each PostgreSQL test runs in a fresh schema of its own, dropped afterwards."""
+import uuid
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from alphatrade.core.errors import DataValidationError, InvalidTransitionError, InvalidValueError
+from alphatrade.core.types import Fill, Order, OrderStatus, Position, RiskEvent, TradeSignal
+from alphatrade.data.synthetic import generate_market
+from alphatrade.infra import db as dbm
+from alphatrade.infra.repository import (BarRepository, Database, KillSwitchRepository, OrderRepository, PositionRepository,
+                                         RiskEventRepository, RunRepository, SignalRepository, TradeRepository)
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+T0 = datetime(2025, 6, 2, 14, 0, tzinfo=timezone.utc)
+
+
+def _pg_reachable():
+    try:
+        e = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with e.connect() as c: c.exec_driver_sql("select 1")
+        e.dispose(); return None
+    except Exception as ex:
+        return f"PostgreSQL at 127.0.0.1:5432 is not reachable ({type(ex).__name__}); .ci/run starts it"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url_schema(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/alphatrade.db", None
+        return
+    why = _pg_reachable()
+    if why: pytest.skip(why)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    yield PG_URL, schema
+    e = sa.create_engine(PG_URL)
+    with e.begin() as c: c.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    e.dispose()
+
+
+@pytest.fixture
+def db(url_schema):
+    url, schema = url_schema
+    d = Database(url, schema=schema).migrate()
+    yield d
+    d.dispose()
+
+
+def test_upgrade_downgrade_upgrade_and_schema_matches_models(url_schema):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    url, schema = url_schema
+    dbm.upgrade(url, schema=schema)
+    assert dbm.status(url, schema=schema)["up_to_date"]
+    dbm.downgrade(url, schema=schema)
+    st = dbm.status(url, schema=schema)
+    assert st["current"] is None and not st["up_to_date"]
+    dbm.upgrade(url, schema=schema)
+    d = Database(url, schema=schema)
+    with d.engine.connect() as c:
+        diff = compare_metadata(MigrationContext.configure(c, opts={"compare_type": True}), dbm.Base.metadata)
+        tables = set(sa.inspect(c).get_table_names())
+    d.dispose()
+    assert diff == []
+    assert {"bars", "orders", "trades", "positions", "signals", "risk_events", "runs", "kill_switch"} <= tables
+
+
+def test_orders_write_ahead_transitions_and_errors(db):
+    repo = OrderRepository(db)
+    o = repo.create(Order("AAPL", "buy", "12.5", type="limit", limit_price="190.12345678"), at=T0)
+    assert repo.get(o.client_order_id).limit_price == Decimal("190.12345678")
+    with pytest.raises(InvalidValueError, match="already exists"):
+        repo.create(o)
+    repo.transition(o.client_order_id, "submitted", broker_order_id="b-1")
+    with pytest.raises(InvalidTransitionError, match="submitted -> pending"):
+        repo.transition(o.client_order_id, "pending")
+    with pytest.raises(InvalidValueError):  # more filled than ordered: rolled back
+        repo.transition(o.client_order_id, "filled", filled_qty=13)
+    got = repo.get(o.client_order_id)
+    assert got.status == OrderStatus.SUBMITTED and got.filled_qty == 0 and got.broker_order_id == "b-1"
+    with pytest.raises(InvalidValueError, match="does not fit DECIMAL"):
+        repo.create(Order("AAPL", "buy", Decimal("1e12")))
+    with db.session() as s:
+        assert s.scalar(sa.text("select count(*) from orders")) == 1  # nothing half-written
+    repo.transition(o.client_order_id, "filled", filled_qty="12.5", filled_avg_price="190.1")
+    assert repo.open_orders() == []
+
+
+def test_fills_positions_signals_risk_runs_killswitch(db):
+    o = OrderRepository(db).create(Order("MSFT", "sell", 3))
+    tr = TradeRepository(db)
+    f = Fill(o.client_order_id, "MSFT", "sell", 3, "410.55", T0, "0.02")
+    assert tr.record(f, fill_id="e1") is True and tr.record(f, fill_id="e1") is False
+    with pytest.raises(InvalidValueError, match="unknown order"):
+        tr.record(Fill("nope", "MSFT", "sell", 1, 1, T0))
+    assert tr.for_order(o.client_order_id) == [f]
+    pr = PositionRepository(db)
+    pr.snapshot([Position("MSFT", -3, "410.55", "409")], T0)
+    pr.snapshot([Position("MSFT", -3, "410.55", "411"), Position("AAPL", 5, 190)], T0.replace(hour=15))
+    assert set(pr.latest()) == {"MSFT", "AAPL"} and pr.latest()["MSFT"].market_price == Decimal("411")
+    SignalRepository(db).add_many([TradeSignal("MSFT", T0, -0.5, 0.9, "reversal", {"z": 1.2})])
+    assert SignalRepository(db).between(T0, T0.replace(hour=16))[0].metadata == {"z": 1.2}
+    RiskEventRepository(db).add(RiskEvent(T0, "daily_loss", "warning", "down 3%", {"loss": 0.03}))
+    assert RiskEventRepository(db).recent()[0].data == {"loss": 0.03}
+    runs = RunRepository(db)
+    runs.start("20260101-000000-x", "x", {"seed": 1}, {"git": "abc"})
+    runs.finish("20260101-000000-x", {"sharpe": 1.5})
+    assert runs.get("20260101-000000-x")["metrics"] == {"sharpe": 1.5}
+    ks = KillSwitchRepository(db)
+    ks.activate("max drawdown", at=T0)
+    assert KillSwitchRepository(Database(str(db.engine.url.render_as_string(hide_password=False)), schema=db.schema)).state()["active"]
+    ks.reset("ops lead")
+    assert ks.state() == {"active": False, "reason": "reset", "activated_at": None, "reset_by": "ops lead"}
+
+
+def test_bars_roundtrip_nan_refused_idempotent(db):
+    bars = generate_market(seed=5, start="2025-06-02", end="2025-06-04", universe={"AAA": "X", "BBB": "Y", "CCC": "Y"})
+    br = BarRepository(db)
+    bad = bars.copy(); bad.loc[bad.index[7], "high"] = np.nan
+    with pytest.raises(DataValidationError, match="column high: high is NaN"):
+        br.ingest(bad)
+    assert br.count() == 0
+    assert br.ingest(bars) == len(bars)
+    assert br.ingest(bars) == 0
+    back = br.read()
+    pd.testing.assert_frame_equal(back, bars.reset_index(drop=True), check_dtype=False, rtol=1e-12)
+
+
+def test_real_data_ingest_is_idempotent(db, shared_data):
+    from alphatrade.data.loader import read_bars_dir
+    frames = read_bars_dir(shared_data / "us15m")
+    bars = pd.concat(frames, ignore_index=True)
+    br = BarRepository(db)
+    assert br.ingest(bars) == len(bars) > 450_000
+    assert br.ingest(bars) == 0
+    assert br.count() == len(bars)
+    aapl = br.read(["AAPL"])
+    src = frames[[f.symbol.iloc[0] for f in frames].index("AAPL")].reset_index(drop=True)
+    np.testing.assert_array_equal(aapl.close.to_numpy(), src.close.to_numpy())
