@@ -1,5 +1,6 @@
 """Persistence on BOTH engines: a SQLite file and the real PostgreSQL server (127.0.0.1:5432, database `test`).
 Each PostgreSQL test runs in a fresh schema of its own, dropped afterwards."""
+import os
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -35,6 +36,7 @@ def url_schema(request, tmp_path):
         yield f"sqlite:///{tmp_path}/alphatrade.db", None
         return
     why = _pg_reachable()
+    if why and os.environ.get("CI"): pytest.fail(why + " (in CI the PostgreSQL half must run)")
     if why: pytest.skip(why)
     schema = f"t_{uuid.uuid4().hex[:12]}"
     yield PG_URL, schema
