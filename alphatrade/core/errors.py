@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 # %% auto #0
 __all__ = ['AlphaTradeError', 'ConfigError', 'InvalidValueError', 'DataError', 'StoreError', 'BrokerError', 'OrderRejectedError',
-           'InsufficientFundsError', 'InvalidTransitionError', 'RiskLimitError', 'KillSwitchActiveError', 'ModelError',
-           'ModelNotFittedError', 'UnsafeArtifactError', 'DataIssue', 'DataValidationError']
+           'InsufficientFundsError', 'InvalidTransitionError', 'RiskLimitError', 'KillSwitchActiveError',
+           'LookAheadError', 'ModelError', 'ModelNotFittedError', 'UnsafeArtifactError', 'DataIssue',
+           'DataValidationError']
 
 # %% ../../nbs/00_core.errors.ipynb #598a7e01
 class AlphaTradeError(Exception):
@@ -44,6 +45,9 @@ class RiskLimitError(AlphaTradeError):
 
 class KillSwitchActiveError(RiskLimitError):
     "The kill switch is active: nothing new may be submitted."
+
+class LookAheadError(AlphaTradeError):
+    "A strategy's or feature's value for a bar changed when later bars were removed: it reads the future."
 
 class ModelError(AlphaTradeError):
     "Base of model errors."

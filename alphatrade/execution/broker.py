@@ -61,13 +61,14 @@ def _tick(p: Decimal) -> Decimal: return Decimal("0.01") if p >= 1 else Decimal(
 class SimBroker:
     "The backtest's broker: fills against bars, with costs; reports through callbacks."
     def __init__(self, cash=100_000, costs: CostModel | None = None, slippage_bps: float = 2.0, impact: float = 0.1,
-                 participation: float = 0.10, allow_short: bool = False, timeframe: str = "15Min",
+                 participation: float | None = 0.10, allow_short: bool = False, timeframe: str = "15Min",
                  on_fill: Callable[[Fill], None] | None = None, on_update: Callable[[Order], None] | None = None):
         self.cash = to_decimal(cash, "cash"); self.costs = costs or CostModel.alpaca()
         self.slippage_bps, self.impact, self.participation = slippage_bps, impact, participation
         self.allow_short, self.step = allow_short, bar_length(timeframe)
         self.tracker = PositionTracker()
         self.orders: dict[str, Order] = {}; self._since: dict[str, datetime] = {}
+        self._open: dict[str, Order] = {}  # the open ones, so a long backtest never rescans every order it ever placed
         self.fills: list[Fill] = []
         self.on_fill, self.on_update = on_fill, on_update
         self._now: datetime | None = None; self.last: dict[str, Decimal] = {}
@@ -75,6 +76,8 @@ class SimBroker:
     def now(self) -> datetime: return self._now
     def _emit(self, o: Order):
         self.orders[o.client_order_id] = o
+        if o.is_open: self._open[o.client_order_id] = o
+        else: self._open.pop(o.client_order_id, None)
         if self.on_update: self.on_update(o)
         return o
 
@@ -104,7 +107,7 @@ class SimBroker:
         self._since[client_order_id] = at
         return self._emit(new)
 
-    def open_orders(self) -> list[Order]: return [o for o in self.orders.values() if o.is_open]
+    def open_orders(self) -> list[Order]: return list(self._open.values())
     def positions(self) -> dict[str, Position]: return self.tracker.positions({s: p for s, p in self.last.items()})
     def account(self) -> dict:
         mv = sum((p.market_value for p in self.positions().values()), Decimal(0))
@@ -139,7 +142,7 @@ def process_bar(self: SimBroker, timestamp: datetime, bars: dict, regular: bool 
         if b is None or not regular or self._since[o.client_order_id] > timestamp: continue
         op, hi, lo, cl, vol = (to_decimal(x, "bar") for x in b)
         px = _price_for(o, op, hi, lo)
-        cap = (vol * to_decimal(self.participation, "participation")).to_integral_value(rounding="ROUND_DOWN")
+        cap = o.remaining_qty if self.participation is None else (vol * to_decimal(self.participation, "participation")).to_integral_value(rounding="ROUND_DOWN")
         qty = min(o.remaining_qty, cap)
         if px is None or qty <= 0: continue
         sign = 1 if o.side is OrderSide.BUY else -1

@@ -164,8 +164,11 @@ class IntraTradeMonitor:
 
     def update(self, portfolio: Portfolio, session=None) -> list[RiskEvent]:
         "Record the portfolio's equity at `portfolio.timestamp` (`session`: the session date, for the daily loss)."
-        at = portfolio.timestamp or datetime.now(timezone.utc)
-        eq = float(portfolio.equity); self.equity.append(eq)
+        return self.update_equity(float(portfolio.equity), portfolio.timestamp or datetime.now(timezone.utc), session)
+
+    def update_equity(self, eq: float, at: datetime, session=None) -> list[RiskEvent]:
+        "The same from a plain equity number: what the engine calls every bar (no `Portfolio` to build)."
+        self.equity.append(eq)
         self.peak = eq if self.peak is None else max(self.peak, eq)
         session = session if session is not None else at.date()
         if session != self.day: self.day, self.day_start = session, (self.equity[-2] if len(self.equity) > 1 else eq)
