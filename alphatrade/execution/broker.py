@@ -149,6 +149,7 @@ def process_bar(self: SimBroker, timestamp: datetime, bars: dict, regular: bool 
         rng = float((hi - lo) / op) if op > 0 else 0.0
         cost = self.slippage_bps / 1e4 + self.impact * rng * float(np.sqrt(float(qty) / float(vol))) if vol > 0 else self.slippage_bps / 1e4
         price = px * (1 + sign * to_decimal(round(cost, 10), "slippage"))
+        price = min(price, hi) if sign > 0 else max(price, lo)  # nor outside the bar's range: nobody traded there
         if o.type is not OrderType.MARKET and o.limit_price is not None:  # slippage never pushes a limit order past its limit
             price = min(price, o.limit_price) if sign > 0 else max(price, o.limit_price)
         price = price.quantize(_tick(price), ROUND_HALF_UP)
