@@ -146,9 +146,10 @@ def run_backtest(panel: MarketPanel,  # bars: history before `start` included fo
     regular = is_regular_bar(p.timestamps)
     sess = session_of(p.timestamps).to_numpy()
     last = np.r_[sess[1:] != sess[:-1], True]
+    starts = p.timestamps.to_pydatetime()
     for i in tqdm(range(i0, len(p)), desc=f"backtest {strategy.name}", unit="bar", disable=not progress, mininterval=0.5):
         js = np.flatnonzero(eng.inflight)
-        if len(js): broker.process_bar(p.timestamps[i].to_pydatetime(), _bars_at(p, i, js), bool(regular[i]), bool(last[i]))
+        if len(js): broker.process_bar(starts[i], _bars_at(p, i, js), bool(regular[i]), bool(last[i]))
         eng.step(i)
     secs = time.perf_counter() - t0
     if eng.cash != broker.cash: raise AlphaTradeError(f"backtest book mismatch: engine cash {eng.cash} != broker cash {broker.cash}")

@@ -168,8 +168,23 @@ class Order:
     @property
     def signed_qty(self) -> Decimal: return self.qty if self.side is OrderSide.BUY else -self.qty
     def evolve(self, **changes) -> "Order":
-        "A copy with `changes`, validated again (orders are immutable)."
-        return replace(self, **changes)
+        "A copy with `changes`, validated again (orders are immutable); state-only changes validate just what changed."
+        if not changes.keys() <= _STATE_FIELDS: return replace(self, **changes)
+        o = object.__new__(Order); o.__dict__.update(self.__dict__); s = lambda k, v: object.__setattr__(o, k, v)
+        if "status" in changes: s("status", _enum(OrderStatus, changes["status"], "Order.status"))
+        if "filled_qty" in changes:
+            s("filled_qty", to_decimal(changes["filled_qty"], "Order.filled_qty"))
+            if not 0 <= o.filled_qty <= o.qty: raise InvalidValueError(f"Order.filled_qty: {o.filled_qty} outside [0, qty {o.qty}]")
+        if changes.get("filled_avg_price") is not None:
+            s("filled_avg_price", to_decimal(changes["filled_avg_price"], "Order.filled_avg_price"))
+            if o.filled_avg_price <= 0: raise InvalidValueError(f"Order.filled_avg_price: {o.filled_avg_price} must be > 0")
+        elif "filled_avg_price" in changes: s("filled_avg_price", None)
+        if changes.get("created_at") is not None: s("created_at", _utc(changes["created_at"], "Order.created_at"))
+        elif "created_at" in changes: s("created_at", None)
+        if "broker_order_id" in changes: s("broker_order_id", changes["broker_order_id"])
+        return o
+
+_STATE_FIELDS = frozenset({"status", "filled_qty", "filled_avg_price", "created_at", "broker_order_id"})
 
 @dataclass(frozen=True)
 class Fill:
@@ -225,6 +240,13 @@ class Position:
     def unrealized_pnl(self) -> Decimal: return self.market_value - self.cost_basis
     def mark(self, price) -> "Position": return replace(self, market_price=price)
 
+    @classmethod
+    def trusted(cls, symbol: str, qty: Decimal, avg_entry_price: Decimal, market_price: Decimal | None = None) -> "Position":
+        "Build from values that are already valid `Decimal`s (the engine's hot path), skipping re-validation."
+        o = object.__new__(cls); st = object.__setattr__
+        st(o, "symbol", symbol); st(o, "qty", qty); st(o, "avg_entry_price", avg_entry_price); st(o, "market_price", market_price)
+        return o
+
 @dataclass(frozen=True)
 class Portfolio:
     "Cash plus positions at a point in time."
@@ -237,6 +259,13 @@ class Portfolio:
         for k, p in self.positions.items():
             if not isinstance(p, Position) or p.symbol != k: raise InvalidValueError(f"Portfolio.positions[{k!r}]: expected the Position of {k}")
         if self.timestamp is not None: object.__setattr__(self, "timestamp", _utc(self.timestamp, "Portfolio.timestamp"))
+
+    @classmethod
+    def trusted(cls, cash: Decimal, positions: dict, timestamp: datetime | None = None) -> "Portfolio":
+        "Build from a `Decimal` cash, a dict of valid Positions and a UTC time, skipping re-validation (the engine's hot path)."
+        o = object.__new__(cls); st = object.__setattr__
+        st(o, "cash", cash); st(o, "positions", positions); st(o, "timestamp", timestamp)
+        return o
 
     @property
     def market_value(self) -> Decimal: return sum((p.market_value for p in self.positions.values()), Decimal(0))

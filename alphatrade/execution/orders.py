@@ -23,6 +23,12 @@ class _Book:
     avg: Decimal = Decimal(0)
     realized: Decimal = Decimal(0)
 
+def _price(x, symbol) -> Decimal | None:
+    if x is None: return None
+    d = to_decimal(x, f"price[{symbol}]")
+    if d <= 0: raise InvalidValueError(f"price[{symbol}]: {d} must be > 0")
+    return d
+
 class PositionTracker:
     "Positions, average costs and realised P&L per symbol, from fills."
     def __init__(self): self._b: dict[str, _Book] = {}; self.commissions = Decimal(0)
@@ -52,7 +58,7 @@ class PositionTracker:
     def positions(self, prices: dict | None = None) -> dict[str, Position]:
         "Open positions, marked at `prices` where given."
         prices = prices or {}
-        return {s: Position(s, b.qty, b.avg, prices.get(s)) for s, b in self._b.items() if b.qty != 0}
+        return {s: Position.trusted(s, b.qty, b.avg, _price(prices.get(s), s)) for s, b in self._b.items() if b.qty != 0}
 
     def realized_pnl(self, symbol: str | None = None) -> Decimal:
         if symbol is not None: return self._b.get(symbol, _Book()).realized

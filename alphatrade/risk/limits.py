@@ -144,6 +144,12 @@ class MonitorConfig:
     window: int = 26 * 5  # bars of history for volatility and VaR
     max_consecutive_losses: int = 5
 
+def _var_cvar(r: np.ndarray, alpha: float) -> tuple[float, float]:
+    "The `alpha` quantile of `r` (numpy's linear interpolation) and minus the mean at or below it; a sort, not np.quantile's overhead."
+    s = np.sort(r); pos = (len(s) - 1) * alpha; lo = int(pos); hi = min(lo + 1, len(s) - 1)
+    q = float(s[lo] + (s[hi] - s[lo]) * (pos - lo))
+    return q, float(-s[s <= q].mean())
+
 class IntraTradeMonitor:
     "Watches the book bar by bar; returns the alerts of each update and publishes them."
     def __init__(self, limits: RiskSettings | None = None, config: MonitorConfig | None = None,
@@ -185,7 +191,7 @@ class IntraTradeMonitor:
         if len(r) >= 26:
             vol = float(r.std(ddof=1) * np.sqrt(BARS_PER_YEAR))
             if vol > self.cfg.max_vol: out.append(self._alert(at, "volatility", Severity.WARNING, f"volatility {vol:.0%} > {self.cfg.max_vol:.0%}", {"vol": vol}))
-            q = np.quantile(r, 1 - self.cfg.var_level); var = float(-q); cvar = float(-r[r <= q].mean())
+            q, cvar = _var_cvar(r, 1 - self.cfg.var_level); var = -q
             if var > self.cfg.var_limit:
                 out.append(self._alert(at, "var", Severity.WARNING, f"{self.cfg.var_level:.0%} one-bar VaR {var:.2%} > {self.cfg.var_limit:.0%} (CVaR {cvar:.2%})", {"var": var, "cvar": cvar}))
         return out

@@ -32,8 +32,10 @@ class BarClock:
     def now(self) -> datetime | None: return self._now
     def advance(self, bar_start) -> datetime:
         "Bar `bar_start` has closed: move to its end."
-        self._now = (pd.Timestamp(bar_start) + self.step).to_pydatetime()
-        return self._now
+        return self.set((pd.Timestamp(bar_start) + self.step).to_pydatetime())
+    def set(self, now: datetime) -> datetime:
+        "Move to `now` (a bar's end, computed by the caller)."
+        self._now = now; return now
 
 # %% ../../nbs/72_trading.engine.ipynb #0dc37413
 @dataclass(frozen=True)
@@ -130,7 +132,9 @@ def bind(self: TradingEngine, panel: MarketPanel) -> "TradingEngine":
             raise LookAheadError(f"{self.strategy.name}: the signal of {panel.symbols[j]} at {panel.timestamps[i]} is {S[i, j]} with the "
                                  f"full history but {cut[j]} with bars up to that bar only: it reads the future")
     self._panel, self._signals = panel, S
-    self._sessions = session_of(panel.timestamps)
+    self._sessions = session_of(panel.timestamps).to_numpy()
+    self._starts = list(panel.timestamps)  # Timestamps and bar ends made once, not at every step
+    self._ends = [t.to_pydatetime() for t in panel.timestamps + bar_length()]
     return self
 
 # %% ../../nbs/72_trading.engine.ipynb #04967382
@@ -144,8 +148,9 @@ def _book(self: TradingEngine, px: np.ndarray) -> tuple[float, float]:
 @patch
 def _portfolio(self: TradingEngine, at) -> Portfolio:
     "The `Decimal` book now: the tracker's positions marked at the last prices, and the cash."
-    pos = {s: p.mark(to_decimal(self.last_px[self.col[s]], f"price[{s}]")) for s, p in self.om.tracker.positions().items()}
-    return Portfolio(self.cash, pos, at)
+    held = np.flatnonzero(self.qty)
+    pos = self.om.tracker.positions({self.symbols[j]: float(self.last_px[j]) for j in held})
+    return Portfolio.trusted(self.cash, pos, at)
 
 @patch
 def _wanted(self: TradingEngine, s: np.ndarray, px: np.ndarray, equity: float) -> np.ndarray:
@@ -186,13 +191,12 @@ def _send(self: TradingEngine, j: int, qty: float, at: datetime, tag: str, check
     old = pf.positions.get(sym); q = (old.qty if old else Decimal(0)) + o.signed_qty
     pos = dict(pf.positions)
     if q == 0: pos.pop(sym, None)
-    else: pos[sym] = Position(sym, q, old.avg_entry_price if old and (old.qty > 0) == (q > 0) else px, px)
-    return Portfolio(pf.cash - o.signed_qty * px, pos, at), True
+    else: pos[sym] = Position.trusted(sym, q, old.avg_entry_price if old and (old.qty > 0) == (q > 0) else px, px)
+    return Portfolio.trusted(pf.cash - o.signed_qty * px, pos, at), True
 
 # %% ../../nbs/72_trading.engine.ipynb #9d941d12
 @patch
-def _decide(self: TradingEngine, t, s: np.ndarray, px: np.ndarray, session) -> list[Order]:
-    at = self.clock.advance(t)
+def _decide(self: TradingEngine, t, at: datetime, s: np.ndarray, px: np.ndarray, session) -> list[Order]:
     have = ~np.isnan(px); self.last_px[have] = px[have]
     equity, gross = self._book(self.last_px)
     self.equity_curve.append((t, equity, gross / equity if equity > 0 else np.nan))
@@ -223,9 +227,9 @@ def _decide(self: TradingEngine, t, s: np.ndarray, px: np.ndarray, session) -> l
 def step(self: TradingEngine, i: int) -> list[str]:
     "Decide at the close of bar `i` of the bound panel; return the symbols an order was sent for."
     if self._signals is None: raise InvalidValueError("step: bind(panel) first (or use on_window for live bars)")
-    p = self._panel
-    out = self._decide(p.timestamps[i], self._signals[i], p.data["close"][i], self._sessions[i])
-    self.strategy.on_bar(p.timestamps[i], i)
+    t = self._starts[i]
+    out = self._decide(t, self.clock.set(self._ends[i]), self._signals[i], self._panel.data["close"][i], self._sessions[i])
+    self.strategy.on_bar(t, i)
     return out
 
 @patch
@@ -233,7 +237,8 @@ def on_window(self: TradingEngine, window: MarketPanel) -> list[str]:
     "Decide at the close of the newest bar of `window` (the live path: the signal is computed from the window)."
     if tuple(window.symbols) != self.symbols: raise InvalidValueError("on_window: the window's symbols differ from the engine's universe")
     t = window.timestamps[-1]
-    out = self._decide(t, np.asarray(self.strategy.signal_step(window), dtype="float64"), window.data["close"][-1], session_of(window.timestamps[-1:])[0])
+    out = self._decide(t, self.clock.advance(t), np.asarray(self.strategy.signal_step(window), dtype="float64"), window.data["close"][-1],
+                       session_of(window.timestamps[-1:]).to_numpy()[0])
     self.strategy.on_bar(t, len(window) - 1)
     return out
 
