@@ -6,6 +6,7 @@
 from __future__ import annotations
 import json, time
 from dataclasses import dataclass, asdict, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,7 @@ class BacktestConfig:
         if c == "none": return CostModel.none()
         if c.endswith("bps"):
             try: return CostModel(bps=Decimal(c[:-3]), sec_fee_rate=Decimal(0), finra_taf_per_share=Decimal(0))
-            except Exception: pass
+            except InvalidOperation: pass
         raise InvalidValueError(f"BacktestConfig.commission: {self.commission!r} is not alpaca, none or '<number>bps'")
 
 # %% ../../nbs/80_backtest.engine.ipynb #bc337cbb

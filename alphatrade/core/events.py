@@ -91,6 +91,7 @@ class EventBus:
 
     def handlers(self, event: Event) -> list[Callable]:
         "The handlers an event reaches, most specific class first, each in subscription order."
+        if not self._subs: return []  # nobody listens (a backtest without subscribers): no lock, no walk
         with self._lock:
             return [h for cls in type(event).__mro__ if cls in self._subs for h in list(self._subs[cls])]
 

@@ -60,6 +60,10 @@ class PositionTracker:
         prices = prices or {}
         return {s: Position.trusted(s, b.qty, b.avg, _price(prices.get(s), s)) for s, b in self._b.items() if b.qty != 0}
 
+    def held(self):
+        "(symbol, qty, average cost) of every open position, as stored (no copies, no validation)."
+        return [(s, b.qty, b.avg) for s, b in self._b.items() if b.qty != 0]
+
     def realized_pnl(self, symbol: str | None = None) -> Decimal:
         if symbol is not None: return self._b.get(symbol, _Book()).realized
         return sum((b.realized for b in self._b.values()), Decimal(0))

@@ -148,8 +148,8 @@ def _book(self: TradingEngine, px: np.ndarray) -> tuple[float, float]:
 @patch
 def _portfolio(self: TradingEngine, at) -> Portfolio:
     "The `Decimal` book now: the tracker's positions marked at the last prices, and the cash."
-    held = np.flatnonzero(self.qty)
-    pos = self.om.tracker.positions({self.symbols[j]: float(self.last_px[j]) for j in held})
+    px = self.last_px; col = self.col  # a held symbol has had a bar, so its last price is finite and > 0
+    pos = {s: Position.trusted(s, q, a, Decimal(repr(float(px[col[s]])))) for s, q, a in self.om.tracker.held()}
     return Portfolio.trusted(self.cash, pos, at)
 
 @patch

@@ -116,7 +116,8 @@ class MACrossover(Strategy):
         self.fast, self.slow, self.long_short, self.lookback = fast, slow, long_short, slow
     def _state(self, c: np.ndarray) -> np.ndarray:
         f, s = rolling(c, self.fast), rolling(c, self.slow)
-        return _ffill(np.where(f > s, 1.0, np.where(f < s, -1.0 if self.long_short else 0.0, np.nan)))
+        d = np.where(np.abs(f - s) <= 1e-12 * np.abs(s), 0.0, f - s)  # rolling sums carry ~1e-15 of rounding: a tie is a tie
+        return _ffill(np.where(d > 0, 1.0, np.where(d < 0, -1.0 if self.long_short else 0.0, np.nan)))
     def signals(self, p): return compact(p, p.data["close"], self._state)
 
 # %% ../../nbs/70_trading.strategy.ipynb #8f2a1fc2
