@@ -16,7 +16,7 @@ from ..features.labels import LABELS
 from .strategy import Strategy, SignalWeight, _panel
 
 # %% auto #0
-__all__ = ['SignalGenerator', 'MLStrategy']
+__all__ = ['RIDGE_FEATURES', 'SignalGenerator', 'MLStrategy', 'fit_ridge']
 
 # %% ../../nbs/71_trading.signals.ipynb #259c536f
 class SignalGenerator:
@@ -71,3 +71,25 @@ class MLStrategy(Strategy):
     def signals(self, p):
         s = self.generator.strengths(p)
         return s if self.long_short else np.where(s < 0, 0.0, s)
+
+# %% ../../nbs/71_trading.signals.ipynb #1c64c776
+RIDGE_FEATURES = ["ret_1", "ret_4", "ret_26", "vol_26", "rsi_14", "close_location"]  # no vwap: the real bars have none
+
+def fit_ridge(p: MarketPanel,  # bars; only those before `until` are read
+              until,  # first bar NOT used for training (e.g. the backtest's start)
+              features: list[str] = RIDGE_FEATURES,
+              label: str = "fwd_ret_1", alpha: float = 1.0, sessions: int | None = None  # train on the last `sessions` sessions only
+             ) -> tuple:
+    "A ridge model of `label` on `features`, trained strictly before `until`: returns (model, features, rows used)."
+    from sklearn.linear_model import Ridge
+    train = p.between(None, until)
+    if sessions is not None:
+        days = pd.DatetimeIndex(train.timestamps.tz_convert("America/New_York").date).unique()
+        if len(days) > sessions: train = train.between(pd.Timestamp(days[-sessions]).tz_localize("America/New_York").tz_convert("UTC"), None)
+    h = LABELS[label].horizon
+    if len(train) <= h + 1: raise InvalidValueError(f"fit_ridge: only {len(train)} bars before {until}; need more than {h + 1}")
+    X = MLAlpha(None, features).pipeline.compute(train).values[:-h].reshape(-1, len(features))
+    y = LABELS[label](train)[:-h].reshape(-1)  # purge: the last h rows' labels would read bars at or after `until`
+    ok = ~np.isnan(X).any(axis=1) & ~np.isnan(y)
+    if ok.sum() < 10 * len(features): raise InvalidValueError(f"fit_ridge: {ok.sum()} complete rows before {until}: too few to fit")
+    return Ridge(alpha=alpha).fit(X[ok], y[ok]), list(features), int(ok.sum())
