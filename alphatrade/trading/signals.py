@@ -78,18 +78,20 @@ RIDGE_FEATURES = ["ret_1", "ret_4", "ret_26", "vol_26", "rsi_14", "close_locatio
 def fit_ridge(p: MarketPanel,  # bars; only those before `until` are read
               until,  # first bar NOT used for training (e.g. the backtest's start)
               features: list[str] = RIDGE_FEATURES,
-              label: str = "fwd_ret_1", alpha: float = 1.0, sessions: int | None = None  # train on the last `sessions` sessions only
+              label: str = "fwd_ret_1", alpha: float = 1.0,
+              since=None,  # first bar whose row is used (features still see the history before it)
              ) -> tuple:
     "A ridge model of `label` on `features`, trained strictly before `until`: returns (model, features, rows used)."
     from sklearn.linear_model import Ridge
     train = p.between(None, until)
-    if sessions is not None:
-        days = pd.DatetimeIndex(train.timestamps.tz_convert("America/New_York").date).unique()
-        if len(days) > sessions: train = train.between(pd.Timestamp(days[-sessions]).tz_localize("America/New_York").tz_convert("UTC"), None)
     h = LABELS[label].horizon
     if len(train) <= h + 1: raise InvalidValueError(f"fit_ridge: only {len(train)} bars before {until}; need more than {h + 1}")
-    X = MLAlpha(None, features).pipeline.compute(train).values[:-h].reshape(-1, len(features))
-    y = LABELS[label](train)[:-h].reshape(-1)  # purge: the last h rows' labels would read bars at or after `until`
+    X = MLAlpha(None, features).pipeline.compute(train).values[:-h]
+    y = LABELS[label](train)[:-h]  # purge: the last h rows' labels would read bars at or after `until`
+    if since is not None:
+        t = pd.Timestamp(since); t = t.tz_localize("UTC") if t.tz is None else t  # a naive time is UTC, as everywhere
+        keep = np.asarray(train.timestamps[:-h] >= t); X, y = X[keep], y[keep]
+    X, y = X.reshape(-1, len(features)), y.reshape(-1)
     ok = ~np.isnan(X).any(axis=1) & ~np.isnan(y)
     if ok.sum() < 10 * len(features): raise InvalidValueError(f"fit_ridge: {ok.sum()} complete rows before {until}: too few to fit")
     return Ridge(alpha=alpha).fit(X[ok], y[ok]), list(features), int(ok.sum())

@@ -1,0 +1,73 @@
+"""`alphatrade backtest` as a user runs it: the installed console script in a subprocess, real files."""
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent / "alphatrade"
+if not BIN.exists(): BIN = Path(shutil.which("alphatrade") or BIN)  # e.g. a venv without bin/ beside python
+OUTPUTS = ("equity.parquet", "fills.parquet", "trades.parquet", "orders.parquet", "refusals.parquet",
+           "metrics.json", "config.json", "command.json", "tearsheet.png")
+
+
+def cli(*args):
+    return subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+def _saved(out: Path) -> dict:
+    missing = [f for f in OUTPUTS if not (out / f).is_file()]
+    assert not missing, f"missing in {out}: {missing}"
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n_fills"] == len(pd.read_parquet(out / "fills.parquet"))
+    return m
+
+
+def test_real_bars_trade_only_from_start(shared_data, tmp_path):
+    out = tmp_path / "bt"
+    r = cli("backtest", "--strategy", "ma_crossover", "--data", "real", "--symbols", "AAPL,MSFT,NVDA,AMD",
+            "--start", "2025-07-01", "--end", "2025-08-29", "--out", out, "-q")
+    assert r.returncode == 0, r.stderr
+    assert "benchmark: SPY" in r.stdout and str(out) in r.stdout
+    m = _saved(out)
+    fills = pd.read_parquet(out / "fills.parquet")
+    assert len(fills) > 0
+    assert fills.timestamp.min() >= pd.Timestamp("2025-07-01", tz="UTC"), fills.timestamp.min()  # nothing in the warm-up
+    assert fills.timestamp.max() < pd.Timestamp("2025-08-30", tz="UTC")  # --end is inclusive, nothing after it
+    assert math.isfinite(m["sharpe"]) and math.isfinite(m["benchmark_total_return"])
+    assert m["start"].startswith("2025-07-01T13:30") and m["end"].startswith("2025-08-29T19:45"), (m["start"], m["end"])
+    eq = pd.read_parquet(out / "equity.parquet")
+    assert eq.index.min() >= pd.Timestamp("2025-07-01", tz="UTC")
+    cmd = json.loads((out / "command.json").read_text())
+    assert cmd["symbols"] == ["AAPL", "AMD", "MSFT", "NVDA"] and cmd["data"] == "real"
+
+
+def test_ml_on_synthetic_bars(tmp_path):
+    out = tmp_path / "ml"
+    r = cli("backtest", "--strategy", "ml", "--symbols", "AAPL,MSFT,XOM,JPM", "--start", "2025-06-02", "--end", "2025-06-13",
+            "--train-days", "20", "--planted-alpha", "0.1", "--out", out, "-q")
+    assert r.returncode == 0, r.stderr
+    assert "trained on" in r.stdout and "up to the bar before 2025-06-02 (20 sessions)" in r.stdout, r.stdout
+    _saved(out)
+    fit = json.loads((out / "command.json").read_text())["fit"]
+    assert fit["rows"] > 0 and pd.Timestamp(fit["until"]) == pd.Timestamp("2025-06-02", tz="UTC")  # trained before start only
+    assert pd.Timestamp(fit["since"]) < pd.Timestamp(fit["until"])
+
+
+def test_unknown_symbol_is_refused(tmp_path):
+    r = cli("backtest", "--strategy", "momentum", "--symbols", "NOPE", "--start", "2025-06-02", "--end", "2025-06-30",
+            "--out", tmp_path / "x", "-q")
+    assert r.returncode == 2
+    assert "NOPE" in r.stderr and "--symbols" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "x").exists()  # nothing written
+
+
+def test_help_names_every_strategy_and_option():
+    h = cli("backtest", "--help")
+    assert h.returncode == 0 and "usage: alphatrade backtest" in h.stdout
+    for word in ("ma_crossover", "momentum", "mean_reversion", "ml", "--warmup-days", "--train-days", "--max-losing-streak", "--out"):
+        assert word in h.stdout, word
