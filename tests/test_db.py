@@ -17,40 +17,8 @@ from alphatrade.infra import db as dbm
 from alphatrade.infra.repository import (BarRepository, Database, KillSwitchRepository, OrderRepository, PositionRepository,
                                          RiskEventRepository, RunRepository, SignalRepository, TradeRepository)
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+from conftest import PG_URL  # the fixtures url_schema and db (SQLite and PostgreSQL) live in conftest.py
 T0 = datetime(2025, 6, 2, 14, 0, tzinfo=timezone.utc)
-
-
-def _pg_reachable():
-    try:
-        e = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
-        with e.connect() as c: c.exec_driver_sql("select 1")
-        e.dispose(); return None
-    except Exception as ex:
-        return f"PostgreSQL at 127.0.0.1:5432 is not reachable ({type(ex).__name__}); .ci/run starts it"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url_schema(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/alphatrade.db", None
-        return
-    why = _pg_reachable()
-    if why and os.environ.get("CI"): pytest.fail(why + " (in CI the PostgreSQL half must run)")
-    if why: pytest.skip(why)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    yield PG_URL, schema
-    e = sa.create_engine(PG_URL)
-    with e.begin() as c: c.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    e.dispose()
-
-
-@pytest.fixture
-def db(url_schema):
-    url, schema = url_schema
-    d = Database(url, schema=schema).migrate()
-    yield d
-    d.dispose()
 
 
 def test_upgrade_downgrade_upgrade_and_schema_matches_models(url_schema):
