@@ -104,6 +104,7 @@ class TradingEngine:
         self._last_session = None
         if self.repos.risk is not None: self.bus.subscribe(RiskAlert, lambda e: self.repos.risk.add(e.risk))
         broker.on_fill, broker.on_update = self.on_fill, self.on_update
+        self.kill_switch.on_activate(lambda reason: self._on_kill(reason))  # defined with the kill switch section below
 
     def __repr__(self): return f"TradingEngine({self.strategy.name}, {len(self.symbols)} symbols, broker={type(self.broker).__name__})"
 
@@ -281,8 +282,3 @@ def cancel_all(self: TradingEngine, reason: str = "") -> int:
 
 @patch
 def _on_kill(self: TradingEngine, reason: str): self.cancel_all(reason)
-
-_init = TradingEngine.__init__
-def __init__(self, *a, **k):
-    _init(self, *a, **k); self.kill_switch.on_activate(self._on_kill)
-TradingEngine.__init__ = __init__
