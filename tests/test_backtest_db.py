@@ -11,7 +11,7 @@ from alphatrade.core.config import RiskSettings
 from alphatrade.data.panel import panel_from_bars
 from alphatrade.data.synthetic import generate_market
 from alphatrade.infra.db import OrderRow, RiskEventRow, SignalRow, TradeRow
-from alphatrade.infra.repository import OrderRepository, PositionRepository
+from alphatrade.infra.repository import OrderRepository, PositionRepository, engine_repositories
 from alphatrade.risk.limits import MonitorConfig
 from alphatrade.trading.strategy import MACrossover, SignalWeight
 
@@ -23,7 +23,7 @@ def _count(db, row):
 def test_backtest_persists_orders_fills_signals_risk_events(db):
     universe = {s: ("A" if i < 3 else "B") for i, s in enumerate(["AAA", "BBB", "CCC", "DDD", "EEE", "FFF"])}
     p = panel_from_bars(generate_market(seed=9, start="2025-03-03", end="2025-03-21", universe=universe), sectors=universe)
-    r = run_backtest(p, MACrossover(5, 20, sizer=SignalWeight(max_weight=0.10)), start="2025-03-05", db=db,
+    r = run_backtest(p, MACrossover(5, 20, sizer=SignalWeight(max_weight=0.10)), start="2025-03-05", repositories=engine_repositories(db),
                      risk=RiskSettings(max_portfolio_positions=2), monitor=MonitorConfig(max_consecutive_losses=10**6))
     assert len(r.orders) > 10 and len(r.refusals) > 0, "the run should both trade and be refused (2 positions max)"
     # orders: every one, with its final state and fill
@@ -48,3 +48,7 @@ def test_backtest_persists_orders_fills_signals_risk_events(db):
     assert "max_positions" in kinds
     # positions: the latest snapshot holds at most the allowed number of names
     assert 0 < len(PositionRepository(db).latest()) <= 2
+    # fill ids are the order's cumulative filled quantity: unique, and the same for the same fill after a restart
+    with db.session() as s:
+        ids = list(s.scalars(sa.select(TradeRow.fill_id)))
+    assert len(set(ids)) == len(ids) == len(r.fills) and all(i.startswith(tuple(r.orders.client_order_id)) for i in ids)

@@ -130,7 +130,7 @@ def run_backtest(panel: MarketPanel,  # bars: history before `start` included fo
                  risk: RiskSettings | None = None,  # portfolio limits (default: the settings' defaults)
                  pretrade: PreTradeConfig | None = None, monitor: MonitorConfig | None = None,
                  kill_switch: KillSwitch | None = None,  # persistent switch (a halted one stays halted)
-                 db=None,  # a migrated Database: orders, trades, signals, risk events and positions are written to it
+                 repositories: Repositories | None = None,  # where orders, fills, signals, risk events, positions go (infra.repository.engine_repositories(db))
                  benchmark: pd.Series | str | None = "equal_weight",  # prices (e.g. SPY close), "equal_weight" or None
                  bus: EventBus | None = None, progress: bool = False) -> BacktestResult:
     "Run `strategy` over `panel` with the SimBroker and return the result with its metrics."
@@ -141,7 +141,7 @@ def run_backtest(panel: MarketPanel,  # bars: history before `start` included fo
     broker = SimBroker(cfg.cash, cfg.costs(), cfg.slippage_bps, cfg.impact, cfg.participation, cfg.allow_short)
     ecfg = EngineConfig(cfg.allow_short, cfg.verify_causal, cfg.min_order_value, cfg.flatten_on_kill, cfg.seed, cfg.run_id)
     eng = TradingEngine(strategy, broker, list(p.symbols), cfg.cash, risk, pretrade, monitor, kill_switch, p.sectors, bus,
-                        Repositories.for_database(db) if db is not None else None, config=ecfg)
+                        repositories, config=ecfg)
     t0 = time.perf_counter()
     eng.bind(p)
     regular = is_regular_bar(p.timestamps)

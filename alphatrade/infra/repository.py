@@ -24,7 +24,7 @@ from .db import (Bar, KillSwitchRow, OrderRow, PositionRow, RiskEventRow, RunRow
 
 # %% auto #0
 __all__ = ['MAX_MONEY', 'Database', 'money', 'OrderRepository', 'TradeRepository', 'PositionRepository', 'SignalRepository',
-           'RiskEventRepository', 'RunRepository', 'KillSwitchRepository', 'BarRepository']
+           'RiskEventRepository', 'RunRepository', 'KillSwitchRepository', 'engine_repositories', 'BarRepository']
 
 # %% ../../nbs/93_infra.repository.ipynb #298bd433
 class Database:
@@ -200,6 +200,12 @@ class KillSwitchRepository:
         "Deactivate; `by` names who authorised it (required)."
         if not by or not by.strip(): raise InvalidValueError("kill_switch.reset_by: a reset needs the name of who authorised it")
         with self.db.session() as s: s.add(KillSwitchRow(active=False, reason="reset", reset_by=by.strip(), reset_at=at or _now()))
+
+# %% ../../nbs/93_infra.repository.ipynb #e044d992
+def engine_repositories(db: Database):
+    "The `trading.engine.Repositories` of `db`: orders, trades, signals, risk events and positions."
+    from alphatrade.trading.engine import Repositories
+    return Repositories(OrderRepository(db), TradeRepository(db), SignalRepository(db), RiskEventRepository(db), PositionRepository(db))
 
 # %% ../../nbs/93_infra.repository.ipynb #bfa2838e
 _MONEY_COLS = ["open", "high", "low", "close", "vwap"]

@@ -50,18 +50,12 @@ class EngineConfig:
 
 @dataclass
 class Repositories:
-    "Where the engine writes when a database is configured (any of them may be None)."
+    "Where the engine writes when a database is configured (any may be None); `infra.repository.engine_repositories(db)` builds them."
     orders: object = None  # OrderRepository
     trades: object = None  # TradeRepository
     signals: object = None  # SignalRepository
     risk: object = None  # RiskEventRepository
     positions: object = None  # PositionRepository
-
-    @classmethod
-    def for_database(cls, db) -> "Repositories":
-        from alphatrade.infra.repository import (OrderRepository, TradeRepository, SignalRepository, RiskEventRepository,
-                                                 PositionRepository)
-        return cls(OrderRepository(db), TradeRepository(db), SignalRepository(db), RiskEventRepository(db), PositionRepository(db))
 
 # %% ../../nbs/72_trading.engine.ipynb #a4531445
 log = logging.getLogger("alphatrade.engine")
@@ -267,7 +261,8 @@ def on_fill(self: TradingEngine, f: Fill):
     self.qty[j] = float(before + f.signed_qty); self.fills.append(f)
     if not o.is_open: self.inflight[j] = False
     if before != 0 and abs(before + f.signed_qty) < abs(before): self.monitor.record_trade(self.om.tracker.realized_pnl(f.symbol) - r0)
-    if self.repos.trades is not None: self.repos.trades.record(f, fill_id=f"{f.client_order_id}-{len(self.fills)}")
+    if self.repos.trades is not None:  # the id is the order's cumulative filled qty: the same fill gets the same id after a restart
+        self.repos.trades.record(f, fill_id=f"{f.client_order_id}-{o.filled_qty}")
     self.strategy.on_fill(f)
 
 # %% ../../nbs/72_trading.engine.ipynb #3c74a80b
