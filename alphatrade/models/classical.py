@@ -275,5 +275,7 @@ def conformance(model: TradingModel,  # an unfitted model
         np.testing.assert_array_equal(back.predict(X), model.predict(X))
         if clf: np.testing.assert_array_equal(back.predict_proba(X), model.predict_proba(X))
         back.save(d2)
-        for f in files: assert (Path(d2) / f.name).read_bytes() == f.read_bytes(), f"{f.name} changed on a save/load/save round trip"
+        for f in files:
+            rel = f.relative_to(d1)
+            assert (Path(d2) / rel).read_bytes() == f.read_bytes(), f"{rel} changed on a save/load/save round trip"
     return m
