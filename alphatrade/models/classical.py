@@ -136,7 +136,7 @@ class _LightGBM(TradingModel):
         self.est_ = self._est()
         cb = [lgb.early_stopping(int(self.params.get("early_stopping_rounds") or 50), verbose=False)] if validation is not None else None
         with warnings.catch_warnings():  # lightgbm 4.7 renames eval_set; the old name works on every 4.x we allow
-            warnings.simplefilter("ignore", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", message=".*'eval_set' is deprecated")
             self.est_.fit(X, y, sample_weight=sample_weights, eval_set=[validation] if validation is not None else None, callbacks=cb)
         self.best_iteration_ = int(self.est_.best_iteration_) if validation is not None and self.est_.best_iteration_ else None
         # predict from the booster as its text dump rebuilds it, cut at the best iteration: the dump rounds the last
@@ -174,7 +174,9 @@ class _Sklearn(TradingModel):
             raise ModelError(f"{self.name}: feature {col!r} has NaN; {type(self).__name__} cannot use missing values (drop or fill the rows first)")
         self.est_ = self._build()
         kw = {self._weight_key: sample_weights} if sample_weights is not None else {}
-        self.est_.fit(X, y, **kw)
+        with warnings.catch_warnings():  # scikit-learn 1.8 deprecates penalty="elasticnet"; older releases need it
+            warnings.filterwarnings("ignore", message=".*'penalty' was deprecated")
+            self.est_.fit(X, y, **kw)
         if "n_jobs" in self.est_.get_params(): self.est_.set_params(n_jobs=1)  # threads sum trees in any order: predict on one
     _weight_key = "sample_weight"
     def _predict(self, X): return self.est_.predict(X)
