@@ -235,8 +235,20 @@ def _strategy(args, panel, start, train_start):
     if args.strategy == "ma_crossover": return MACrossover(fast, slow, long_short=ls), {}
     if args.strategy == "momentum": return MomentumStrategy(long_short=ls), {}
     if args.strategy == "mean_reversion": return MeanReversionStrategy(long_short=ls), {}
-    from alphatrade.trading.signals import SignalGenerator, MLStrategy, fit_ridge
-    from alphatrade.core.errors import InvalidValueError
+    from alphatrade.trading.signals import SignalGenerator, MLStrategy, fit_ridge, registered_model
+    from alphatrade.core.errors import InvalidValueError, ModelError
+    if args.model:
+        name, _, version = args.model.partition(":")
+        try: (scorer, feats), meta, trained_to = registered_model(name, version or "latest", args.models_root)
+        except ModelError as e: raise AlphaTradeError(f"--model: {e}") from None
+        if trained_to is not None and start <= trained_to and not args.allow_in_sample:
+            raise AlphaTradeError(f"--model: {name} version {meta['version']} was trained on bars up to {trained_to:%Y-%m-%d %H:%M} UTC; "
+                                  f"a backtest from {start:%Y-%m-%d} would trade on its training data. Start later, or pass --allow-in-sample")
+        _say(f"ml: registered {meta['class']} {name} version {meta['version']} on {len(feats)} features, trained to "
+             f"{trained_to:%Y-%m-%d} ({'IN-SAMPLE run' if trained_to is not None and start <= trained_to else 'out of sample'})")
+        fit = dict(model=f"{name}:{meta['version']}", model_class=meta["class"], features=feats, label=meta.get("label"),
+                   artifact_sha256=meta.get("artifact_sha256"), trained_to=trained_to)
+        return MLStrategy(SignalGenerator({name: (scorer, feats)}), long_short=ls), fit
     try: model, feats, n = fit_ridge(panel, start, since=train_start)
     except InvalidValueError as e: raise AlphaTradeError(f"--train-days: {e}") from None
     _say(f"ml: Ridge(alpha=1.0) on {feats} -> fwd_ret_1, trained on {n:,} rows (symbol-bars) from {train_start:%Y-%m-%d} "
@@ -473,7 +485,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--fast", type=int, help="ma_crossover: fast moving average in bars (default 13)")
     b.add_argument("--slow", type=int, help="ma_crossover: slow moving average in bars (default 52)")
     b.add_argument("--warmup-days", type=int, default=10, help="sessions of history before the first trading (or training) day (default 10)")
-    b.add_argument("--train-days", type=int, default=40, help="ml: sessions before --start the model is fitted on (default 40)")
+    b.add_argument("--train-days", type=int, default=40, help="ml without --model: sessions before --start a ridge model is fitted on (default 40)")
+    b.add_argument("--model", help="ml: a registered model NAME[:VERSION] (default: fit a ridge model on --train-days)")
+    b.add_argument("--models-root", help="ml: registry folder (default: settings app.models_dir)")
+    b.add_argument("--allow-in-sample", action="store_true", help="ml: allow a backtest over bars the model was trained on")
     b.add_argument("--max-losing-streak", type=int, default=20, help="losing round trips in a row that fire the kill switch (default 20; 0: off)")
     b.add_argument("--out", help="result folder (default: <project>/runs/<YYYYmmdd-HHMMSS>-backtest-<strategy>)")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -16,7 +16,7 @@ from ..features.labels import LABELS
 from .strategy import Strategy, SignalWeight, _panel
 
 # %% auto #0
-__all__ = ['RIDGE_FEATURES', 'SignalGenerator', 'MLStrategy', 'fit_ridge']
+__all__ = ['RIDGE_FEATURES', 'SignalGenerator', 'MLStrategy', 'fit_ridge', 'registered_model']
 
 # %% ../../nbs/71_trading.signals.ipynb #259c536f
 class SignalGenerator:
@@ -95,3 +95,22 @@ def fit_ridge(p: MarketPanel,  # bars; only those before `until` are read
     ok = ~np.isnan(X).any(axis=1) & ~np.isnan(y)
     if ok.sum() < 10 * len(features): raise InvalidValueError(f"fit_ridge: {ok.sum()} complete rows before {until}: too few to fit")
     return Ridge(alpha=alpha).fit(X[ok], y[ok]), list(features), int(ok.sum())
+
+# %% ../../nbs/71_trading.signals.ipynb #431258b5
+class _Scorer:
+    "A TradingModel seen through `score`: what an alpha needs from a regressor or a classifier alike."
+    def __init__(self, model): self.model = model
+    def predict(self, X): return self.model.score(X)
+    def __repr__(self): return f"score of {self.model!r}"
+
+def registered_model(name: str,  # the registry name
+                     version: str = "latest",  # a version, or the latest
+                     root=None,  # registry folder (default: settings app.models_dir)
+                    ) -> tuple:
+    "((model scorer, feature names), metadata, end of the training window or None) of a registered model."
+    from alphatrade.models.registry import ModelRegistry
+    reg = ModelRegistry(root)
+    model = reg.load(name, version)  # verifies SHA256SUMS first
+    meta = reg.show(name, model.version)
+    end = meta.get("train_end")  # the last bar of the training window (models.training's metadata)
+    return (_Scorer(model), model.feature_names), meta, (pd.Timestamp(end) if end else None)
