@@ -99,7 +99,8 @@ class _XGBoost(TradingModel):
         self.est_ = self._est()
         self.est_.fit(X, y, sample_weight=sample_weights, verbose=verbose,
                       eval_set=[validation] if validation is not None else None)
-        self.best_iteration_ = int(getattr(self.est_, "best_iteration", None) or self.est_.n_estimators - 1) if self._val else None
+        bi = getattr(self.est_, "best_iteration", None)  # 0 is a real answer: the first tree was the best
+        self.best_iteration_ = (int(bi) if bi is not None else self.est_.n_estimators - 1) if self._val else None
     def _predict(self, X): return self.est_.predict(X)
     def _predict_proba(self, X): return self.est_.predict_proba(X)
     def _importance(self):
