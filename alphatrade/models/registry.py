@@ -253,7 +253,9 @@ def register(self: ModelRegistry,
     if not isinstance(model, TradingModel): raise ModelError(f"register: expected a TradingModel, got {type(model).__name__}")
     model._check_fitted("register")
     cls = type(model)
-    if MODEL_CLASSES.get(cls.__name__) is not cls:
+    # by name, not identity: re-running a notebook's (or an autoreloaded module's) class definition registers a new
+    # class object under the same name, and models built from the earlier one must still register and load
+    if cls.__name__ not in MODEL_CLASSES:
         raise ModelError(f"register: {cls.__name__} is not in MODEL_CLASSES: decorate it with @register_model, or load could not rebuild it")
     name = _check_name(model.name if name is None else name)
     want = None if version is None else _check_version(version)
