@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 # %% auto #0
 __all__ = ['AlphaTradeError', 'ConfigError', 'InvalidValueError', 'DataError', 'StoreError', 'BrokerError', 'OrderRejectedError',
-           'InsufficientFundsError', 'InvalidTransitionError', 'RiskLimitError', 'KillSwitchActiveError',
-           'LookAheadError', 'ModelError', 'ModelNotFittedError', 'UnsafeArtifactError', 'DataIssue',
-           'DataValidationError']
+           'InsufficientFundsError', 'BrokerConnectionError', 'InvalidTransitionError', 'RiskLimitError',
+           'KillSwitchActiveError', 'LookAheadError', 'ModelError', 'ModelNotFittedError', 'UnsafeArtifactError',
+           'DataIssue', 'DataValidationError']
 
 # %% ../../nbs/00_core.errors.ipynb #598a7e01
 class AlphaTradeError(Exception):
@@ -36,6 +36,9 @@ class OrderRejectedError(BrokerError):
 
 class InsufficientFundsError(OrderRejectedError):
     "Not enough buying power or quantity for the order."
+
+class BrokerConnectionError(BrokerError):
+    "The broker could not be reached (timeouts, refused connections, 5xx and 429 after every retry)."
 
 class InvalidTransitionError(AlphaTradeError):
     "An order was moved to a state its state machine does not allow."
