@@ -108,6 +108,12 @@ class OrderRepository:
             r.updated_at = at or _now()
             return _order_from_row(r)  # validates (filled_qty <= qty) before the commit
 
+    def all(self, prefix: str | None = None) -> list[Order]:
+        "Every order (those whose client order id starts with `prefix`), oldest first: a run's order book."
+        q = sa.select(OrderRow).order_by(OrderRow.id)
+        if prefix is not None: q = q.where(OrderRow.client_order_id.startswith(prefix, autoescape=True))
+        with self.db.session() as s: return [_order_from_row(r) for r in s.scalars(q)]
+
     def open_orders(self) -> list[Order]:
         "Orders not in a terminal state (what a restarted daemon reconciles with the broker)."
         live = [st.value for st in OrderStatus if not st.is_terminal]
@@ -129,6 +135,12 @@ class TradeRepository:
             if fill_id is not None and ("unique" in msg or "duplicate" in msg): return False
             raise InvalidValueError(f"trades: fill for unknown order {f.client_order_id!r}") from None
         return True
+    def all(self, prefix: str | None = None) -> list[Fill]:
+        "Every fill (of orders whose client order id starts with `prefix`), in the order recorded: a run's ledger."
+        q = sa.select(TradeRow).order_by(TradeRow.id)
+        if prefix is not None: q = q.where(TradeRow.client_order_id.startswith(prefix, autoescape=True))
+        with self.db.session() as s:
+            return [Fill(r.client_order_id, r.symbol, r.side, r.qty, r.price, _utc(r.timestamp), r.commission) for r in s.scalars(q)]
     def for_order(self, client_order_id: str) -> list[Fill]:
         with self.db.session() as s:
             rows = s.scalars(sa.select(TradeRow).where(TradeRow.client_order_id == client_order_id).order_by(TradeRow.id))
