@@ -18,7 +18,7 @@ from .data.store import BarStore
 
 # %% auto #0
 __all__ = ['STRATEGIES', 'SUMMARY', 'cmd_synth', 'cmd_import', 'cmd_fetch', 'cmd_validate', 'cmd_info', 'cmd_db', 'cmd_backtest',
-           'cmd_train', 'cmd_models', 'build_parser', 'main']
+           'cmd_train', 'cmd_models', 'cmd_live', 'cmd_sim', 'build_parser', 'main']
 
 # %% ../nbs/95_apps.cli.ipynb #74c2e3a5
 def _data_dir(arg: str | None) -> Path:
@@ -384,10 +384,31 @@ def cmd_models(args) -> int:
         print(f"alphatrade: error: {e}", file=sys.stderr)
         return 1
 
+# %% ../nbs/95_apps.cli.ipynb #cda9a611
+def cmd_live(args) -> int:
+    from alphatrade.live import main as live_main
+    return live_main(args.rest)
+
+def cmd_sim(args) -> int:
+    from alphatrade.execution.simulator import AlpacaSimulator, serve
+    from alphatrade.data.panel import panel_from_bars
+    start, end = _day(args.start, "--start"), _day(args.end, "--end") + pd.Timedelta(days=1)
+    first = _day(args.first, "--from") if args.first else start - pd.Timedelta(days=30)
+    if not first <= start < end: raise AlphaTradeError(f"--from/--start/--end: need from <= start <= end, got {args.first} {args.start} {args.end}")
+    speed = None if args.speed == "step" else float(args.speed)
+    if speed is not None and speed < 0: raise AlphaTradeError(f"--speed: {args.speed} must be >= 0 or 'step'")
+    bars, _, source = _bars(args, first, end)
+    if bars.empty or not (bars.timestamp >= start).any(): raise AlphaTradeError(f"--start/--end: no bars between {args.start} and {args.end} in {source}")
+    _say(f"replaying {bars.symbol.nunique()} symbols from {source}: history from {first:%Y-%m-%d}, replay {args.start}..{args.end}")
+    sim = AlpacaSimulator(panel_from_bars(bars), speed=speed, port=args.port, start=start, key=args.key, secret=args.secret, cash=args.cash,
+                          rate_limit=args.rate_limit, check_buying_power=not args.no_buying_power_check)
+    serve(sim)
+    return 0
+
 # %% ../nbs/95_apps.cli.ipynb #9347978c
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="alphatrade", description="alphatrade: research, backtest and trade US equities on 15-minute bars.")
-    sub = p.add_subparsers(dest="group", required=True, metavar="{data,db,backtest,train,models}")
+    sub = p.add_subparsers(dest="group", required=True, metavar="{data,db,backtest,train,models,sim,live}")
     data = sub.add_parser("data", help="market data: synthesize, import, fetch, validate, inspect",
                           description="Market data: the bar store and what goes into it.")
     dsub = data.add_subparsers(dest="cmd", required=True, metavar="{synth,import,fetch,validate,info}")
@@ -533,11 +554,38 @@ def build_parser() -> argparse.ArgumentParser:
     for sp in (ml, ms):
         sp.add_argument("--root", help="registry folder (default: settings app.models_dir, i.e. <project>/models)")
         sp.set_defaults(func=cmd_models)
+
+    sp = sub.add_parser("sim", help="the local Alpaca-compatible simulator", description="The Alpaca-compatible simulator: REST under /v2, "
+                        "the msgpack market-data and JSON trade_updates websockets, fills by the backtest's fill model.")
+    ssub = sp.add_subparsers(dest="cmd", required=True, metavar="{serve}")
+    sv = ssub.add_parser("serve", help="replay stored bars as Alpaca would serve them, until interrupted",
+        description="Serve a replay of bars on 127.0.0.1: bars before --start are history (on REST at once), the rest is published "
+                    "one bar at a time at --speed, or by POST /sim/step with --speed step. Keys: --key/--secret (default sim-key/sim-secret).")
+    sv.add_argument("--data", required=True, help="'real' (../shared/data), 'synthetic' (the store's synthetic market) or a bar store folder")
+    sv.add_argument("--symbols", help="comma-separated (default: all)")
+    sv.add_argument("--from", dest="first", help="first day of history (default: 30 days before --start)")
+    sv.add_argument("--start", required=True, help="first replayed day"); sv.add_argument("--end", required=True, help="last replayed day (inclusive)")
+    sv.add_argument("--speed", default="1", help="bars per 15 minutes of wall time: 1 = real time, 60 = a bar every 15 s, 0 = as fast as possible, step = only POST /sim/step")
+    sv.add_argument("--port", type=int, default=0, help="TCP port (0: any free port, printed)")
+    sv.add_argument("--cash", type=float, default=100_000)
+    sv.add_argument("--seed", type=int, default=42, help="synthetic: the market's seed"); sv.add_argument("--planted-alpha", type=float, default=0.0, help=argparse.SUPPRESS)
+    sv.add_argument("--key", default="sim-key"); sv.add_argument("--secret", default="sim-secret")
+    sv.add_argument("--rate-limit", type=int, default=200, help="REST requests per minute, then 429 (Alpaca: 200)")
+    sv.add_argument("--no-buying-power-check", action="store_true", help="accept buys beyond cash (as the backtest's SimBroker does)")
+    sv.set_defaults(func=cmd_sim)
+
+    lv = sub.add_parser("live", add_help=False, help="run the trading engine live: simulator, paper or live (alphatrade live --help)")
+    lv.add_argument("rest", nargs=argparse.REMAINDER)
+    lv.set_defaults(func=cmd_live)
     return p
 
 # %% ../nbs/95_apps.cli.ipynb #e5082beb
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `alphatrade` console script."
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["live"]:  # the daemon parses its own flags (--help included)
+        from alphatrade.live import main as live_main
+        return live_main(argv[1:])
     args = build_parser().parse_args(argv)
     try: return args.func(args)
     except AlphaTradeError as e:

@@ -730,6 +730,10 @@ async def _middleware_impl(self: AlpacaSimulator, request, handler):
 @patch
 async def _answer(self: AlpacaSimulator, request, handler):
     f = self.faults
+    if request.path.startswith("/sim/"):  # the test's control plane: authenticated, never faulted nor rate limited
+        if self._auth_key(request) is None: return ApiFault(401, 40110000, "request is not authorized").response()
+        try: return await handler(request)
+        except ApiFault as e: return e.response()
     if f.take("slow"): await asyncio.sleep(f.delay)
     if f.take("http_429"):
         return ApiFault(429, 42910000, "rate limit exceeded").response({"X-RateLimit-Limit": str(self.rate_limit), "X-RateLimit-Remaining": "0",
@@ -949,12 +953,13 @@ def advance(self: AlpacaSimulator, n: int = 1) -> pd.Timestamp | None:
     return self.call(go())
 
 # %% ../../nbs/63_execution.simulator.ipynb #d23ee3e0
-def serve(data,  # a BarStore folder, or a MarketPanel
+def serve(data,  # a BarStore folder, a MarketPanel, or an AlpacaSimulator (its own settings are kept)
           speed: float | None = 1.0,  # bars per 15 minutes of wall time (0: as fast as possible; None: only POST /sim/step steps)
           port: int = 0, symbols=None, start=None, end=None,  # the store's symbols and bars in [start, end)
           key: str = "sim-key", secret: str = "sim-secret", host: str = "127.0.0.1", **kwargs):  # kwargs: AlpacaSimulator's
     "Serve an Alpaca-compatible simulator until interrupted."
-    if isinstance(data, MarketPanel): sim = AlpacaSimulator(data, speed=speed, port=port, key=key, secret=secret, host=host, **kwargs)
+    if isinstance(data, AlpacaSimulator): sim = data
+    elif isinstance(data, MarketPanel): sim = AlpacaSimulator(data, speed=speed, port=port, key=key, secret=secret, host=host, **kwargs)
     else: sim = AlpacaSimulator.from_store(data, symbols, start, end, speed=speed, port=port, key=key, secret=secret, host=host, **kwargs)
     async def main():
         await sim.start()
