@@ -2,7 +2,8 @@
 
 Same data (the 64 real files, regular hours), same parameters (SMA 13/52 of each symbol's own closes, long-only,
 floor($10,000 / close) shares when the fast average crosses above, the whole position sold when it crosses below,
-one order in flight per symbol), same fill timing (market orders at the symbol's next bar open), same costs
+one order in flight per symbol, no feed-guard jump band: backtrader has none), same fill timing (market orders at
+the symbol's next bar open), same costs
 (2 bps slippage against the trader, capped at the bar's high/low; 1 bp commission), no volume cap.
 Throughput counts everything from the in-memory bars to the finished simulation on each side: for alphatrade the
 panel build, the look-ahead check, the risk checks and the loop; for backtrader the feeds and cerebro.run().
@@ -29,7 +30,8 @@ def run_alphatrade(frames: list[pd.DataFrame], fast=FAST, slow=SLOW, notional=NO
     t0 = time.perf_counter()
     p = panel_from_bars(pd.concat(frames, ignore_index=True), sectors=load_universe())
     t_panel = time.perf_counter() - t0
-    cfg = BacktestConfig(cash=cash, slippage_bps=slippage_bps, impact=0.0, participation=None, commission=f"{commission_bps}bps")
+    cfg = BacktestConfig(cash=cash, slippage_bps=slippage_bps, impact=0.0, participation=None, commission=f"{commission_bps}bps",
+                         jump_band=None)  # backtrader has no feed guard: compare like with like
     res = run_backtest(p, MACrossover(fast, slow, sizer=FixedNotional(notional)), config=cfg, benchmark=None,
                        risk=RiskSettings(max_portfolio_positions=1000, max_position_pct=1.0),
                        pretrade=PreTradeConfig(max_open_orders=10_000, max_sector_pct=1.0),

@@ -42,6 +42,7 @@ class BacktestConfig:
     flatten_on_kill: bool = True
     seed: int = 0
     run_id: str = "bt"
+    jump_band: float | None = 0.2  # the feed guard: a close this far from the symbol's level trades only once the next bar confirms it (None: off)
 
     def costs(self) -> CostModel:
         "The commission model named by `commission`."
@@ -68,6 +69,7 @@ class BacktestResult:
     benchmark: pd.Series | None = None
     kill_switch: dict = field(default_factory=dict)
     seconds: float = 0.0
+    feed: pd.DataFrame | None = None  # the feed guard's events from `start` on: time, symbol, kind (rejected, held, confirmed, reverted), reason
 
     @property
     def trades(self) -> pd.DataFrame: return round_trips(self.fills)
@@ -79,11 +81,12 @@ class BacktestResult:
                 f"Sharpe {m.get('sharpe', np.nan):.2f}, max DD {m.get('max_drawdown', np.nan):.2%})")
 
     def save(self, folder) -> Path:
-        "Write equity, exposure, fills, trades, orders, refusals (parquet), metrics and config (JSON) and the tear sheet (PNG)."
+        "Write equity, exposure, fills, trades, orders, refusals, feed events (parquet), metrics and config (JSON) and the tear sheet (PNG)."
         d = Path(folder); d.mkdir(parents=True, exist_ok=True)
         pd.DataFrame({"equity": self.equity, "exposure": self.exposure}).to_parquet(d / "equity.parquet")
         self.fills.to_parquet(d / "fills.parquet", index=False); self.trades.to_parquet(d / "trades.parquet", index=False)
         self.orders.to_parquet(d / "orders.parquet", index=False); self.refusals.to_parquet(d / "refusals.parquet", index=False)
+        if self.feed is not None: self.feed.to_parquet(d / "feed.parquet", index=False)
         (d / "metrics.json").write_text(json.dumps(self.metrics, indent=2, default=str, allow_nan=True) + "\n")
         (d / "config.json").write_text(json.dumps({"strategy": self.strategy, **self.config, "kill_switch": self.kill_switch}, indent=2, default=str) + "\n")
         import matplotlib.pyplot as plt
@@ -91,9 +94,10 @@ class BacktestResult:
         return d
 
 # %% ../../nbs/80_backtest.engine.ipynb #ffa8f97d
-def _bars_at(p: MarketPanel, i: int, js) -> dict:
+def _bars_at(p: MarketPanel, i: int, js, ok=None) -> dict:
+    "The raw bars of row `i` the broker sees: symbols `js` (those with an order in flight) with a bar, not rejected by the guard (`ok`)."
     O, H, L, C, V = (p.data[k][i] for k in ("open", "high", "low", "close", "volume"))
-    return {p.symbols[j]: (O[j], H[j], L[j], C[j], V[j]) for j in js if C[j] == C[j]}
+    return {p.symbols[j]: (O[j], H[j], L[j], C[j], V[j]) for j in js if C[j] == C[j] and (ok is None or ok[j])}
 
 def _slippage(fills: pd.DataFrame, p: MarketPanel) -> np.ndarray:
     "Dollars lost to the fill price against the open of the bar it filled in."
@@ -139,7 +143,7 @@ def run_backtest(panel: MarketPanel,  # bars: history before `start` included fo
     i0 = 0 if start is None else p.loc_of(pd.Timestamp(start) - pd.Timedelta(1, "ns")) + 1
     if i0 >= len(p): raise InvalidValueError(f"run_backtest: no bars between {start} and {end}")
     broker = SimBroker(cfg.cash, cfg.costs(), cfg.slippage_bps, cfg.impact, cfg.participation, cfg.allow_short)
-    ecfg = EngineConfig(cfg.allow_short, cfg.verify_causal, cfg.min_order_value, cfg.flatten_on_kill, cfg.seed, cfg.run_id)
+    ecfg = EngineConfig(cfg.allow_short, cfg.verify_causal, cfg.min_order_value, cfg.flatten_on_kill, cfg.seed, cfg.run_id, cfg.jump_band)
     eng = TradingEngine(strategy, broker, list(p.symbols), cfg.cash, risk, pretrade, monitor, kill_switch, p.sectors, bus,
                         repositories, config=ecfg)
     t0 = time.perf_counter()
@@ -150,7 +154,7 @@ def run_backtest(panel: MarketPanel,  # bars: history before `start` included fo
     starts = p.timestamps.to_pydatetime()
     for i in tqdm(range(i0, len(p)), desc=f"backtest {strategy.name}", unit="bar", disable=not progress, mininterval=0.5):
         js = np.flatnonzero(eng.inflight)
-        if len(js): broker.process_bar(starts[i], _bars_at(p, i, js), bool(regular[i]), bool(last[i]))
+        if len(js): broker.process_bar(starts[i], _bars_at(p, i, js, ~eng.rejected[i]), bool(regular[i]), bool(last[i]))
         eng.step(i)
     secs = time.perf_counter() - t0
     if eng.cash != broker.cash: raise AlphaTradeError(f"backtest book mismatch: engine cash {eng.cash} != broker cash {broker.cash}")
@@ -167,6 +171,8 @@ def _result(eng: TradingEngine, p: MarketPanel, i0: int, cfg: BacktestConfig, be
     m = performance(equity, fills, bench, exposure)
     ks = {"active": eng.kill_switch.active, "reason": eng.kill_switch.reason}
     m |= {"orders": len(orders), "refusals": len(refusals), "kill_switch": ks["active"], "kill_switch_reason": ks["reason"],
-          "symbols": len(p.symbols), "symbol_bars": int((~np.isnan(p.data["close"][i0:])).sum()), "seconds": secs}
+          "symbols": len(p.symbols), "symbol_bars": int((~np.isnan(p.data["close"][i0:])).sum()), "seconds": secs,
+          "feed_rejected": int(eng.rejected[i0:].sum()), "feed_held": int(eng.held[i0:].sum())}
+    feed = eng.feed_events; feed = feed[feed.time >= p.timestamps[i0]].reset_index(drop=True)
     return BacktestResult(eng.strategy.name, {**asdict(cfg), "start": str(p.timestamps[i0]), "end": str(p.timestamps[-1])},
-                          equity, exposure, fills, orders, refusals, m, bench, ks, secs)
+                          equity, exposure, fills, orders, refusals, m, bench, ks, secs, feed)

@@ -16,11 +16,12 @@ from ..core.config import RiskSettings
 from ..core.errors import InvalidValueError, LookAheadError, OrderRejectedError, BrokerError
 from ..core.events import EventBus, RiskAlert
 from ..core.types import Fill, Order, OrderSide, OrderStatus, Portfolio, Position, TradeSignal, to_decimal
-from ..data.calendar import bar_length, session_of
-from ..data.panel import MarketPanel
+from ..data.calendar import bar_length, schedule, session_of
+from ..data.panel import FIELDS, MarketPanel
 from ..execution.orders import OrderManager
 from ..risk.limits import IntraTradeMonitor, KillSwitch, MonitorConfig, PreTradeConfig, PreTradeRiskChecker
 from .strategy import Strategy
+from .guard import FeedGuard
 
 # %% auto #0
 __all__ = ['log', 'BarClock', 'EngineConfig', 'Repositories', 'TradingEngine']
@@ -47,6 +48,7 @@ class EngineConfig:
     flatten_on_kill: bool = True  # the kill switch also closes every position
     seed: int = 0  # chooses the verification steps
     run_id: str = "run"  # prefix of deterministic client order ids: <run_id>-<bar end>-<symbol>
+    jump_band: float | None = 0.2  # a close this far from the symbol's level is held until the next bar confirms it (None: no jump rule)
 
 @dataclass
 class Repositories:
@@ -96,6 +98,9 @@ class TradingEngine:
         self.fills: list[Fill] = []
         self._signals: np.ndarray | None = None; self._panel: MarketPanel | None = None; self._sessions = None
         self._last_session = None
+        self.guard: FeedGuard | None = None  # the feed's input checks (bind or start_live make it)
+        self.held = self.rejected = None  # [T x N] bars of the bound panel the guard held or rejected
+        self._win = None  # the live path's clean window (start_live)
         if self.repos.risk is not None: self.bus.subscribe(RiskAlert, lambda e: self.repos.risk.add(e.risk))
         broker.on_fill, broker.on_update = self.on_fill, self.on_update
         self.kill_switch.on_activate(lambda reason: self._on_kill(reason))  # defined with the kill switch section below
@@ -109,8 +114,11 @@ def _same(a, b): return np.isclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True)
 
 @patch
 def bind(self: TradingEngine, panel: MarketPanel) -> "TradingEngine":
-    "Precompute the strategy's signals over `panel` (the backtest path) and check them for look-ahead."
+    "Guard `panel`, precompute the strategy's signals over the clean bars (the backtest path) and check them for look-ahead."
     if tuple(panel.symbols) != self.symbols: raise InvalidValueError(f"bind: the panel's symbols {panel.symbols[:5]}... differ from the engine's universe")
+    self.guard = FeedGuard(self.symbols, self.cfg.jump_band)
+    raw, (panel, self.held, _) = panel, self.guard.run(panel)
+    self.rejected = ~np.all([np.isnan(raw.data[k]) for k in ("open", "high", "low", "close")], axis=0) & np.isnan(panel.data["close"]) & ~self.held
     S = np.asarray(self.strategy.signals(panel), dtype="float64")
     if S.shape != panel.shape: raise InvalidValueError(f"{self.strategy.name}.signals returned shape {S.shape}, expected {panel.shape}")
     bad = ~np.isnan(S) & (np.abs(S) > 1)
@@ -220,7 +228,7 @@ def _decide(self: TradingEngine, t, at: datetime, s: np.ndarray, px: np.ndarray,
 
 @patch
 def step(self: TradingEngine, i: int) -> list[str]:
-    "Decide at the close of bar `i` of the bound panel; return the symbols an order was sent for."
+    "Decide at the close of bar `i` of the bound (clean) panel; return the symbols an order was sent for."
     if self._signals is None: raise InvalidValueError("step: bind(panel) first (or use on_window for live bars)")
     t = self._starts[i]
     out = self._decide(t, self.clock.set(self._ends[i]), self._signals[i], self._panel.data["close"][i], self._sessions[i])
@@ -277,3 +285,74 @@ def cancel_all(self: TradingEngine, reason: str = "") -> int:
 
 @patch
 def _on_kill(self: TradingEngine, reason: str): self.cancel_all(reason)
+
+# %% ../../nbs/72_trading.engine.ipynb #32ebe00f
+class _Window:
+    "The newest `n` rows of a panel, appended one at a time into a buffer of 2n rows (moved back when full); each view is a panel without a copy."
+    def __init__(self, p: MarketPanel, n: int):
+        self.n, self.symbols, self.sectors, k = n, p.symbols, p.sectors, min(len(p), n)
+        self.t = np.empty(2 * n, "datetime64[ns]"); self.t[:k] = p.timestamps[len(p) - k:].tz_convert(None).to_numpy()
+        self.a = {f: np.full((2 * n, len(p.symbols)), np.nan) for f in p.data}
+        for f, a in self.a.items(): a[:k] = p.data[f][len(p) - k:]
+        self.k = k
+    @property
+    def last(self) -> pd.Timestamp | None: return pd.Timestamp(self.t[self.k - 1]).tz_localize("UTC") if self.k else None
+    def append(self, t: pd.Timestamp, row: dict) -> MarketPanel:
+        "Add the row of bar `t` ({field: [N]}); return the newest `n` rows."
+        if self.k == len(self.t):
+            m = self.n - 1; self.t[:m] = self.t[self.k - m:self.k]
+            for a in self.a.values(): a[:m] = a[self.k - m:self.k]
+            self.k = m
+        self.t[self.k] = t.tz_convert(None).to_datetime64()
+        for f, a in self.a.items(): a[self.k] = row[f]
+        self.k += 1; i0 = max(0, self.k - self.n)
+        return MarketPanel(pd.DatetimeIndex(self.t[i0:self.k]).tz_localize("UTC"), self.symbols, {f: a[i0:self.k] for f, a in self.a.items()}, self.sectors)
+
+# %% ../../nbs/72_trading.engine.ipynb #ce99e9ae
+@patch
+def start_live(self: TradingEngine, history: MarketPanel,  # the bars before the first live bar (the guard learns each symbol's level from them)
+               window: int | None = None,  # clean bars kept for the strategy (default max(2 x lookback, lookback + 260))
+              ) -> "TradingEngine":
+    "Start the live path: guard `history`, keep its newest clean bars; then feed each closed bar to `on_bars`."
+    if tuple(history.symbols) != self.symbols: raise InvalidValueError("start_live: the history's symbols differ from the engine's universe")
+    lb = self.strategy.lookback
+    n = window or max(2 * lb, lb + 260)
+    if n <= lb: raise InvalidValueError(f"start_live: a window of {n} bars is not longer than {self.strategy.name}'s lookback ({lb})")
+    self.guard = FeedGuard(self.symbols, self.cfg.jump_band)
+    clean, _, _ = self.guard.run(history)
+    self._win, self._live_i = _Window(clean, n), len(history)
+    return self
+
+@patch
+def on_bars(self: TradingEngine, t,  # the bars' start (UTC; a naive time is UTC)
+            bars: dict,  # symbol -> (open, high, low, close, volume[, vwap, trade_count]); a symbol not in it has no bar
+           ) -> list[str]:
+    "Decide at the close of the bars starting at `t` (the live path); return the symbols an order was sent for."
+    if self._win is None: raise InvalidValueError("on_bars: start_live(history) first")
+    t = pd.Timestamp(t); t = t.tz_localize("UTC") if t.tz is None else t.tz_convert("UTC")
+    last = self._win.last
+    if last is not None and t <= last:
+        self.guard.refuse(t, bars, "duplicate timestamp" if t == last else f"out of order timestamp (last step {last})"); return []
+    ok = self.guard.check(t, bars).accepted
+    row = {f: np.full(len(self.symbols), np.nan) for f in self._win.a}
+    for s, b in ok.items():
+        for f, x in zip(FIELDS, b):
+            if f in row and x is not None: row[f][self.col[s]] = x
+    w = self._win.append(t, row)
+    out = self._decide(t, self.clock.advance(t), np.asarray(self.strategy.signal_step(w), dtype="float64"), w.data["close"][-1], self._session_at(t))
+    self.strategy.on_bar(t, self._live_i); self._live_i += 1
+    return out
+
+@patch
+def _session_at(self: TradingEngine, t: pd.Timestamp):
+    "`session_of(t)` as `step` gets it, with the day's schedule looked up once a day, not at every bar."
+    day = t.tz_convert("America/New_York").normalize()
+    if getattr(self, "_day", None) != day: self._day, self._day_sched = day, schedule(day, day)
+    sch = self._day_sched
+    inside = len(sch) == 1 and sch["open"].iloc[0] <= t < sch["close"].iloc[0]
+    return sch.index.to_numpy()[0] if inside else np.datetime64("NaT", "ns")
+
+@patch(as_prop=True)
+def feed_events(self: TradingEngine) -> pd.DataFrame:
+    "What the guard rejected, held, confirmed or saw revert (time, symbol, kind, reason), oldest first."
+    return pd.DataFrame(self.guard.events if self.guard else [], columns=["time", "symbol", "kind", "reason"])
