@@ -384,7 +384,7 @@ def cmd_models(args) -> int:
         print(f"alphatrade: error: {e}", file=sys.stderr)
         return 1
 
-# %% ../nbs/95_apps.cli.ipynb #cda9a611
+# %% ../nbs/95_apps.cli.ipynb #43dc9af8
 def cmd_live(args) -> int:
     from alphatrade.live import main as live_main
     return live_main(args.rest)

@@ -15,7 +15,7 @@ from ..core.errors import DataIssue, DataValidationError
 from .calendar import BAR_COLUMNS, bar_length, schedule, session_bars
 
 # %% auto #0
-__all__ = ['SPLIT_RATIOS', 'ValidationReport', 'validate_bars', 'filter_regular_hours', 'fill_gaps']
+__all__ = ['SPLIT_RATIOS', 'ValidationReport', 'validate_bars', 'filter_regular_hours', 'fill_gaps', 'bar_problem']
 
 # %% ../../nbs/12_data.preprocess.ipynb #34664a5a
 @dataclass
@@ -184,3 +184,16 @@ def fill_gaps(df: pd.DataFrame, timeframe: str = "15Min") -> pd.DataFrame:
     out = pd.concat(parts)[BAR_COLUMNS]
     out.attrs = dict(df.attrs)
     return out
+
+# %% ../../nbs/12_data.preprocess.ipynb #68962a57
+def _nan(x) -> bool: return x is None or x != x
+
+def bar_problem(o, h, l, c, v) -> str | None:
+    "Why these values are not a possible bar (None: they are). A NaN volume is unknown, not wrong."
+    if any(_nan(x) for x in (o, h, l, c)): return f"nan (open {o}, high {h}, low {l}, close {c})"
+    if min(o, h, l, c) <= 0: return f"price <= 0 (open {o}, high {h}, low {l}, close {c})"
+    if h < l: return f"high < low (high {h}, low {l})"
+    if not l <= o <= h: return f"open outside [low, high] (open {o}, low {l}, high {h})"
+    if not l <= c <= h: return f"close outside [low, high] (close {c}, low {l}, high {h})"
+    if not _nan(v) and v < 0: return f"volume < 0 ({v})"
+    return None

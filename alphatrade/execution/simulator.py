@@ -20,6 +20,7 @@ from ..core.errors import BrokerError, DataError, InvalidValueError, OrderReject
 from ..core.types import Fill, Order, OrderSide, OrderStatus, OrderType, TimeInForce, to_decimal
 from ..data.calendar import bar_length, is_regular_bar, schedule, session_of
 from ..data.panel import MarketPanel, panel_from_bars
+from ..data.preprocess import bar_problem
 from ..data.store import BarStore
 from .broker import CostModel, SimBroker, _price_for
 
@@ -224,9 +225,9 @@ def _publish_bars(self: AlpacaSimulator, i: int, bars: dict):
 
 @patch
 def _bars_at(self: AlpacaSimulator, i: int) -> dict:
-    "The bars of row `i` as `run_backtest` gives them to the broker: {symbol: (o, h, l, c, v)} where there is a close."
+    "The bars of row `i` as `run_backtest` gives them to the broker: {symbol: (o, h, l, c, v)} where there is a possible bar."
     O, H, L, C, V = (self.panel.data[k][i] for k in ("open", "high", "low", "close", "volume"))
-    return {s: (O[j], H[j], L[j], C[j], V[j]) for j, s in enumerate(self.panel.symbols) if C[j] == C[j]}
+    return {s: (O[j], H[j], L[j], C[j], V[j]) for j, s in enumerate(self.panel.symbols) if C[j] == C[j] and bar_problem(O[j], H[j], L[j], C[j], V[j]) is None}
 
 @patch
 def _eligible(self: AlpacaSimulator, o: Order, i: int, bars: dict) -> bool:

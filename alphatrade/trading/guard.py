@@ -14,22 +14,14 @@ from ..core.errors import InvalidValueError
 from ..data.panel import MarketPanel
 
 # %% auto #0
-__all__ = ['log', 'bar_problem', 'jump_step', 'GuardResult', 'FeedGuard', 'guard_panel']
+__all__ = ['log', 'jump_step', 'GuardResult', 'FeedGuard', 'guard_panel']
 
 # %% ../../nbs/73_trading.guard.ipynb #4550597d
+from ..data.preprocess import bar_problem  # the data layer's rule: the simulator's exchange refuses to fill on such bars too
+
 log = logging.getLogger("alphatrade.guard")
 
 def _nan(x) -> bool: return x is None or x != x
-
-def bar_problem(o, h, l, c, v) -> str | None:
-    "Why these values are not a possible bar (None: they are). A NaN volume is unknown, not wrong."
-    if any(_nan(x) for x in (o, h, l, c)): return f"nan (open {o}, high {h}, low {l}, close {c})"
-    if min(o, h, l, c) <= 0: return f"price <= 0 (open {o}, high {h}, low {l}, close {c})"
-    if h < l: return f"high < low (high {h}, low {l})"
-    if not l <= o <= h: return f"open outside [low, high] (open {o}, low {l}, high {h})"
-    if not l <= c <= h: return f"close outside [low, high] (close {c}, low {l}, high {h})"
-    if not _nan(v) and v < 0: return f"volume < 0 ({v})"
-    return None
 
 # %% ../../nbs/73_trading.guard.ipynb #c49346bf
 def _off(c, ref) -> float: return abs(c / ref - 1)
