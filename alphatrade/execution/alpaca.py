@@ -245,6 +245,7 @@ def submit(self: AlpacaBroker, order: Order, at: datetime | None = None) -> Orde
                 if known is not None: return known
             raise
     try: a = self._call(f"submit {coid} ({order.side.value} {order.qty} {order.symbol})", attempt)
+    except BrokerConnectionError: raise  # unknown outcome: it stays SUBMITTED, and `sync` asks Alpaca later
     except BrokerError:
         with self._lock: self._orders[coid] = order.evolve(status=OrderStatus.REJECTED)
         raise
@@ -358,9 +359,12 @@ def sync(self: AlpacaBroker) -> list[Fill]:
     for o in live:
         a = seen.get(o.client_order_id)
         if a is None: a = self._call(f"get order {o.client_order_id}", self._lookup, o.client_order_id)
-        if a is None:
-            if o.status is OrderStatus.SUBMITTED: continue  # not at Alpaca (yet): the caller decides (see `adopt`)
-            raise BrokerError(f"order {o.client_order_id} is open here but unknown to Alpaca")
+        if a is None:  # a submit that failed without an answer, and never arrived: rejected
+            if o.status is not OrderStatus.SUBMITTED: raise BrokerError(f"order {o.client_order_id} is open here but unknown to Alpaca")
+            gone = o.evolve(status=OrderStatus.REJECTED)
+            with self._lock: self._orders[o.client_order_id] = gone
+            if self.on_update: self.on_update(gone)
+            continue
         self._advance(a)
     return self.fills[n0:]
 
@@ -372,7 +376,7 @@ def adopt(self: AlpacaBroker, orders: list[Order], booked: dict[str, tuple[Decim
             self._orders[o.client_order_id] = o
             self._applied[o.client_order_id] = (booked or {}).get(o.client_order_id, (o.filled_qty, o.filled_qty * (o.filled_avg_price or 0)))
 
-# %% ../../nbs/62_execution.alpaca.ipynb #07fd2654
+# %% ../../nbs/62_execution.alpaca.ipynb #78b542d9
 @patch
 def bars(self: AlpacaBroker, symbols, start, end, timeframe: str = "15Min") -> pd.DataFrame:
     "Historical bars in [start, end] as the bars frame, with this broker's retries (the daemon's backfill)."

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.config import RiskSettings
-from ..core.errors import InvalidValueError, LookAheadError, OrderRejectedError, BrokerError
+from ..core.errors import BrokerConnectionError, InvalidValueError, LookAheadError, OrderRejectedError, BrokerError
 from ..core.events import EventBus, RiskAlert
 from ..core.types import Fill, Order, OrderSide, OrderStatus, Portfolio, Position, TradeSignal, to_decimal
 from ..data.calendar import bar_length, schedule, session_of
@@ -186,6 +186,8 @@ def _send(self: TradingEngine, j: int, qty: float, at: datetime, tag: str, check
     o = self.om.transition(o.client_order_id, OrderStatus.SUBMITTED, at)
     self.inflight[j] = True
     try: self.broker.submit(o, at)
+    except BrokerConnectionError as e:  # it may have reached the broker: in flight until the broker says (AlpacaBroker.sync)
+        self.rejections.append((at, sym, f"unconfirmed: {e}")); return pf, False
     except (OrderRejectedError, BrokerError) as e:
         self.rejections.append((at, sym, str(e))); self.inflight[j] = False
         if self.om.get(o.client_order_id).is_open: self.om.transition(o.client_order_id, OrderStatus.REJECTED, at, str(e))
