@@ -239,7 +239,7 @@ def step(self: TradingEngine, i: int) -> list[str]:
 
 @patch
 def on_window(self: TradingEngine, window: MarketPanel) -> list[str]:
-    "Decide at the close of the newest bar of `window` (the live path: the signal is computed from the window)."
+    "Decide at the close of the newest bar of `window`, its signal computed from the window (no feed guard: the daemon uses `on_bars`)."
     if tuple(window.symbols) != self.symbols: raise InvalidValueError("on_window: the window's symbols differ from the engine's universe")
     t = window.timestamps[-1]
     out = self._decide(t, self.clock.advance(t), np.asarray(self.strategy.signal_step(window), dtype="float64"), window.data["close"][-1],
