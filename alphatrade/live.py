@@ -18,7 +18,7 @@ from fastcore.basics import patch
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from .core.config import load_settings, load_universe, shared_data_dir
-from .core.errors import AlphaTradeError, BrokerError, DataError, InvalidValueError
+from .core.errors import AlphaTradeError, BrokerConnectionError, BrokerError, DataError, InvalidValueError
 from .core.types import Fill, OrderStatus, to_decimal
 from .data.calendar import bar_length
 from .data.panel import MarketPanel, panel_from_bars
@@ -84,6 +84,7 @@ class LiveConfig:
     health_host: str = "127.0.0.1"
     health_port: int | None = 0  # /health and /metrics (0: any free port; None: no server)
     timeframe: str = "15Min"
+    start_attempts: int = 8  # reconciliation and warm-up are retried this often (0.5 s, 1 s, 2 s ... apart) while the broker is unreachable
 
     def __post_init__(self):
         object.__setattr__(self, "symbols", tuple(self.symbols))
@@ -160,6 +161,7 @@ class LiveDaemon:
 def reconcile(self: LiveDaemon) -> dict:
     "Rebuild the engine's book from the database, adopt open orders, book what the broker filled meanwhile, compare positions."
     eng, b, pre = self.engine, self.broker, self.cfg.run_id + "-"
+    self._reset_book()  # from scratch every time, so a reconciliation interrupted by a broker failure can simply run again
     runs = RunRepository(self.db)
     try: cash0, restart = to_decimal(runs.get(self.cfg.run_id)["parameters"]["cash"], "runs.parameters.cash"), True
     except KeyError:
@@ -202,6 +204,15 @@ def reconcile(self: LiveDaemon) -> dict:
                    "never_reached_broker": never, "position_mismatch": diff}
     log.info("reconciled: %s", json.dumps(self.report))
     return self.report
+
+@patch
+def _reset_book(self: LiveDaemon):
+    "An empty book: no positions, no cash, no known orders (in the engine and the broker)."
+    from alphatrade.execution.orders import OrderManager
+    eng, b = self.engine, self.broker
+    eng.om = OrderManager(eng.repos.orders, eng.bus)
+    eng.qty[:] = 0; eng.inflight[:] = False; eng.cash = Decimal(0)
+    with b._lock: b._orders.clear(); b._applied.clear(); b._alias.clear(); b.fills.clear()
 
 @patch
 def _repair_ledger(self: LiveDaemon, orders, fills, booked) -> list[Fill]:
@@ -416,8 +427,12 @@ async def run(self: LiveDaemon) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT): self._loop.add_signal_handler(sig, self.stop, signal.Signals(sig).name)
     if self.cfg.health_port is not None: await self._serve()
     try:
-        self.reconcile()
-        self.warm_up()
+        for attempt in range(self.cfg.start_attempts):  # the broker may be unreachable for a while: keep trying, then give up
+            try: self.reconcile(); self.warm_up(); break
+            except BrokerConnectionError as e:
+                if attempt + 1 == self.cfg.start_attempts: raise
+                wait = min(0.5 * 2 ** attempt, 10.0)
+                log.warning("start: %s; trying again in %.1f s", e, wait); await asyncio.sleep(wait)
         ep = self.broker.ep
         ds = StockDataStream(ep.key, ep.secret, raw_data=True, feed=DataFeed(ep.feed), url_override=ep.data_ws_url)
         ts = TradingStream(ep.key, ep.secret, raw_data=True, url_override=ep.trade_ws_url)
