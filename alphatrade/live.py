@@ -149,6 +149,7 @@ class LiveDaemon:
         self.status, self.report, self.last_step, self.steps = "starting", {}, None, 0
         self.latencies: list[float] = []  # seconds: a step's last bar in -> its orders submitted
         self.decisions: list[tuple] = []  # (bar start, symbols sent)
+        self.timings: list[tuple] = []  # (bar start, bars, seconds waiting after the last bar, in sync, in the engine, orders sent)
         self._pending: dict = {}; self._arrived: dict = {}; self._timers: dict = {}
         self._stop: asyncio.Event | None = None; self._loop = None; self._tasks = []; self._streams = []
         self._checked_until = None; self._stale_since = None; self._busy = False; self._replay_done = False
@@ -320,13 +321,15 @@ def _complete(self: LiveDaemon, t: pd.Timestamp):
     if bars is None or self._stop.is_set() or (self.last_step is not None and t <= self.last_step): return
     self._busy = True
     try:
+        t0 = time.perf_counter()
         try: self.broker.sync()
         except BrokerError as e:
             self.metrics.skipped.inc(); log.error("step %s not decided: the book could not be brought up to date (%s)", t, e); return
-        n0 = len(self.engine.om._orders)
+        t1 = time.perf_counter(); n0 = len(self.engine.om._orders)
         sent = self.engine.on_bars(t, bars)
-        lat = time.perf_counter() - arrived
+        t2 = time.perf_counter(); lat = t2 - arrived
         self.last_step = t; self.steps += 1; self.latencies.append(lat); self.decisions.append((t, sent))
+        self.timings.append((t, len(bars), t0 - arrived, t1 - t0, t2 - t1, len(sent)))
         m = self.metrics; m.steps.inc(); m.latency.observe(lat); m.orders.inc(len(self.engine.om._orders) - n0)
         if self.engine.equity_curve:
             eq = self.engine.equity_curve[-1][1]; m.equity.set(eq)
