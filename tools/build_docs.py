@@ -31,7 +31,7 @@ LAYERS = {"core": "00 core", "data": "10 data", "features": "20 features", "alph
           "infra": "90 infra", "apps": "95 apps"}
 FOLDERS = {"tutorials": "Guides", "pipelines": "Worked examples"}  # nbs/ subfolders -> sidebar section
 TUTORIAL_ORDER = ["quickstart", "research_to_live"]
-CACHE_VERSION = "1"  # bump when the processing below changes what lands in _proc/
+CACHE_VERSION = "2"  # bump when the processing below changes what lands in _proc/
 
 
 @dataclass
@@ -111,7 +111,7 @@ def process_notebook(src: str, dst: str) -> str:
             if not self.nb.has_docs_ or not hasattr(self, "k"): return
             if str2bool(getattr(self.nb, "frontmatter_", {}).get("skip_showdoc", False)): return
             if cell.cell_type == "code" and "export" in cell.directives_ and cell.directives_.get("eval:", [""])[0].lower() == "false":
-                cell.directives_["exports"] = cell.directives_.pop("export")  # never run: show its source instead
+                cell.directives_.pop("export")  # never run, so no show_doc: rm_export keeps it and the page shows its source
             if getattr(cell, "has_sd", False) and re.search(r"show_doc\((\w+)", cell.source)[1] not in self.k.user_ns:
                 cell.source = ""; return  # nbdev's automatic show_doc of a definition in an `eval: false` cell
             if _doc_cell(cell): self.k.cell(cell)
@@ -123,7 +123,8 @@ def process_notebook(src: str, dst: str) -> str:
 
     t = time.time()
     nb = read_nb(src)
-    Procs()(nb)
+    try: Procs()(nb)
+    except Exception as e: raise RuntimeError(f"{src}: nbdev's processors failed: {e!r}") from e
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     write_nb(nb, dst)
     return f"{Path(src).name} {time.time() - t:.1f}s"
