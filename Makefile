@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DATA ?= data
 PYTEST_ARGS ?=
+LAB_PORT ?= 8888
 
 .PHONY: setup demo test test-fast lab docs bench export clean-nbs check-sync distclean
 
@@ -30,11 +31,16 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
+## JupyterLab on nbs/ with the project's environment, on 127.0.0.1 only, behind a fresh token (printed).
 lab: setup
-	$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 --notebook-dir nbs $(if $(filter 0,$(shell id -u)),--allow-root)
+	@token=$$($(BIN)/python -c "import secrets; print(secrets.token_hex(24))"); \
+	echo "JupyterLab: http://127.0.0.1:$(LAB_PORT)/lab?token=$$token"; \
+	exec $(BIN)/jupyter lab --no-browser --ip 127.0.0.1 --port $(LAB_PORT) --ServerApp.port_retries=0 \
+	  --IdentityProvider.token=$$token --notebook-dir nbs $(if $(filter 0,$(shell id -u)),--allow-root)
 
+## The docs site into _docs/: nbdev_docs when Quarto is installed, otherwise the offline build (tools/build_docs.py).
 docs: setup
-	@echo "docs: the offline docs build arrives with the research-workflow issue"; exit 1
+	$(BIN)/python tools/build_docs.py $(DOCS_ARGS)
 
 bench: setup
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -1,7 +1,9 @@
 """README.md from nbs/index.ipynb without Quarto (nbdev_readme needs Quarto, which cannot be installed here).
 
 Markdown cells are copied; code cells that are not hidden are shown as python blocks with their text outputs.
+Relative links to notebooks (`tutorials/quickstart.ipynb`, relative to nbs/) point into nbs/ from the README.
 """
+import re
 import sys
 from pathlib import Path
 
@@ -17,7 +19,7 @@ def render(nb_path: Path) -> str:
         src = c.source.strip()
         if not src: continue
         if c.cell_type == "markdown":
-            parts.append(src)
+            parts.append(re.sub(r"\]\((?![a-z]+:|/|#)([^)\s]+\.ipynb)", r"](nbs/\1", src))
         elif c.cell_type == "code":
             if any(l.strip().startswith(("#| hide", "#|hide", "#| export")) for l in src.splitlines()[:3]): continue
             parts.append("```python\n" + src + "\n```")
