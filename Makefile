@@ -21,11 +21,16 @@ $(STAMP): settings.ini setup.py
 
 setup: $(STAMP)
 
-## The main job on the embedded default data: synthesize the market, store it, validate it, summarize it.
+## The main job on the embedded default data: synthesize the market, store it, validate it, summarize it, then paper-trade
+## its last day through the live daemon (alphatrade live --mode sim) and print the day's fills and P&L.
 demo: setup
 	$(BIN)/alphatrade data synth --data-dir $(DATA) --seed 42 --start 2025-01-02 --end 2025-12-31
 	$(BIN)/alphatrade data validate --store $(DATA)/synthetic
 	$(BIN)/alphatrade data info --store $(DATA)/synthetic
+	@# paper-trade the last replayed day through the live daemon against the local Alpaca simulator (fresh ledger each time)
+	rm -f $(DATA)/live-demo.db
+	$(BIN)/alphatrade live --mode sim --data $(DATA)/synthetic --start 2025-12-30 --end 2025-12-30 --strategy ma_crossover \
+	  --fast 5 --slow 20 --run-id demo --db sqlite:///$(DATA)/live-demo.db --health-port -1 2> $(DATA)/live-demo.log
 
 ## Everything: every notebook's tests (one pytest item each) and the integration tests in tests/.
 test: setup
