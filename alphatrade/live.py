@@ -29,8 +29,8 @@ from .trading.engine import EngineConfig, TradingEngine
 from .trading.strategy import MACrossover, MeanReversionStrategy, MomentumStrategy, Strategy
 
 # %% auto #0
-__all__ = ['MODES', 'log', 'Redact', 'JsonFormatter', 'setup_logging', 'LiveConfig', 'LiveMetrics', 'make_strategy', 'LiveDaemon',
-           'orders_of', 'run_in_thread', 'main']
+__all__ = ['MODES', 'log', 'Redact', 'JsonFormatter', 'setup_logging', 'LiveConfig', 'LiveMetrics', 'make_strategy',
+           'BarAggregator', 'LiveDaemon', 'orders_of', 'run_in_thread', 'main']
 
 # %% ../nbs/98_apps.live.ipynb #275450a3
 class Redact(logging.Filter):
@@ -85,6 +85,7 @@ class LiveConfig:
     health_port: int | None = 0  # /health and /metrics (0: any free port; None: no server)
     timeframe: str = "15Min"
     start_attempts: int = 8  # reconciliation and warm-up are retried this often (0.5 s, 1 s, 2 s ... apart) while the broker is unreachable
+    stream_timeframe: str | None = None  # the bars the data stream sends: Alpaca's are 1Min (aggregated here); None: 1Min for paper/live, `timeframe` for sim
 
     def __post_init__(self):
         object.__setattr__(self, "symbols", tuple(self.symbols))
@@ -94,6 +95,9 @@ class LiveConfig:
         if self.grace < 0 or self.poll <= 0: raise InvalidValueError("LiveConfig: grace must be >= 0 and poll > 0")
         if self.history < 1: raise InvalidValueError("LiveConfig.history: need at least one bar")
         if "-" in self.run_id or not self.run_id: raise InvalidValueError(f"LiveConfig.run_id: {self.run_id!r} must be non-empty without '-'")
+        if self.stream_timeframe is None: object.__setattr__(self, "stream_timeframe", self.timeframe if self.mode == "sim" else "1Min")
+        if bar_length(self.timeframe) % bar_length(self.stream_timeframe) != pd.Timedelta(0):
+            raise InvalidValueError(f"LiveConfig.stream_timeframe: {self.stream_timeframe} bars do not add up to {self.timeframe} bars")
 
 # %% ../nbs/98_apps.live.ipynb #69f603e9
 class LiveMetrics:
@@ -130,6 +134,34 @@ def make_strategy(name: str, fast: int = 13, slow: int = 52, long_short: bool = 
     raise InvalidValueError(f"strategy: {name!r} is not ma_crossover, momentum, mean_reversion or ml")
 
 # %% ../nbs/98_apps.live.ipynb #e5ed2d95
+class BarAggregator:
+    "Fold `stream` bars (1Min) of each symbol into `timeframe` bars; `add` returns the bars it completed."
+    def __init__(self, timeframe: str = "15Min", stream: str = "1Min"):
+        self.step, self.sub = bar_length(timeframe), bar_length(stream)
+        self._open: dict = {}  # symbol -> [bucket start, o, h, l, c, v, pv, vv, n]
+
+    def _emit(self, s: str) -> tuple:
+        t, o, h, l, c, v, pv, vv, n = self._open.pop(s)
+        return t, s, (o, h, l, c, v, pv / vv if vv > 0 else np.nan, n)
+
+    def add(self, t: pd.Timestamp, s: str, row: tuple) -> list[tuple]:
+        "One stream bar (open, high, low, close, volume, vwap, trade_count) starting at `t`; [(bucket start, symbol, row)] completed."
+        if self.step == self.sub: return [(t, s, row)]
+        o, h, l, c, v, vw, n = (np.nan if x is None else float(x) for x in row)
+        b = t.floor(self.step); out = []
+        cur = self._open.get(s)
+        if cur is not None and cur[0] != b:
+            if b < cur[0]: log.warning("minute bar %s %s is older than its open bucket %s: dropped", s, t, cur[0]); return out
+            out.append(self._emit(s)); cur = None
+        vv = v if vw == vw else 0.0
+        if cur is None: self._open[s] = [b, o, h, l, c, v, (vw * v if vw == vw else 0.0), vv, (n if n == n else 0.0)]
+        else:
+            cur[2], cur[3], cur[4] = max(cur[2], h), min(cur[3], l), c
+            cur[5] += v; cur[6] += vw * v if vw == vw else 0.0; cur[7] += vv; cur[8] += n if n == n else 0.0
+        if t + self.sub >= b + self.step: out.append(self._emit(s))  # the bucket's last minute
+        return out
+
+# %% ../nbs/98_apps.live.ipynb #a66ba49c
 log = logging.getLogger("alphatrade.live")
 
 class LiveDaemon:
@@ -146,6 +178,7 @@ class LiveDaemon:
                                     repositories=self.repos, config=ecfg)
         self.metrics = LiveMetrics()
         self.bar = bar_length(cfg.timeframe)
+        self.aggregator = BarAggregator(cfg.timeframe, cfg.stream_timeframe)
         self.status, self.report, self.last_step, self.steps = "starting", {}, None, 0
         self.latencies: list[float] = []  # seconds: a step's last bar in -> its orders submitted
         self.decisions: list[tuple] = []  # (bar start, symbols sent)
@@ -157,7 +190,7 @@ class LiveDaemon:
 
     def __repr__(self): return f"LiveDaemon({self.cfg.mode}, {len(self.cfg.symbols)} symbols, {self.engine.strategy.name}, run {self.cfg.run_id!r}, {self.status})"
 
-# %% ../nbs/98_apps.live.ipynb #fca6ebc3
+# %% ../nbs/98_apps.live.ipynb #52024f5b
 @patch
 def reconcile(self: LiveDaemon) -> dict:
     "Rebuild the engine's book from the database, adopt open orders, book what the broker filled meanwhile, compare positions."
@@ -232,7 +265,7 @@ def _repair_ledger(self: LiveDaemon, orders, fills, booked) -> list[Fill]:
         booked[o.client_order_id] = (cum, c + f.qty * px)
     return out
 
-# %% ../nbs/98_apps.live.ipynb #a66ba49c
+# %% ../nbs/98_apps.live.ipynb #08c00e79
 def _utc(t) -> pd.Timestamp:
     t = pd.Timestamp(t.to_datetime() if hasattr(t, "to_datetime") else t)
     return t.tz_localize("UTC") if t.tz is None else t.tz_convert("UTC")
@@ -266,11 +299,13 @@ def warm_up(self: LiveDaemon) -> MarketPanel:
     log.info("warmed up on %d bars of %d symbols, %s .. %s", len(p), len(p.symbols), p.timestamps[0], p.timestamps[-1])
     return p
 
-# %% ../nbs/98_apps.live.ipynb #161ba753
+# %% ../nbs/98_apps.live.ipynb #11a2c7b6
 @patch
 def _on_bar(self: LiveDaemon, b: dict):
     "A bar from the market-data stream (raw, as alpaca-py's StockDataStream gives it)."
-    try: self.take(_utc(b["t"]), b["S"], (b["o"], b["h"], b["l"], b["c"], b["v"], b.get("vw"), b.get("n")))
+    try:
+        for t, sym, row in self.aggregator.add(_utc(b["t"]), b["S"], (b["o"], b["h"], b["l"], b["c"], b["v"], b.get("vw"), b.get("n"))):
+            self.take(t, sym, row)
     except Exception: log.exception("bar %s %s: failed", b.get("S"), b.get("t"))
 
 @patch
@@ -311,7 +346,7 @@ def _complete_late(self: LiveDaemon, t: pd.Timestamp):
     except BrokerError as e: log.warning("step %s: could not fetch the missing bars of %d symbols: %s", t, len(miss), e)
     self._complete(t)
 
-# %% ../nbs/98_apps.live.ipynb #4a32f744
+# %% ../nbs/98_apps.live.ipynb #5a702ca4
 @patch
 def _complete(self: LiveDaemon, t: pd.Timestamp):
     "Decide step `t` with the bars it has."
@@ -340,7 +375,7 @@ def _complete(self: LiveDaemon, t: pd.Timestamp):
         elif self.cfg.drive: self._loop.call_soon(self._drive_soon)
     finally: self._busy = False
 
-# %% ../nbs/98_apps.live.ipynb #11a2c7b6
+# %% ../nbs/98_apps.live.ipynb #9718accf
 @patch
 def _on_fill_count(self: LiveDaemon, n: int): self.metrics.fills.inc(n)
 
@@ -388,7 +423,7 @@ async def _drive(self: LiveDaemon):
     if r.get("timestamp") is None:
         self._replay_done = True; self.stop("the replay is over")
 
-# %% ../nbs/98_apps.live.ipynb #5a702ca4
+# %% ../nbs/98_apps.live.ipynb #552e55b8
 @patch
 def health(self: LiveDaemon) -> dict:
     "What /health answers."
@@ -418,7 +453,7 @@ def stop(self: LiveDaemon, why: str = "stop requested"):
     if self._stop is not None and not self._stop.is_set():
         log.info("stopping: %s", why); self.status = "stopping"; self._stop.set()
 
-# %% ../nbs/98_apps.live.ipynb #20ea6f1f
+# %% ../nbs/98_apps.live.ipynb #85827494
 @patch
 async def run(self: LiveDaemon) -> int:
     "Reconcile, warm up, subscribe, decide at each closed bar until stopped; 0 on a clean stop."
@@ -473,7 +508,7 @@ async def _shutdown(self: LiveDaemon):
     if getattr(self, "_runner", None) is not None: await self._runner.cleanup()
     self.status = "stopped"; log.info("stopped after %d steps", self.steps)
 
-# %% ../nbs/98_apps.live.ipynb #87ad532b
+# %% ../nbs/98_apps.live.ipynb #cf6d4d4d
 def orders_of(db: Database, run_id: str) -> pd.DataFrame:
     "A run's orders from the database: symbol, side, qty, decision time (the order's creation), status, filled qty."
     from alphatrade.infra.repository import OrderRepository
@@ -490,7 +525,7 @@ def run_in_thread(daemon: LiveDaemon, timeout: float = 300) -> LiveDaemon:
     if res.get("rc") != 0: raise AlphaTradeError(f"the daemon exited with {res.get('rc')}")
     return daemon
 
-# %% ../nbs/98_apps.live.ipynb #85827494
+# %% ../nbs/98_apps.live.ipynb #14b0be1f
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="alphatrade live", description="Run the trading engine live: against the local simulator (--mode sim), "
                                 "Alpaca paper trading (--mode paper) or a live account (--mode live --confirm-live). Keys come only from "
@@ -515,10 +550,11 @@ def _parser() -> argparse.ArgumentParser:
     a("--rate-limit", type=int, default=200, help="client-side requests per minute")
     a("--cash", type=float, default=100_000, help="sim with --data: the simulated account's cash")
     a("--jump-band", type=float, default=0.2, help="hold a symbol whose close jumps more than this until the next bar confirms (0: off)")
+    a("--stream-timeframe", help="the bars the data stream sends (default: 1Min from Alpaca, 15Min from the simulator)")
     a("--quiet", action="store_true")
     return p
 
-# %% ../nbs/98_apps.live.ipynb #8036a4e1
+# %% ../nbs/98_apps.live.ipynb #b43aefaa
 def _universe(args, avail=None) -> list[str]:
     if args.symbols:
         syms = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
@@ -558,7 +594,7 @@ def _summary(d: LiveDaemon, broker: AlpacaBroker, out=print):
     out(f"equity {acc['equity']:.2f} (cash {acc['cash']:.2f}); P&L {acc['equity'] - start:+.2f} on {start:.2f}")
     if d.latencies: out(f"step latency p50 {np.percentile(d.latencies, 50) * 1e3:.1f} ms, p99 {np.percentile(d.latencies, 99) * 1e3:.1f} ms")
 
-# %% ../nbs/98_apps.live.ipynb #cf6d4d4d
+# %% ../nbs/98_apps.live.ipynb #9fbc3f4a
 def main(argv=None) -> int:
     "The daemon's command line (`python -m alphatrade.live`, `alphatrade live`)."
     args = _parser().parse_args(argv)
@@ -582,7 +618,7 @@ def main(argv=None) -> int:
         syms = list(sim.panel.symbols) if sim else _universe(args)
         db = Database(args.db or settings.database.url).migrate()
         cfg = LiveConfig(syms, args.mode, args.run_id, args.history, None, args.grace, args.poll, args.cancel_on_exit, args.drive,
-                         args.max_steps, health_port=None if args.health_port < 0 else args.health_port)
+                         args.max_steps, health_port=None if args.health_port < 0 else args.health_port, stream_timeframe=args.stream_timeframe)
         strat = make_strategy(args.strategy, args.fast, args.slow, args.long_short, args.model)
         ecfg = EngineConfig(allow_short=args.long_short, jump_band=args.jump_band or None)
         uni = load_universe()
@@ -598,9 +634,9 @@ def main(argv=None) -> int:
     except (AlphaTradeError, InvalidValueError) as e:
         print(f"alphatrade live: {e}", file=sys.stderr); return 2
 
-# %% ../nbs/98_apps.live.ipynb #2d6e4cbb
+# %% ../nbs/98_apps.live.ipynb #ffd7046a
 from .execution.simulator import AlpacaSimulator
 
-# %% ../nbs/98_apps.live.ipynb #14b0be1f
+# %% ../nbs/98_apps.live.ipynb #12827bab
 #| eval: false
 if __name__ == "__main__": sys.exit(main())

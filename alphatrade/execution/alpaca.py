@@ -334,7 +334,36 @@ def remote_open_orders(self: AlpacaBroker) -> list[dict]:
     "Every open order Alpaca has for the account (also those placed elsewhere), as Alpaca sends them."
     return self._call("list open orders", self.client.get_orders, GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=500, nested=False))
 
-# %% ../../nbs/62_execution.alpaca.ipynb #6e2d0a36
+# %% ../../nbs/62_execution.alpaca.ipynb #ae4652a3
+@patch
+def calendar(self: AlpacaBroker, start, end) -> pd.DataFrame:
+    "Alpaca's trading days in [start, end]: date, open and close (UTC)."
+    from alpaca.trading.requests import GetCalendarRequest
+    days = self._call("get calendar", self.client.get_calendar, GetCalendarRequest(start=pd.Timestamp(start).date(), end=pd.Timestamp(end).date()))
+    ny = lambda d, hm: pd.Timestamp(f"{d} {hm}", tz="America/New_York").tz_convert("UTC")
+    return pd.DataFrame([(pd.Timestamp(d["date"]), ny(d["date"], d["open"]), ny(d["date"], d["close"])) for d in days], columns=["date", "open", "close"])
+
+@patch
+def asset(self: AlpacaBroker, symbol: str) -> dict:
+    "Alpaca's asset record of `symbol` (tradable, shortable, fractionable, ...)."
+    return self._call(f"get asset {symbol}", self.client.get_asset, symbol)
+
+@patch
+def assets(self: AlpacaBroker) -> list[dict]:
+    "Every active US equity Alpaca lists."
+    from alpaca.trading.requests import GetAssetsRequest
+    from alpaca.trading.enums import AssetClass, AssetStatus
+    return self._call("list assets", self.client.get_all_assets, GetAssetsRequest(status=AssetStatus.ACTIVE, asset_class=AssetClass.US_EQUITY))
+
+@patch
+def get_order_by_id(self: AlpacaBroker, broker_order_id: str) -> Order:
+    "Our order with Alpaca's id `broker_order_id`, brought up to date."
+    a = self._call(f"get order {broker_order_id}", self.client.get_order_by_id, broker_order_id)
+    out = self._advance(a)
+    if out is None: raise BrokerError(f"order {broker_order_id} was not placed through this broker")
+    return out
+
+# %% ../../nbs/62_execution.alpaca.ipynb #2da3d419
 @patch
 def on_trade_update(self: AlpacaBroker, msg: dict) -> Order | None:
     "A trade_updates message (raw, as alpaca-py's TradingStream gives it with raw_data=True): book it; our order or None."
@@ -376,7 +405,7 @@ def adopt(self: AlpacaBroker, orders: list[Order], booked: dict[str, tuple[Decim
             self._orders[o.client_order_id] = o
             self._applied[o.client_order_id] = (booked or {}).get(o.client_order_id, (o.filled_qty, o.filled_qty * (o.filled_avg_price or 0)))
 
-# %% ../../nbs/62_execution.alpaca.ipynb #78b542d9
+# %% ../../nbs/62_execution.alpaca.ipynb #dc1e68fa
 @patch
 def bars(self: AlpacaBroker, symbols, start, end, timeframe: str = "15Min") -> pd.DataFrame:
     "Historical bars in [start, end] as the bars frame, with this broker's retries (the daemon's backfill)."
