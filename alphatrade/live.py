@@ -231,7 +231,7 @@ def reconcile(self: LiveDaemon) -> dict:
     mine = {s: q for s, q, _ in eng.om.tracker.held()}
     theirs = {s: p.qty for s, p in b.positions().items()}
     diff = {s: (str(mine.get(s, 0)), str(theirs.get(s, 0))) for s in sorted(set(mine) | set(theirs)) if mine.get(s, 0) != theirs.get(s, 0)}
-    self.metrics.mismatch.set(len(diff))
+    self.metrics.mismatch.set(len(diff)); self.metrics.kill.set(1 if self.kill_switch.active else 0)
     if diff: log.error("positions differ from the broker's after reconciliation (ours, broker's): %s", diff)
     self.report = {"restart": restart, "cash_start": str(cash0), "cash": str(eng.cash), "fills_in_ledger": len(fills),
                    "ledger_repaired": len(repaired), "open_orders": len(live), "fills_booked_now": len(b.fills) - n0,
@@ -632,7 +632,9 @@ def main(argv=None) -> int:
         from alphatrade.execution.simulator import AlpacaSimulator as _S
         with sim.running(): return go(AlpacaEndpoints.simulator(sim.url, sim.key, sim.secret))
     except (AlphaTradeError, InvalidValueError) as e:
-        print(f"alphatrade live: {e}", file=sys.stderr); return 2
+        msg = str(e)
+        for x in secrets: msg = msg.replace(x, "***")  # a server may echo a key back in its error body
+        print(f"alphatrade live: {msg}", file=sys.stderr); return 2
 
 # %% ../nbs/98_apps.live.ipynb #ffd7046a
 from .execution.simulator import AlpacaSimulator

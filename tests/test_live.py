@@ -280,6 +280,8 @@ def test_crash_run(shared_data, tmp_path):
                 halted_at = sim.now
         p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         seen_active.append(wait_running(p)["kill_switch"]["active"])
+        metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert "alphatrade_step_latency_seconds_bucket" in metrics and "alphatrade_kill_switch 1.0" in metrics, metrics[:2000]
         assert market_done.wait(300), "the replay did not end"
         last = panel.timestamps[-1].isoformat()
         t0 = time.monotonic()
@@ -300,3 +302,38 @@ def test_crash_run(shared_data, tmp_path):
     after = [o for o in orders if o.created_at > halted_at.to_pydatetime()]
     assert before, "no orders before the halt: the run traded nothing"
     assert all(o.tag == "kill_switch" and o.side.value == "sell" for o in after), [(o.client_order_id, o.tag) for o in after]
+
+
+# --------------------------------------------------------------------------------------------------- keys and modes
+
+def test_keys_never_reach_the_output(tmp_path):
+    """Paper mode against a server that rejects the keys and echoes them back in its error body: the daemon refuses to start
+    (exit 2, the reason named) and neither key appears in anything it prints."""
+    import http.server
+    key, secret = "PKTESTKEY1234567890", "sk-test-secret-0987654321"
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"code": 40110000, "message": f"request is not authorized for key {self.headers.get('APCA-API-KEY-ID')} "
+                                                          f"secret {self.headers.get('APCA-API-SECRET-KEY')}"}).encode()
+            self.send_response(401); self.send_header("Content-Type", "application/json"); self.send_header("Content-Length", str(len(body)))
+            self.end_headers(); self.wfile.write(body)
+        def log_message(self, *a): pass
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    th = threading.Thread(target=srv.serve_forever, daemon=True); th.start()
+    try:
+        env = {**os.environ, "APCA_API_KEY_ID": key, "APCA_API_SECRET_KEY": secret,
+               "ALPHATRADE_ALPACA__PAPER_URL": f"http://127.0.0.1:{srv.server_address[1]}"}
+        p = subprocess.run([PY, "-m", "alphatrade.live", "--mode", "paper", "--symbols", "AAPL", "--db", f"sqlite:///{tmp_path}/k.db",
+                            "--health-port", "-1"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    finally: srv.shutdown()
+    out = p.stdout + p.stderr
+    assert p.returncode == 2, out[-2000:]
+    assert "HTTP 401" in out and "***" in out, out[-2000:]  # the echoed keys were there, and were redacted
+    assert key not in out and secret not in out, out[-2000:]
+    # live mode: refused without the confirmation flag, and without keys even with it
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("APCA_", "ALPHATRADE_ALPACA__"))}
+    r = subprocess.run([PY, "-m", "alphatrade.live", "--mode", "live"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--confirm-live" in r.stderr
+    r = subprocess.run([PY, "-m", "alphatrade.live", "--mode", "live", "--confirm-live", "--symbols", "AAPL"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "no Alpaca keys" in r.stderr, r.stderr
