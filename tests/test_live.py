@@ -110,6 +110,7 @@ def test_parity_real_week(shared_data, tmp_path):
     live = orders_of(db, "parity")
     panel, start = real_panel(shared_data, "2025-09-08", "2025-09-12")
     bt = backtest_orders(panel, start, MACrossover(13, 52))
+    print(f"\nparity: daemon {len(live)} orders, backtest {len(bt)} orders, {live.symbol.nunique()} symbols traded")
     assert len(bt) >= 50, f"too few orders ({len(bt)}) for the comparison to mean something"
     assert order_diff(live, bt) == []
     # the feed guard acted in both: ORCL's gap bar is held, so no ORCL order is decided at it
@@ -147,6 +148,7 @@ def test_parity_bad_feed(tmp_path):
         dmn = run_in_thread(LiveDaemon(LiveConfig(planted.symbols, drive=True, grace=0.3, poll=0.3, history=200), broker, strat(), db))
         live = orders_of(db, "live")
         assert problems(sim, db, "live", {s: q for s, q, _ in dmn.engine.om.tracker.held()}) == []
+    print(f"\nbad feed: {len(live)} orders, feed events {dmn.engine.feed_events.kind.value_counts().to_dict()}")
     assert len(bt) > 0 and order_diff(live, bt) == []
     ev = dmn.engine.feed_events
     for (i, s), kind in bad.items():
