@@ -359,7 +359,10 @@ def _complete(self: LiveDaemon, t: pd.Timestamp):
         t0 = time.perf_counter()
         try: self.broker.sync()
         except BrokerError as e:
-            self.metrics.skipped.inc(); log.error("step %s not decided: the book could not be brought up to date (%s)", t, e); return
+            self.metrics.skipped.inc(); log.error("step %s not decided: the book could not be brought up to date (%s)", t, e)
+            self.engine.on_bars(t, bars, decide=False); self.last_step = t  # the bar still joins the strategy's window
+            if self.cfg.drive: self._loop.call_soon(self._drive_soon)
+            return
         t1 = time.perf_counter(); n0 = len(self.engine.om._orders)
         sent = self.engine.on_bars(t, bars)
         t2 = time.perf_counter(); lat = t2 - arrived

@@ -328,6 +328,7 @@ def start_live(self: TradingEngine, history: MarketPanel,  # the bars before the
 @patch
 def on_bars(self: TradingEngine, t,  # the bars' start (UTC; a naive time is UTC)
             bars: dict,  # symbol -> (open, high, low, close, volume[, vwap, trade_count]); a symbol not in it has no bar
+            decide: bool = True,  # False: only learn the bars (guard, window, prices), e.g. while the broker cannot be reached
            ) -> list[str]:
     "Decide at the close of the bars starting at `t` (the live path); return the symbols an order was sent for."
     if self._win is None: raise InvalidValueError("on_bars: start_live(history) first")
@@ -341,6 +342,9 @@ def on_bars(self: TradingEngine, t,  # the bars' start (UTC; a naive time is UTC
         for f, x in zip(FIELDS, b):
             if f in row and x is not None: row[f][self.col[s]] = x
     w = self._win.append(t, row)
+    if not decide:
+        have = ~np.isnan(w.data["close"][-1]); self.last_px[have] = w.data["close"][-1][have]; self._live_i += 1
+        return []
     out = self._decide(t, self.clock.advance(t), np.asarray(self.strategy.signal_step(w), dtype="float64"), w.data["close"][-1], self._session_at(t))
     self.strategy.on_bar(t, self._live_i); self._live_i += 1
     return out
