@@ -149,13 +149,14 @@ def test_every_notebook_has_a_page_in_the_sidebar(site):
 def test_pages_and_sections_from_the_notebook_tree(tmp_path):
     "Module notebooks by layer, tutorials as guides, papermill templates (when nbs/pipelines/ exists) as worked examples."
     for rel in ("index.ipynb", "11_data.loader.ipynb", "98_apps.live.ipynb", "99_extra.thing.ipynb", "tutorials/quickstart.ipynb",
-                "pipelines/train.ipynb", "pipelines/backtest.ipynb", "_scratch/x.ipynb", ".ipynb_checkpoints/index-checkpoint.ipynb"):
+                "pipelines/train.ipynb", "pipelines/backtest.ipynb", "examples/live_day.ipynb", "_scratch/x.ipynb", ".ipynb_checkpoints/index-checkpoint.ipynb"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True); (tmp_path / rel).write_text("{}")
     got = {p.out: p.section for p in build_docs.find_pages(tmp_path)}
     assert got == {"index.html": "Home", "data.loader.html": "10 data", "apps.live.html": "95 apps", "extra.thing.html": "Other modules",
                    "tutorials.quickstart.html": "Guides", "pipelines.train.html": "Worked examples",
-                   "pipelines.backtest.html": "Worked examples"}, got
-    assert not any(p.section == "Worked examples" for p in build_docs.find_pages(ROOT / "nbs")) or (ROOT / "nbs" / "pipelines").is_dir()
+                   "pipelines.backtest.html": "Worked examples", "examples.live_day.html": "Worked examples"}, got
+    real = build_docs.find_pages(ROOT / "nbs")
+    assert all((ROOT / "nbs" / p.out.split(".")[0]).is_dir() for p in real if p.section == "Worked examples")  # only examples/, pipelines/
 
 
 def test_module_pages_show_the_api_and_the_tests_as_examples(site):
