@@ -226,7 +226,7 @@ def execute_run(pipeline: str,  # train, backtest or report, or the path of a no
         metrics = _read(d / "metrics.json")
         if metrics.get("status") != "finished": err = {"error": "the notebook wrote no metrics.json (it never called record)", "cell": None}
     except pm.PapermillExecutionError as e:
-        err = {"error": f"{e.ename}: {e.evalue}", "cell": e.exec_count, "source": (e.source or "").strip().splitlines()[:1]}
+        err = {"error": f"{e.ename}: {e.evalue}", "cell": e.exec_count, "source": ((e.source or "").strip().splitlines() or [""])[0]}
     except Exception as e: err = {"error": f"{type(e).__name__}: {e}", "cell": None}
     if err: metrics = {"status": "failed", **err}; (d / "metrics.json").write_text(_dump(metrics))
     run = _read(d / "run.json") | {"status": metrics["status"], "finished": datetime.now(timezone.utc), "seconds": round(time.perf_counter() - t0, 3)}
@@ -235,7 +235,7 @@ def execute_run(pipeline: str,  # train, backtest or report, or the path of a no
         RunRepository(db).finish(d.name, _plain(metrics), metrics["status"], provenance=_read(d / "provenance.json"))
         db.dispose()
     if err:
-        where = f" in cell [{err['cell']}] `{err['source'][0][:60]}` of {tpl.name}" if err.get("source") else ""
+        where = f" in cell [{err['cell']}] `{err['source'][:60]}` of {tpl.name}" if err.get("source") else ""
         raise RunFailed(f"run {d.name} failed{where}: {err['error']}" + (f"; the executed notebook is {out}" if out.is_file() else f" (folder {d})"), d)
     return run | {"metrics": metrics}
 
@@ -247,7 +247,7 @@ def _run_dirs(root) -> list[Path]:
     return sorted(p for p in root.iterdir() if (p / "run.json").is_file()) if root.is_dir() else []
 
 def resolve(ref, runs_dir=None) -> Path:
-    "The folder of run `ref`: an id, a unique prefix or suffix of one, 'latest', 'latest:<pipeline>', or a path."
+    "The folder of run `ref`: an id, a unique part of one, 'latest', 'latest:<pipeline>', or a path."
     p = Path(str(ref))
     if (p / "run.json").is_file(): return p
     dirs = _run_dirs(runs_root(runs_dir))
@@ -258,7 +258,7 @@ def resolve(ref, runs_dir=None) -> Path:
         hits = [d for d in hits if _read(d / "run.json").get("status") == "finished"]
         if not hits: raise AlphaTradeError(f"run {ref}: no finished {want or ''} run in {runs_root(runs_dir)}".replace("  ", " "))
         return max(hits, key=lambda d: (_read(d / "run.json").get("created", ""), d.name))
-    hits = [d for d in dirs if d.name == ref] or [d for d in dirs if d.name.startswith(ref) or d.name.endswith(ref)]
+    hits = [d for d in dirs if d.name == ref] or [d for d in dirs if ref in d.name]
     if len(hits) == 1: return hits[0]
     if not hits: raise AlphaTradeError(f"run {ref}: no such run in {runs_root(runs_dir)}")
     raise AlphaTradeError(f"run {ref}: ambiguous, it matches {', '.join(d.name for d in hits[:6])}")
