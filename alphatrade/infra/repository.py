@@ -187,11 +187,13 @@ class RunRepository:
     def __init__(self, db: Database): self.db = db
     def start(self, run_id: str, name: str, parameters: dict, provenance: dict, at: datetime | None = None):
         with self.db.session() as s: s.add(RunRow(run_id=run_id, name=name, created_at=at or _now(), status="running", parameters=parameters, metrics={}, provenance=provenance))
-    def finish(self, run_id: str, metrics: dict, status: str = "finished"):
+    def finish(self, run_id: str, metrics: dict, status: str = "finished", provenance: dict | None = None):
+        "Set the run's metrics and status (and its provenance, when what the run read is known only at its end)."
         with self.db.session() as s:
             r = s.get(RunRow, run_id)
             if r is None: raise KeyError(f"no run {run_id!r}")
             r.metrics, r.status = metrics, status
+            if provenance is not None: r.provenance = provenance
     def get(self, run_id: str) -> dict:
         with self.db.session() as s:
             r = s.get(RunRow, run_id)
