@@ -21,16 +21,22 @@ $(STAMP): settings.ini setup.py
 
 setup: $(STAMP)
 
-## The main job on the embedded default data: synthesize the market, store it, validate it, summarize it, then paper-trade
-## its last day through the live daemon (alphatrade live --mode sim) and print the day's fills and P&L.
+## The main job on the embedded default data: synthesize the market, store it, validate it, summarize it; train a model,
+## backtest it out of sample and report on both (papermill runs into runs/); then paper-trade the market's last day through
+## the live daemon (alphatrade live --mode sim) and print the day's fills and P&L, and where the report is.
 demo: setup
 	$(BIN)/alphatrade data synth --data-dir $(DATA) --seed 42 --start 2025-01-02 --end 2025-12-31
 	$(BIN)/alphatrade data validate --store $(DATA)/synthetic
 	$(BIN)/alphatrade data info --store $(DATA)/synthetic
+	@# research runs (papermill, into runs/): walk-forward LightGBM, registered; its out-of-sample backtest; a report of both
+	$(BIN)/alphatrade run train -p data $(DATA)/synthetic -p model lightgbm -p name demo -p start 2025-04-01 -p end 2025-09-30 -p folds 5
+	$(BIN)/alphatrade run backtest -p data $(DATA)/synthetic -p strategy ml -p model demo -p start 2025-10-01 -p end 2025-12-31
+	$(BIN)/alphatrade run report
 	@# paper-trade the last replayed day through the live daemon against the local Alpaca simulator (fresh ledger each time)
 	rm -f $(DATA)/live-demo.db
 	$(BIN)/alphatrade live --mode sim --data $(DATA)/synthetic --start 2025-12-30 --end 2025-12-30 --strategy ma_crossover \
 	  --fast 5 --slow 20 --run-id demo --db sqlite:///$(DATA)/live-demo.db --health-port -1 2> $(DATA)/live-demo.log
+	@echo "== the research report: $$(ls -d $(CURDIR)/runs/*-report | tail -1)/report.ipynb (equity overlay: equity_overlay.png beside it)"
 
 ## Everything: every notebook's tests (one pytest item each) and the integration tests in tests/.
 test: setup

@@ -595,6 +595,7 @@ def _summary(d: LiveDaemon, broker: AlpacaBroker, out=print):
         out(f"  {pd.Timestamp(f.timestamp):%Y-%m-%d %H:%M}Z  {f.side.value:4s} {f.qty:>6} {f.symbol:6s} @ {f.price}  fee {f.commission}")
     start = to_decimal(d.report.get("cash_start", acc["cash"]), "cash")
     out(f"equity {acc['equity']:.2f} (cash {acc['cash']:.2f}); P&L {acc['equity'] - start:+.2f} on {start:.2f}")
+    if d.kill_switch.active: out(f"kill switch ACTIVE: {d.kill_switch.reason} (positions flattened; it stays active until a person resets it)")
     if d.latencies: out(f"step latency p50 {np.percentile(d.latencies, 50) * 1e3:.1f} ms, p99 {np.percentile(d.latencies, 99) * 1e3:.1f} ms")
 
 # %% ../nbs/98_apps.live.ipynb #9fbc3f4a
