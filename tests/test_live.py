@@ -339,3 +339,31 @@ def test_keys_never_reach_the_output(tmp_path):
     r = subprocess.run([PY, "-m", "alphatrade.live", "--mode", "live", "--confirm-live", "--symbols", "AAPL"], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "no Alpaca keys" in r.stderr, r.stderr
+
+
+def test_sim_serve_command():
+    "`alphatrade sim serve` replays synthetic bars stepped from outside: history on REST at once, then one bar per POST /sim/step."
+    port = free_port()
+    exe = str(Path(PY).parent / "alphatrade")
+    p = subprocess.Popen([exe, "sim", "serve", "--data", "synthetic", "--symbols", "AAPL,MSFT", "--start", "2025-03-04", "--end", "2025-03-05",
+                          "--speed", "step", "--port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    h = {"APCA-API-KEY-ID": "sim-key", "APCA-API-SECRET-KEY": "sim-secret"}
+    url = f"http://127.0.0.1:{port}"
+    try:
+        t0 = time.monotonic()
+        while True:
+            try:
+                if requests.get(url + "/v2/clock", headers=h, timeout=1).ok: break
+            except requests.RequestException: pass
+            assert p.poll() is None, p.stderr.read()[-2000:]
+            assert time.monotonic() - t0 < 90, "the simulator did not come up"
+            time.sleep(0.2)
+        r = requests.post(url + "/sim/step", headers=h, timeout=10).json()
+        assert r["timestamp"] == "2025-03-04T14:30:00Z" and not r["done"], r  # the first replayed bar: 09:30 New York
+        b = AlpacaBroker(AlpacaEndpoints.simulator(url)).bars(["AAPL", "MSFT"], "2025-02-20", "2025-03-05")
+        assert b.timestamp.min() < pd.Timestamp("2025-03-04", tz="UTC") and b.timestamp.max() == pd.Timestamp("2025-03-04 14:30", tz="UTC")
+        assert requests.get(url + "/v2/clock", timeout=5).status_code == 401  # no keys, no answer
+        p.send_signal(signal.SIGINT)
+        assert p.wait(60) == 0
+    finally:
+        if p.poll() is None: p.kill(); p.wait()
