@@ -4,7 +4,7 @@
 
 # %% ../../nbs/63_execution.simulator.ipynb #52e7fbef
 from __future__ import annotations
-import asyncio, base64, contextlib, json, logging, random, re, threading, time, uuid
+import asyncio, base64, contextlib, json, logging, random, re, signal, threading, time, uuid
 from collections import deque
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -963,8 +963,11 @@ def serve(data,  # a BarStore folder, a MarketPanel, or an AlpacaSimulator (its 
     elif isinstance(data, MarketPanel): sim = AlpacaSimulator(data, speed=speed, port=port, key=key, secret=secret, host=host, **kwargs)
     else: sim = AlpacaSimulator.from_store(data, symbols, start, end, speed=speed, port=port, key=key, secret=secret, host=host, **kwargs)
     async def main():
+        done = asyncio.Event()
+        if threading.current_thread() is threading.main_thread():  # SIGINT and SIGTERM stop it cleanly, even where SIGINT was ignored by a parent
+            for sig in (signal.SIGINT, signal.SIGTERM): asyncio.get_running_loop().add_signal_handler(sig, done.set)
         await sim.start()
         print(f"Alpaca simulator on {sim.url} (streams {sim.data_ws_url}, {sim.trade_ws_url}); {sim.panel!r}", flush=True)
-        try: await asyncio.Event().wait()
+        try: await done.wait()
         finally: await sim.stop()
     with contextlib.suppress(KeyboardInterrupt): asyncio.run(main())
