@@ -23,6 +23,7 @@ from .core.types import Fill, OrderStatus, to_decimal
 from .data.calendar import bar_length
 from .data.panel import MarketPanel, panel_from_bars
 from .execution.alpaca import AlpacaBroker, AlpacaEndpoints
+from .execution.simulator import AlpacaSimulator
 from .infra.repository import Database, KillSwitchRepository, RunRepository, engine_repositories
 from .risk.limits import KillSwitch
 from .trading.engine import EngineConfig, TradingEngine
@@ -292,7 +293,7 @@ def warm_up(self: LiveDaemon) -> MarketPanel:
     have = set(bars.symbol)
     missing = [s for s in self.cfg.symbols if s not in have]
     if missing: raise DataError(f"no history for {missing} in the last {days} days before {now}: cannot trade them")
-    p = panel_from_bars(bars, sectors=self.engine.checker.sectors if hasattr(self.engine.checker, "sectors") else None).select(list(self.cfg.symbols))
+    p = panel_from_bars(bars, sectors=self.engine.checker.sectors).select(list(self.cfg.symbols))
     p = p._rows(max(0, len(p) - self.cfg.history), len(p))
     self.engine.start_live(p, self.cfg.window)
     self.last_step = p.timestamps[-1]; self._checked_until = now
@@ -380,9 +381,6 @@ def _complete(self: LiveDaemon, t: pd.Timestamp):
 
 # %% ../nbs/98_apps.live.ipynb #9718accf
 @patch
-def _on_fill_count(self: LiveDaemon, n: int): self.metrics.fills.inc(n)
-
-@patch
 async def _on_trade(self: LiveDaemon, msg: dict):
     try:
         n0 = len(self.broker.fills); self.broker.on_trade_update(msg); self.metrics.fills.inc(len(self.broker.fills) - n0)
@@ -396,7 +394,8 @@ async def _watchdog(self: LiveDaemon):
         try: now = _utc(self.broker.now())
         except BrokerError as e: log.warning("watchdog: %s", e); continue
         due = self.last_step + 2 * self.bar  # the end of the bar after the last decided one
-        if now < due or (self._checked_until is not None and now < self._checked_until + self.bar and now == self._checked_until): 
+        if now < due or (self._checked_until is not None and now < self._checked_until + self.bar):  # nothing due, or looked within a bar
+
             self._stale_since = None; continue
         if self._stale_since is None: self._stale_since = time.monotonic(); continue
         if time.monotonic() - self._stale_since < self.cfg.grace: continue
@@ -505,7 +504,7 @@ async def _shutdown(self: LiveDaemon):
     except Exception: log.exception("shutdown: could not persist the final state")
     for s in self._streams:
         try: await asyncio.wait_for(s.stop_ws(), 2)
-        except Exception: pass
+        except (asyncio.TimeoutError, OSError, RuntimeError) as e: log.warning("shutdown: a stream did not stop cleanly: %r", e)
     for t in self._tasks: t.cancel()
     await asyncio.gather(*self._tasks, return_exceptions=True)
     if getattr(self, "_runner", None) is not None: await self._runner.cleanup()
@@ -633,7 +632,6 @@ def main(argv=None) -> int:
             if not args.quiet: _summary(d, broker)
             return rc
         if sim is None: return go(ep)
-        from alphatrade.execution.simulator import AlpacaSimulator as _S
         with sim.running(): return go(AlpacaEndpoints.simulator(sim.url, sim.key, sim.secret))
     except (AlphaTradeError, InvalidValueError) as e:
         msg = str(e)
@@ -641,8 +639,5 @@ def main(argv=None) -> int:
         print(f"alphatrade live: {msg}", file=sys.stderr); return 2
 
 # %% ../nbs/98_apps.live.ipynb #ffd7046a
-from .execution.simulator import AlpacaSimulator
-
-# %% ../nbs/98_apps.live.ipynb #12827bab
 #| eval: false
 if __name__ == "__main__": sys.exit(main())

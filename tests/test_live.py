@@ -187,7 +187,7 @@ def _fault_run(panel, start, tmp_path, broker_cls, n_faults, name):
                 elif k == 4: sim.faults.set(reject=1, reject_as=[403, 422, "event"][int(rng.integers(3))])
                 else:
                     try: sim.call(sim.drop_streams(), timeout=5)
-                    except Exception: pass
+                    except TimeoutError: pass  # the simulator's loop was busy: this drop did not happen (the drop count is asserted below)
                 time.sleep(float(rng.uniform(0.01, 0.08)))
         th = threading.Thread(target=inject, daemon=True); th.start()
         run_in_thread(dmn, timeout=900)

@@ -16,7 +16,7 @@ from .calendar import BAR_COLUMNS, bar_length, schedule
 
 # %% auto #0
 __all__ = ['CSV_COLUMNS', 'OPTIONAL', 'symbol_from_path', 'read_csv_bars', 'read_parquet_bars', 'read_bars_dir',
-           'fetch_alpaca_bars', 'resample_bars']
+           'alpaca_timeframe', 'fetch_alpaca_bars', 'bars_from_alpaca', 'resample_bars']
 
 # %% ../../nbs/11_data.loader.ipynb #fdbae9af
 CSV_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume", "vwap", "trade_count"]
@@ -148,7 +148,8 @@ def read_bars_dir(folder: Path | str, pattern: str = "*_15min_*.csv", tz: str | 
     return frames
 
 # %% ../../nbs/11_data.loader.ipynb #eba3aa27
-def _timeframe(tf: str):
+def alpaca_timeframe(tf: str):
+    "alpaca-py's TimeFrame for '15Min', '1Hour', '1Day', ..."
     from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
     m = re.fullmatch(r"(\d+)(Min|Hour|Day)", tf)
     if not m: raise DataError(f"unknown timeframe {tf!r}")
@@ -184,10 +185,14 @@ def fetch_alpaca_bars(symbols: list[str] | str,  # symbols to fetch
     client = StockHistoricalDataClient(api_key, secret_key, raw_data=True, url_override=url_override or s.alpaca.data_url)
     client._session.request = partial(client._session.request, timeout=timeout)  # the SDK sets no timeout
     req = StockBarsRequest(symbol_or_symbols=syms, start=_utc(start).to_pydatetime(), end=_utc(end).to_pydatetime(),
-                           timeframe=_timeframe(timeframe), adjustment=Adjustment(adjustment), feed=DataFeed(feed or s.alpaca.feed))
+                           timeframe=alpaca_timeframe(timeframe), adjustment=Adjustment(adjustment), feed=DataFeed(feed or s.alpaca.feed))
     try: raw = client.get_stock_bars(req)
     except APIError as e:
         raise DataError(f"Alpaca data API refused the request (HTTP {getattr(e, 'status_code', '?')}): {e}") from None
+    return bars_from_alpaca(raw)
+
+def bars_from_alpaca(raw: dict) -> pd.DataFrame:
+    "Alpaca's raw bars answer ({symbol: [{t, o, h, l, c, v, vw, n}]}) as the bars frame, sorted by symbol and timestamp."
     rows = [(sym, b["t"], b["o"], b["h"], b["l"], b["c"], b["v"], b.get("vw"), b.get("n")) for sym, bars in raw.items() for b in bars or []]
     out = pd.DataFrame(rows, columns=["symbol", "timestamp", *BAR_COLUMNS[2:]])
     out["timestamp"] = pd.to_datetime(out["timestamp"], utc=True, format="ISO8601").dt.as_unit("ns")

@@ -23,7 +23,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from ..core.errors import BrokerConnectionError, BrokerError, InsufficientFundsError, InvalidValueError, OrderRejectedError
 from ..core.types import Fill, Order, OrderSide, OrderStatus, OrderType, Position, TimeInForce, to_decimal
-from ..data.loader import fetch_alpaca_bars
+from ..data.loader import alpaca_timeframe, bars_from_alpaca
 from .broker import CostModel
 
 # %% auto #0
@@ -163,6 +163,7 @@ class AlpacaBroker:
         self.fills: list[Fill] = []
         self.stats = {"requests": 0, "retries": 0, "derived_fills": 0}
         self._lock = threading.RLock()
+        self._data = None  # the StockHistoricalDataClient, made at the first backfill
 
     def __repr__(self): return f"AlpacaBroker({self.ep.trading_url}, {len(self._orders)} orders, {len(self.fills)} fills)"
 
@@ -408,12 +409,15 @@ def adopt(self: AlpacaBroker, orders: list[Order], booked: dict[str, tuple[Decim
 # %% ../../nbs/62_execution.alpaca.ipynb #dc1e68fa
 @patch
 def bars(self: AlpacaBroker, symbols, start, end, timeframe: str = "15Min") -> pd.DataFrame:
-    "Historical bars in [start, end] as the bars frame, with this broker's retries (the daemon's backfill)."
-    from alpaca.common.exceptions import APIError as _E
-    def get():
-        return fetch_alpaca_bars(list(symbols), start, end, timeframe, adjustment="raw", feed=self.ep.feed, api_key=self.ep.key,
-                                 secret_key=self.ep.secret, url_override=self.ep.data_url, timeout=self.timeout, settings=_NoSettings)
-    return self._call(f"bars {len(list(symbols))} symbols {start}..{end}", get)
-
-class _NoSettings:  # fetch_alpaca_bars reads settings only for what is not given: everything is given here
-    alpaca = None
+    "Historical bars in [start, end] as the bars frame, with this broker's timeout, rate limit and retries (the daemon's backfill)."
+    from alpaca.data.enums import Adjustment, DataFeed
+    from alpaca.data.historical import StockHistoricalDataClient
+    from alpaca.data.requests import StockBarsRequest
+    if self._data is None:
+        self._data = StockHistoricalDataClient(self.ep.key, self.ep.secret, raw_data=True, url_override=self.ep.data_url)
+        self._data._retry = 0; self._data._session.request = partial(self._data._session.request, timeout=self.timeout)
+    utc = lambda t: (pd.Timestamp(t).tz_localize("UTC") if pd.Timestamp(t).tz is None else pd.Timestamp(t).tz_convert("UTC")).to_pydatetime()
+    syms = list(symbols)
+    req = StockBarsRequest(symbol_or_symbols=syms, start=utc(start), end=utc(end), timeframe=alpaca_timeframe(timeframe),
+                           adjustment=Adjustment.RAW, feed=DataFeed(self.ep.feed))
+    return bars_from_alpaca(self._call(f"bars {len(syms)} symbols {start}..{end}", self._data.get_stock_bars, req))
