@@ -229,14 +229,12 @@ STRATEGIES = ("ma_crossover", "momentum", "mean_reversion", "ml")
 
 def _strategy(args, panel, start, train_start):
     "The strategy and, for ml, what it was fitted on."
-    from alphatrade.trading.strategy import MACrossover, MomentumStrategy, MeanReversionStrategy
+    from alphatrade.trading.strategy import BUILTINS, builtin_strategy
     if args.strategy != "ma_crossover" and (args.fast is not None or args.slow is not None):
         raise AlphaTradeError(f"--fast/--slow: only for --strategy ma_crossover, not {args.strategy}")
     ls, fast, slow = args.long_short, args.fast or 13, args.slow or 52
     if not 0 < fast < slow: raise AlphaTradeError(f"--fast/--slow: need 0 < fast < slow, got --fast {fast} --slow {slow}")
-    if args.strategy == "ma_crossover": return MACrossover(fast, slow, long_short=ls), {}
-    if args.strategy == "momentum": return MomentumStrategy(long_short=ls), {}
-    if args.strategy == "mean_reversion": return MeanReversionStrategy(long_short=ls), {}
+    if args.strategy in BUILTINS: return builtin_strategy(args.strategy, fast, slow, ls), {}
     from alphatrade.trading.signals import SignalGenerator, MLStrategy, fit_ridge, registered_model
     from alphatrade.core.errors import InvalidValueError, ModelError
     if args.model:

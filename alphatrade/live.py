@@ -27,7 +27,7 @@ from .execution.simulator import AlpacaSimulator
 from .infra.repository import Database, KillSwitchRepository, RunRepository, engine_repositories
 from .risk.limits import KillSwitch
 from .trading.engine import EngineConfig, TradingEngine
-from .trading.strategy import MACrossover, MeanReversionStrategy, MomentumStrategy, Strategy
+from .trading.strategy import BUILTINS, MACrossover, Strategy, builtin_strategy
 
 # %% auto #0
 __all__ = ['MODES', 'log', 'Redact', 'JsonFormatter', 'setup_logging', 'LiveConfig', 'LiveMetrics', 'make_strategy',
@@ -123,9 +123,7 @@ class LiveMetrics:
 # %% ../nbs/98_apps.live.ipynb #25d0e657
 def make_strategy(name: str, fast: int = 13, slow: int = 52, long_short: bool = False, model: str | None = None, models_root=None) -> Strategy:
     "A built-in strategy by name, or `ml` on a registered model `name[:version]`."
-    if name == "ma_crossover": return MACrossover(fast, slow, long_short=long_short)
-    if name == "momentum": return MomentumStrategy(long_short=long_short)
-    if name == "mean_reversion": return MeanReversionStrategy(long_short=long_short)
+    if name in BUILTINS: return builtin_strategy(name, fast, slow, long_short)
     if name == "ml":
         if not model: raise InvalidValueError("strategy ml: name a registered model with --model NAME[:VERSION]")
         from alphatrade.trading.signals import MLStrategy, SignalGenerator, registered_model

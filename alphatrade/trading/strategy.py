@@ -22,8 +22,8 @@ from ..alpha.factors import ALPHAS
 import alphatrade.alpha.combiner  # registers the combined alphas
 
 # %% auto #0
-__all__ = ['SignalWeight', 'EqualWeight', 'FixedNotional', 'Strategy', 'generate_signals', 'get_position_sizes', 'MACrossover',
-           'MomentumStrategy', 'MeanReversionStrategy']
+__all__ = ['BUILTINS', 'SignalWeight', 'EqualWeight', 'FixedNotional', 'Strategy', 'generate_signals', 'get_position_sizes',
+           'MACrossover', 'MomentumStrategy', 'MeanReversionStrategy', 'builtin_strategy']
 
 # %% ../../nbs/70_trading.strategy.ipynb #5c974879
 def _shares(w: np.ndarray, price: np.ndarray, equity: float) -> np.ndarray:
@@ -157,3 +157,13 @@ class MeanReversionStrategy(Strategy):
         else: ev = np.where(z > self.entry, 1.0, np.where(z < self.exit, 0.0, np.nan))
         have = ~np.isnan(p.data["close"])
         return np.where(have, compact(p, ev, _ffill), np.nan)
+
+# %% ../../nbs/70_trading.strategy.ipynb #01c98470
+BUILTINS = ("ma_crossover", "momentum", "mean_reversion")
+
+def builtin_strategy(name: str, fast: int = 13, slow: int = 52, long_short: bool = False) -> Strategy:
+    "The built-in strategy `name` (`fast`/`slow` are the crossover's windows)."
+    if name == "ma_crossover": return MACrossover(fast, slow, long_short=long_short)
+    if name == "momentum": return MomentumStrategy(long_short=long_short)
+    if name == "mean_reversion": return MeanReversionStrategy(long_short=long_short)
+    raise InvalidValueError(f"strategy: {name!r} is not one of {BUILTINS}")
