@@ -28,7 +28,7 @@ from alphatrade.execution.alpaca import AlpacaBroker, AlpacaEndpoints
 from alphatrade.execution.simulator import AlpacaSimulator, Faults
 from alphatrade.infra.repository import Database, KillSwitchRepository, OrderRepository, TradeRepository
 from alphatrade.live import LiveConfig, LiveDaemon, orders_of, run_in_thread
-from alphatrade.trading.strategy import MACrossover
+from alphatrade.trading.strategy import MACrossover, builtin_strategy
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -46,9 +46,13 @@ def real_panel(shared_data, start: str, end: str, symbols=None) -> tuple[MarketP
     return panel_from_bars(bars, sectors={x: uni[x] for x in syms if x in uni}).select(syms), s
 
 
+def backtest(panel, start, strategy, **cfg):
+    "The event-driven backtest of `strategy` on `panel` from `start`, with the settings' risk limits (as the daemon has them)."
+    return run_backtest(panel, strategy, start=start, config=BacktestConfig(run_id="bt", **cfg), risk=load_settings().risk, benchmark=None)
+
+
 def backtest_orders(panel, start, strategy, **cfg) -> pd.DataFrame:
-    r = run_backtest(panel, strategy, start=start, config=BacktestConfig(run_id="bt", **cfg), risk=load_settings().risk, benchmark=None)
-    return r.orders
+    return backtest(panel, start, strategy, **cfg).orders
 
 
 def _key(df: pd.DataFrame):
@@ -56,10 +60,61 @@ def _key(df: pd.DataFrame):
     return Counter(zip(df.symbol, df.side, df.qty.astype(float), t))
 
 
+def _diff(ka: Counter, kb: Counter) -> list:
+    return sorted([("only first", *k) for k in (ka - kb).elements()] + [("only second", *k) for k in (kb - ka).elements()], key=str)
+
+
 def order_diff(a: pd.DataFrame, b: pd.DataFrame) -> list:
     "Orders (symbol, side, qty, decision time) in one frame and not the other: [] when the two runs placed the same orders."
-    ka, kb = _key(a), _key(b)
-    return sorted([("only first", *k) for k in (ka - kb).elements()] + [("only second", *k) for k in (kb - ka).elements()], key=str)
+    return _diff(_key(a), _key(b))
+
+
+def fills_of(db: Database, run_id: str) -> pd.DataFrame:
+    "A run's fills from the database's trades table: symbol, side, qty, price, timestamp (the start of the bar it filled in)."
+    rows = [(f.symbol, f.side.value, float(f.qty), float(f.price), pd.Timestamp(f.timestamp)) for f in TradeRepository(db).all(run_id + "-")]
+    return pd.DataFrame(rows, columns=["symbol", "side", "qty", "price", "timestamp"])
+
+
+def fill_diff(a: pd.DataFrame, b: pd.DataFrame) -> list:
+    "Fills (symbol, side, qty, price to the hundredth of a cent, bar) in one frame and not the other: [] when the two runs filled alike."
+    k = lambda df: Counter(zip(df.symbol, df.side, df.qty.astype(float), [round(float(x), 4) for x in df.price], pd.to_datetime(df.timestamp, utc=True)))
+    return _diff(k(a), k(b))
+
+
+def positions_of(fills: pd.DataFrame) -> dict:
+    "The positions a run's fills leave (symbol -> signed Decimal quantity, flat ones left out)."
+    pos = Counter()
+    for r in fills.itertuples(index=False): pos[r.symbol] += Decimal(str(r.qty)) * (1 if r.side == "buy" else -1)
+    return {s: q for s, q in pos.items() if q != 0}
+
+
+def parity(live_orders, live_fills, live_positions: dict, bt) -> dict:
+    "What differs between a daemon's orders, fills and final positions and a backtest's: every value [] / {} when they agree."
+    want = positions_of(bt.fills)
+    return {"orders": order_diff(live_orders, bt.orders), "fills": fill_diff(live_fills, bt.fills),
+            "positions": {s: (live_positions.get(s), want.get(s)) for s in set(live_positions) | set(want) if live_positions.get(s) != want.get(s)}}
+
+
+AGREE = {"orders": [], "fills": [], "positions": {}}
+SYMBOLS20 = ["AAPL", "AMD", "AMZN", "BAC", "CAT", "COIN", "CVX", "GS", "HOOD", "JPM", "MARA", "META", "MSFT", "NVDA", "ORCL", "PLTR", "RIVN", "SOFI", "TSLA", "XOM"]
+
+
+def sim_run(panel, start, strategy, tmp_path, name: str, **cfg):
+    """The daemon in this process (`run_in_thread`), wired as `alphatrade live` wires it, against an in-process simulator replaying
+    `panel` from `start`: (orders, fills, the simulator's positions, the daemon, the simulator). `cfg`: LiveConfig's; `stream_timeframe` also goes to the simulator."""
+    uni = load_universe()
+    sim = AlpacaSimulator(panel, start=start, check_buying_power=False, rate_limit=10**6, stream_timeframe=cfg.get("stream_timeframe"))
+    with sim.running():
+        db = Database(f"sqlite:///{tmp_path}/{name}.db").migrate()
+        broker = AlpacaBroker(AlpacaEndpoints.simulator(sim.url), rate_limit=10**6)
+        lc = LiveConfig(panel.symbols, run_id=name, drive=True, **{"grace": 0.3, "poll": 0.3, "history": HISTORY, "health_port": None, **cfg})
+        dmn = run_in_thread(LiveDaemon(lc, broker, strategy, db, risk=load_settings().risk, sectors={s: uni[s] for s in panel.symbols if s in uni}), timeout=600)
+        orders, fills = orders_of(db, name), fills_of(db, name)
+        sim_pos = {s: p.qty for s, p in sim.broker.positions().items()}
+        assert problems(sim, db, name, {s: q for s, q, _ in dmn.engine.om.tracker.held()}) == []
+        assert ledger_positions(db, name) == sim_pos
+        db.dispose()
+    return orders, fills, sim_pos, dmn, sim
 
 
 def problems(sim: AlpacaSimulator, db: Database, run_id: str, positions: dict) -> list[str]:
@@ -119,6 +174,25 @@ def test_parity_real_week(shared_data, tmp_path):
     # the comparison can fail: a slightly different strategy is told apart
     assert order_diff(live, backtest_orders(panel, start, MACrossover(13, 50))) != []
     db.dispose()
+
+
+# (strategy, first and last replayed day, the fewest orders the backtest must place for the comparison to mean something)
+BUILTIN_RUNS = {"momentum": ("2025-09-15", "2025-09-19", 12),  # re-ranked once a session: a week for enough orders
+                "mean_reversion": ("2025-09-15", "2025-09-17", 50)}
+
+
+@pytest.mark.parametrize("name", list(BUILTIN_RUNS))
+def test_parity_builtin(shared_data, tmp_path, name):
+    """The other built-in strategies, on 20 real stocks (the daemon in this process): the backtest's orders, fills (price to the
+    hundredth of a cent, bar) and final positions. (ma_crossover: the 64-stock week above, and the minute-stream run below.)"""
+    first, last, floor = BUILTIN_RUNS[name]
+    panel, start = real_panel(shared_data, first, last, SYMBOLS20)
+    orders, fills, pos, dmn, _ = sim_run(panel, start, builtin_strategy(name), tmp_path, name)
+    bt = backtest(panel, start, builtin_strategy(name))
+    print(f"\nparity {name}: daemon {len(orders)} orders, {len(fills)} fills, {len(pos)} positions; backtest {len(bt.orders)} orders, {len(bt.fills)} fills")
+    assert len(bt.orders) >= floor and len(bt.fills) >= floor, f"too few orders ({len(bt.orders)}) for the comparison to mean something"
+    assert dmn.steps == len(panel.between(start))
+    assert parity(orders, fills, pos, bt) == AGREE
 
 
 def test_parity_bad_feed(tmp_path):
