@@ -212,7 +212,8 @@ ML_FEATURES = ["ret_1", "ret_4", "ret_26", "vol_26", "rsi_14", "close_location",
 def test_parity_ml(shared_data, tmp_path):
     """The ML strategy: a small LightGBM model trained on the bars before the replay, registered in a registry of the test's own.
     The exported daemon (a process: `--strategy ml --model parity_ml:1`, finding the registry through ALPHATRADE_APP__MODELS_DIR) and
-    the backtest of the same registered model (`registered_model`): the same orders, fills and final positions."""
+    the backtest of the same registered model (`registered_model`): the same orders, fills and final positions. The process also takes
+    `--stream-timeframe 1Min`: its simulator streams minute bars, which the daemon folds back (see the minute-stream run below)."""
     from alphatrade.models.registry import ModelRegistry
     from alphatrade.models.training import train_model
     from alphatrade.trading.signals import MLStrategy, SignalGenerator, registered_model
@@ -225,7 +226,7 @@ def test_parity_ml(shared_data, tmp_path):
     bt = backtest(panel, start, MLStrategy(SignalGenerator({"parity_ml": (scorer, feats)})))
     db_url = f"sqlite:///{tmp_path}/ml.db"
     cmd = [PY, "-m", "alphatrade.live", "--mode", "sim", "--data", "real", "--symbols", ",".join(SYMBOLS20), "--start", first, "--end", last,
-           "--strategy", "ml", "--model", f"parity_ml:{rec.version}", "--run-id", "ml", "--db", db_url, "--grace", "1", "--history", str(HISTORY), "--quiet"]
+           "--strategy", "ml", "--model", f"parity_ml:{rec.version}", "--run-id", "ml", "--db", db_url, "--grace", "1", "--history", str(HISTORY), "--stream-timeframe", "1Min", "--quiet"]
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env={**os.environ, "ALPHATRADE_APP__MODELS_DIR": str(reg.root)})
     assert p.returncode == 0, p.stderr[-3000:]
     db = Database(db_url)
