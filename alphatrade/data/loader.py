@@ -4,6 +4,7 @@
 
 # %% ../../nbs/11_data.loader.ipynb #bc34e38e
 from __future__ import annotations
+import csv
 import re
 from collections import Counter
 from functools import partial
@@ -11,6 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 
 from ..core.errors import DataIssue, DataValidationError, DataError
 from .calendar import BAR_COLUMNS, bar_length, schedule
@@ -113,8 +117,15 @@ def _check_columns(columns, file: str, symbol: str):
     issues += [DataIssue(file, 1, c, f"unexpected column {c!r}", "error", symbol, "extra_column") for c in extra]
     if issues: raise DataValidationError(issues)
 
+def _numbers(s: pd.Series) -> np.ndarray:
+    "float64 of a column of stripped strings, NaN where a cell is empty or not a number (arrow's cast when every cell parses)."
+    try: return pc.cast(pa.array(s.array), pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError): pass
+    return pd.to_numeric(s.where(s != ""), errors="coerce").to_numpy(dtype="float64")
+
 def _parse_strings(raw: pd.DataFrame, file: str, symbol: str, tz, first_line: int, log: CappedIssues) -> tuple[pd.DataFrame, np.ndarray]:
     "The bars frame of a frame of strings with the CSV columns, and the mask of its bad rows (their problems go to `log`)."
+    raw = raw.reset_index(drop=True)
     lines = np.arange(first_line, first_line + len(raw))
     ts, bad = _parse_timestamps(raw["timestamp"], lines, file, symbol, tz, log)
     out = pd.DataFrame({"timestamp": ts.array, "symbol": symbol}, index=pd.Index(lines, name="line"))
@@ -122,7 +133,7 @@ def _parse_strings(raw: pd.DataFrame, file: str, symbol: str, tz, first_line: in
         s = raw[c]
         if s.dtype.kind in "fiu": out[c] = s.to_numpy(dtype="float64"); continue
         s = s.astype(str).str.strip()
-        v = pd.to_numeric(s.where(s != ""), errors="coerce").to_numpy(dtype="float64")
+        v = _numbers(s)
         empty = (s == "").to_numpy()
         log.add_mask(np.isnan(v) & ~empty, lines, file, c, lambda i, s=s, c=c: f"{c} {s.iloc[i]!r} is not a number", symbol, "number")
         bad |= np.isnan(v) & ~empty
@@ -161,27 +172,46 @@ def _fast_csv(path: Path, symbol: str, chunksize: int) -> pd.DataFrame | None:
     out.attrs["source"] = path.name
     return out
 
-def _careful_csv(path: Path, symbol: str, tz, log: CappedIssues, give_up_after: int | None, chunksize: int) -> pd.DataFrame | None:
+def _arrow_frames(path: Path, chunksize: int):
+    "The CSV's rows as frames of strings (columns named by the stripped header), a block at a time: pyarrow's streaming reader."
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as f: header = next(csv.reader(f), None)
+    if not header: raise pd.errors.EmptyDataError("empty file")
+    cols, seen = [], Counter()
+    for h in (h.strip() for h in header): cols.append(h if not seen[h] else f"{h}.{seen[h]}"); seen[h] += 1
+    names = [f"c{i}" for i in range(len(cols))]
+    f = open(path, "rb")  # a Python file, not the path: given a path, arrow buffers far ahead (the whole 200 MB)
+    block = min(1 << 20, max(chunksize * 64, 1 << 16))  # small blocks: arrow reads ahead a number of them
+    reader = pcsv.open_csv(f, read_options=pcsv.ReadOptions(column_names=names, skip_rows=1, block_size=block),
+                           convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False))
+    buf, n, first = [], 0, True
+    with f:
+        for b in reader:
+            buf.append(b); n += len(b)
+            if n >= chunksize: yield pa.Table.from_batches(buf).to_pandas().set_axis(cols, axis=1); buf, n, first = [], 0, False
+    if buf or first: yield pa.Table.from_batches(buf, schema=reader.schema).to_pandas().set_axis(cols, axis=1)
+
+def _pandas_frames(path: Path, chunksize: int):
+    "The same with pandas' C parser: slower, but its errors name the line of a row with the wrong number of fields."
+    with pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, skipinitialspace=True, chunksize=chunksize) as reader:
+        for raw in reader: yield raw.set_axis([str(c).strip() for c in raw.columns], axis=1)
+
+def _careful_csv(path: Path, symbol: str, tz, log: CappedIssues, give_up_after: int | None, frames_of) -> pd.DataFrame | None:
     "Every cell as text, a chunk at a time; problems go to `log`. Stops when the first `give_up_after` rows are all bad."
-    reader = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, skipinitialspace=True, chunksize=chunksize)
     frames, line, good = [], 2, False
-    with reader:
-        while True:
-            try: raw = reader.get_chunk(give_up_after if give_up_after and line == 2 else chunksize)
-            except StopIteration: break
-            raw.columns = [str(c).strip() for c in raw.columns]
-            if line == 2: _check_columns(raw.columns, path.name, symbol)
-            out, bad = _parse_strings(raw, path.name, symbol, tz, line, log)
+    for raw in frames_of:
+        if line == 2: _check_columns(raw.columns, path.name, symbol)
+        for part in ((raw.iloc[:give_up_after], raw.iloc[give_up_after:]) if give_up_after and line == 2 else (raw,)):
+            if len(part) == 0 and line > 2: continue
+            out, bad = _parse_strings(part, path.name, symbol, tz, line, log)
             good |= not bad.all()
             frames = None if log.flush().total else frames + [out]  # after the first problem, only problems are kept
-            line += len(raw)
-            if len(raw) == 0: break
+            line += len(part)
             if give_up_after and not good and line - 2 >= give_up_after:
                 log.issues.insert(0, DataIssue(path.name, None, None, f"stopped reading after line {line - 1:,}: none of the first {line - 2:,} "
                                                "rows is a valid bar (this does not look like bar data)", "error", symbol, "not_bars"))
-                break
+                return None
     if frames is None: return None
-    return pd.concat(frames) if frames else _parse_strings(pd.DataFrame({c: pd.Series(dtype=str) for c in CSV_COLUMNS}), path.name, symbol, tz, 2, log)[0]
+    return pd.concat(frames) if len(frames) > 1 else frames[0]
 
 def read_csv_bars(path: Path | str,  # a SYMBOL_15min_*.csv file in the seed format
                   symbol: str | None = None,  # default: from the file name
@@ -198,7 +228,10 @@ def read_csv_bars(path: Path | str,  # a SYMBOL_15min_*.csv file in the seed for
     try:
         fast = _fast_csv(path, symbol, chunksize)
         if fast is not None: return fast
-        out = _careful_csv(path, symbol, tz, log, give_up_after, chunksize)
+        try: out = _careful_csv(path, symbol, tz, log, give_up_after, _arrow_frames(path, chunksize))
+        except pa.ArrowInvalid:  # a row with the wrong number of fields, or not UTF-8: pandas says where
+            log = CappedIssues(keep)
+            out = _careful_csv(path, symbol, tz, log, give_up_after, _pandas_frames(path, chunksize))
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
         log.flush().issues.append(DataIssue(path.name, None, None, f"not a readable CSV: {e}", kind="csv")); out = None
     except pd.errors.EmptyDataError:
