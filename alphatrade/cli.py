@@ -81,7 +81,7 @@ def cmd_import(args) -> int:
         except DataValidationError as e: issues += e.issues; omitted.update(getattr(e, "omitted", {})); continue
         if args.resample: df = resample_bars(df, args.timeframe)
         rep = validate_bars(df, timeframe=args.timeframe)
-        issues += rep.errors; warnings += len(rep.warnings)
+        issues += rep.errors; omitted.update(rep.omitted_errors); warnings += rep.n_warnings
         if args.regular_hours_only: df = filter_regular_hours(df, args.timeframe)
         if args.fill_gaps: df = fill_gaps(df, args.timeframe)
         frames.append(df)
@@ -142,7 +142,8 @@ def cmd_validate(args) -> int:
         for i in rep.errors: _say(f"ERROR {i}")
         if args.warnings:
             for i in rep.warnings: _say(f"warning {i}")
-        n_err += len(rep.errors); n_warn += len(rep.warnings)
+        if rep.omitted: _say(f"ERROR {name}: ... and {sum(rep.omitted.values()):,} more not listed: " + ", ".join(f"{n:,} {k}" for k, n in rep.omitted.most_common()))
+        n_err += rep.n_errors; n_warn += rep.n_warnings
         if args.verbose: _say(rep.summary())
     _say(f"validated {len(items)} item(s): {n_err} error(s), {n_warn} warning(s)")
     return 1 if n_err else 0

@@ -131,3 +131,23 @@ def test_schema_names_are_identifiers(url_schema):
         with e.connect() as c: assert c.exec_driver_sql(f'select count(*) from "{schema}".orders').scalar() == 0
         e.dispose()
     d.dispose()
+
+
+def test_parseable_junk_is_capped_by_validation_too(tmp_path):
+    # timestamps fine (every regular bar of three years), every bar impossible (high < low): the loader passes it,
+    # validate_bars finds one error per row, keeps 10,000 and counts the rest
+    from alphatrade.data.calendar import session_bars
+    ts = session_bars("2023-01-03", "2025-12-31")
+    f = tmp_path / "HL_15min_x.csv"
+    pd.DataFrame({"timestamp": ts.strftime("%Y-%m-%dT%H:%M:%SZ"), "open": 100.0, "high": 99.0, "low": 101.0, "close": 100.0,
+                  "volume": 1000, "vwap": "", "trade_count": ""}).to_csv(f, index=False)
+    n = len(ts)
+    assert n > 10_000
+    r = cli_measured("data", "import", f, "--data-dir", tmp_path / "d", "-q")
+    err = r["err"]
+    assert r["rc"] == 2, err[-2000:]
+    assert f"{n:,} problem(s) in market data" in err, err[:300]
+    assert "HL_15min_x.csv, line 2, column high: high 99 < low 101" in err, err[:500]
+    assert err.strip().splitlines()[-1].strip() == f"... and {n - 20:,} more: {n - 20:,} ohlc", err[-300:]
+    assert r["maxrss_mb"] < 1024
+    assert nothing_stored(tmp_path / "d")
