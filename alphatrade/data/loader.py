@@ -179,12 +179,11 @@ def _arrow_frames(path: Path, chunksize: int):
     cols, seen = [], Counter()
     for h in (h.strip() for h in header): cols.append(h if not seen[h] else f"{h}.{seen[h]}"); seen[h] += 1
     names = [f"c{i}" for i in range(len(cols))]
-    f = open(path, "rb")  # a Python file, not the path: given a path, arrow buffers far ahead (the whole 200 MB)
     block = min(1 << 20, max(chunksize * 64, 1 << 16))  # small blocks: arrow reads ahead a number of them
-    reader = pcsv.open_csv(f, read_options=pcsv.ReadOptions(column_names=names, skip_rows=1, block_size=block),
-                           convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False))
     buf, n, first = [], 0, True
-    with f:
+    with open(path, "rb") as f:  # a Python file, not the path: given a path, arrow buffers far ahead (the whole 200 MB)
+        reader = pcsv.open_csv(f, read_options=pcsv.ReadOptions(column_names=names, skip_rows=1, block_size=block),
+                               convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False))
         for b in reader:
             buf.append(b); n += len(b)
             if n >= chunksize: yield pa.Table.from_batches(buf).to_pandas().set_axis(cols, axis=1); buf, n, first = [], 0, False
