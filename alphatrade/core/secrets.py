@@ -66,6 +66,12 @@ def _excepthook(secrets: list[str]):
         sys.stderr.write(redact(redact("".join(traceback.format_exception(*exc))), secrets))
     return hook
 
+class _Stderr(logging.StreamHandler):
+    "A handler on whatever `sys.stderr` is when a record comes (as Python's last-resort handler), so a redirect is followed."
+    def __init__(self): logging.Handler.__init__(self)
+    @property
+    def stream(self): return sys.stderr
+
 def redact_logging(*secrets: str,  # values to hide besides those of the environment (e.g. the settings' keys)
                    level: int | None = None,  # the root logger's level (None: leave it)
                    formatter: logging.Formatter | None = None,  # for the stderr handler added when the root has none
@@ -73,7 +79,7 @@ def redact_logging(*secrets: str,  # values to hide besides those of the environ
     "Redact every log record of the process and every uncaught exception's traceback; the filter installed."
     f, root = Redact(*secrets), logging.getLogger()
     if not root.handlers:
-        h = logging.StreamHandler(sys.stderr); h.setFormatter(formatter or logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        h = _Stderr(); h.setFormatter(formatter or logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         root.addHandler(h)
     for h in root.handlers:
         for old in [x for x in h.filters if isinstance(x, Redact)]: h.removeFilter(old)
