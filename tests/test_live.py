@@ -193,12 +193,12 @@ def watch_ledger(sim: AlpacaSimulator, db: Database, dmn: LiveDaemon, run_id: st
     return th, found, done
 
 
-def _fault_run(panel, start, tmp_path, n_faults, name, idempotent=True):
+def _fault_run(panel, start, tmp_path, n_faults, name):
     rng = np.random.default_rng(5)
     sim = AlpacaSimulator(panel, start=start, check_buying_power=False, rate_limit=10**6, faults=Faults(partial_fill=0.5), seed=3)
     with sim.running():
         db = Database(f"sqlite:///{tmp_path}/{name}.db").migrate()
-        broker = AlpacaBroker(AlpacaEndpoints.simulator(sim.url), rate_limit=10**6, backoff=0.01, max_backoff=0.05, timeout=1.0, idempotent=idempotent)
+        broker = AlpacaBroker(AlpacaEndpoints.simulator(sim.url), rate_limit=10**6, backoff=0.01, max_backoff=0.05, timeout=1.0)
         dmn = LiveDaemon(LiveConfig(panel.symbols, drive=True, grace=0.3, poll=0.3, history=HISTORY), broker, MACrossover(13, 52), db)
         stop = threading.Event()
         def inject():  # once the daemon trades: a fault of a random kind whenever the previous one has happened, until enough have

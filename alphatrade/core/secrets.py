@@ -63,6 +63,7 @@ def _excepthook(secrets: list[str]):
     "A `sys.excepthook` (3 arguments) or `threading.excepthook` (1) that prints the traceback redacted."
     def hook(*a):
         exc = (a[0].exc_type, a[0].exc_value, a[0].exc_traceback) if len(a) == 1 else a
+        if exc[0] is SystemExit: return  # a thread's sys.exit() is not an error (threading's own hook is silent too)
         sys.stderr.write(redact(redact("".join(traceback.format_exception(*exc))), secrets))
     return hook
 
