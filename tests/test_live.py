@@ -180,6 +180,7 @@ def ledger_gaps(sim: AlpacaSimulator, db: Database, run_id: str) -> list[str]:
 
 def watch_ledger(sim: AlpacaSimulator, db: Database, dmn: LiveDaemon, run_id: str = "live") -> tuple[threading.Thread, list, threading.Event]:
     "A thread that runs `ledger_gaps` after each step the daemon decides and stops it at the first gap; (thread, gaps found, stop event)."
+    import sqlalchemy as sa
     found, done = [], threading.Event()
     def go():
         seen = 0
@@ -187,7 +188,7 @@ def watch_ledger(sim: AlpacaSimulator, db: Database, dmn: LiveDaemon, run_id: st
             if dmn.steps == seen or dmn.status != "running": time.sleep(0.02); continue
             seen = dmn.steps
             try: found.extend(ledger_gaps(sim, db, run_id))
-            except TimeoutError: continue  # the simulator's loop was busy: check at the next step
+            except (TimeoutError, sa.exc.OperationalError): continue  # the simulator's loop busy, or SQLite locked: check at the next step
             if found: dmn._loop.call_soon_threadsafe(dmn.stop, "ledger check: " + found[0])
     th = threading.Thread(target=go, daemon=True); th.start()
     return th, found, done
