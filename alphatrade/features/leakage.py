@@ -105,27 +105,35 @@ def pick_cuts(rows: np.ndarray,  # candidate rows (e.g. `act_rows`)
 def _differ(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> np.ndarray:
     return ~(np.isclose(a, b, rtol=rtol, atol=atol) | (np.isnan(a) & np.isnan(b)))
 
+def _stretches(cuts: list, window: int | None, T: int) -> list:
+    "(start, end, cuts) to compute: cuts <= window (all, without a window) from row 0 against the full panel (end None); the others grouped, each group from `window` rows before its first cut to `window` rows past its last, at most 2 x window before a cut."
+    out = [(0, None, [c for c in cuts if window is None or c <= window])]
+    for c in (c for c in cuts if window is not None and c > window):
+        if len(out) > 1 and c - out[-1][0] <= 2 * window: out[-1][2].append(c)
+        else: out.append((c - window, None, [c]))
+    return [(s, None if k == 0 else min(T, cs[-1] + 1 + window), cs) for k, (s, _, cs) in enumerate(out) if cs]
+
+def _prefix_check(fn, p, cuts, full, window, name, rtol, atol, rows: list) -> Leak | None:
+    for s, e, cs in _stretches(sorted(int(c) for c in cuts), window, len(p)):
+        if e is None and full is None: full = np.asarray(fn(p), dtype="float64"); rows.append(len(p))
+        ref = full if e is None else np.asarray(fn(p._rows(s, e)), dtype="float64")
+        if e is not None: rows.append(e - s)
+        for c in cs:
+            part = np.asarray(fn(p._rows(s, c + 1)), dtype="float64"); rows.append(c + 1 - s)
+            bad = _differ(ref[:c + 1 - s], part, rtol, atol)
+            if bad.any():
+                at = tuple(np.argwhere(bad)[0])
+                return Leak(name, c + 1, s + int(at[0]), float(ref[at]), float(part[at]), int(at[1]) if len(at) > 1 else None)
+    return None
+
 def prefix_check(fn: Callable,  # fn(panel) -> [T x N] (or [T] / [T x ...])
                  p: MarketPanel,
                  cuts,  # rows to cut at: the cut at c keeps rows <= c
                  full: np.ndarray | None = None,  # fn(p), if already computed
-                 window: int | None = None,  # None: every prefix starts at row 0; else a cut c > window keeps rows c - window..c and is compared with the rows c - window..c + window
+                 window: int | None = None,  # None: every cut keeps all rows from row 0; else a cut c > window keeps from `window` rows before it (or its group's first cut)
                  name: str = "fn", rtol: float = 1e-9, atol: float = 1e-12) -> Leak | None:
     "The first cut whose kept rows (all of them, not only the last) differ from the same rows computed with the bars after the cut; None when none does."
-    for c in sorted(int(c) for c in cuts):
-        if window is None or c <= window:
-            if full is None: full = np.asarray(fn(p), dtype="float64")
-            s, ref = 0, full[:c + 1]
-        else:
-            s = c - window
-            ref = np.asarray(fn(p._rows(s, min(len(p), c + 1 + window))), dtype="float64")[:c + 1 - s]
-        part = np.asarray(fn(p._rows(s, c + 1)), dtype="float64")
-        bad = _differ(ref, part, rtol, atol)
-        if bad.any():
-            at = tuple(np.argwhere(bad)[0])
-            return Leak(name, c + 1, s + int(at[0]), float(ref[at]), float(part[at]), int(at[1]) if len(at) > 1 else None)
-    return None
-
+    return _prefix_check(fn, p, cuts, full, window, name, rtol, atol, [])
 
 # %% ../../nbs/27_features.leakage.ipynb #e4b18944
 @dataclass
@@ -151,10 +159,10 @@ def fresh_seed() -> int:
 
 def check_causal(fn: Callable,  # fn(panel) -> signals [T x N]
                  p: MarketPanel,
-                 n_cuts: int = 32,  # rows cut at, drawn from the rows where the signal acts (0: no check)
+                 n_cuts: int = 64,  # rows cut at, drawn from the rows where the signal acts (0: no check)
                  seed: int | None = None,  # None: fresh (recorded in the result)
                  full: np.ndarray | None = None,  # fn(p), if already computed
-                 window: int = 260,  # rows kept before (and compared after) a windowed cut
+                 window: int = 260,  # rows kept before a windowed cut (and recomputed after it)
                  name: str = "signals", rtol: float = 1e-9, atol: float = 1e-12) -> CausalCheck:
     "Prefix invariance of `fn` at `n_cuts` of the rows where its signal acts: one cut in 16 keeps all rows from the first, the others a window."
     t0 = time.perf_counter()
@@ -165,10 +173,10 @@ def check_causal(fn: Callable,  # fn(panel) -> signals [T x N]
     slot = (session_position(p.timestamps)["minutes_since_open"].to_numpy() // 15).astype(int)  # a peek may live at one time of day
     cuts = pick_cuts(act, n_cuts, rng, slot, counts)
     whole = np.zeros(len(cuts), bool); whole[::16] = True; rng.shuffle(whole)  # which cuts see the whole history (a peek of any reach)
-    leak = (prefix_check(fn, p, cuts[whole], full, None, name, rtol, atol)
-            or prefix_check(fn, p, cuts[~whole], full, window, name, rtol, atol))
-    cost = int(sum(c + 1 if w or c <= window else min(len(p), c + 1 + window) - (c - window) + window + 1 for c, w in zip(cuts, whole)))
-    return CausalCheck(name, seed, len(act), [int(c) for c in cuts], int(whole.sum()), cost, time.perf_counter() - t0, leak)
+    rows = []
+    leak = (_prefix_check(fn, p, cuts[whole], full, None, name, rtol, atol, rows)
+            or _prefix_check(fn, p, cuts[~whole], full, window, name, rtol, atol, rows))
+    return CausalCheck(name, seed, len(act), [int(c) for c in cuts], int(whole.sum()), int(sum(rows)), time.perf_counter() - t0, leak)
 
 
 # %% ../../nbs/27_features.leakage.ipynb #41971903
