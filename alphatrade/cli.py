@@ -72,20 +72,21 @@ def _files(paths, pattern) -> list[Path]:
     return out
 
 def cmd_import(args) -> int:
-    from alphatrade.data.loader import read_csv_bars, read_parquet_bars, resample_bars
+    from collections import Counter
+    from alphatrade.data.loader import read_csv_bars, read_parquet_bars, resample_bars, CappedValidationError
     from alphatrade.data.preprocess import validate_bars, filter_regular_hours, fill_gaps
     files = _files(args.paths, args.pattern)
-    frames, issues, warnings = [], [], 0
+    frames, issues, warnings, omitted = [], [], 0, Counter()  # omitted: problems counted, not kept (capped per file)
     for f in tqdm(files, desc="load+validate", unit="file", disable=args.quiet):
         try: df = read_parquet_bars(f) if f.suffix == ".parquet" else read_csv_bars(f, tz=args.tz)
-        except DataValidationError as e: issues += e.issues; continue
+        except DataValidationError as e: issues += e.issues; omitted.update(getattr(e, "omitted", {})); continue
         if args.resample: df = resample_bars(df, args.timeframe)
         rep = validate_bars(df, timeframe=args.timeframe)
-        issues += rep.errors; warnings += len(rep.warnings)
+        issues += rep.errors; omitted.update(rep.omitted_errors); warnings += rep.n_warnings
         if args.regular_hours_only: df = filter_regular_hours(df, args.timeframe)
         if args.fill_gaps: df = fill_gaps(df, args.timeframe)
         frames.append(df)
-    if issues: raise DataValidationError(issues)  # nothing was written
+    if issues: raise CappedValidationError(issues, omitted)  # nothing was written
     bars = pd.concat(frames, ignore_index=True)
     store = _store(args, "bars")
     res = store.write(bars, overwrite=args.overwrite)
@@ -137,11 +138,13 @@ def cmd_validate(args) -> int:
         try: rep = validate_bars(load(), timeframe=args.timeframe)
         except DataValidationError as e:
             for i in e.issues: _say(f"ERROR {i}")
-            n_err += len(e.issues); continue
+            if getattr(e, "omitted", None): _say(f"ERROR {name}: ... and {e.more()}")
+            n_err += len(e.issues) + sum(getattr(e, "omitted", {}).values()); continue
         for i in rep.errors: _say(f"ERROR {i}")
         if args.warnings:
             for i in rep.warnings: _say(f"warning {i}")
-        n_err += len(rep.errors); n_warn += len(rep.warnings)
+        if rep.omitted: _say(f"ERROR {name}: ... and {sum(rep.omitted.values()):,} more not listed: " + ", ".join(f"{n:,} {k}" for k, n in rep.omitted.most_common()))
+        n_err += rep.n_errors; n_warn += rep.n_warnings
         if args.verbose: _say(rep.summary())
     _say(f"validated {len(items)} item(s): {n_err} error(s), {n_warn} warning(s)")
     return 1 if n_err else 0
