@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from .core.config import load_settings, project_root, load_universe
 from .core.errors import AlphaTradeError, DataValidationError
+from .core.secrets import redact, redact_logging, url_password
 from .data.calendar import BAR_COLUMNS
 from .data.store import BarStore
 
@@ -71,20 +72,21 @@ def _files(paths, pattern) -> list[Path]:
     return out
 
 def cmd_import(args) -> int:
-    from alphatrade.data.loader import read_csv_bars, read_parquet_bars, resample_bars
+    from collections import Counter
+    from alphatrade.data.loader import read_csv_bars, read_parquet_bars, resample_bars, CappedValidationError
     from alphatrade.data.preprocess import validate_bars, filter_regular_hours, fill_gaps
     files = _files(args.paths, args.pattern)
-    frames, issues, warnings = [], [], 0
+    frames, issues, warnings, omitted = [], [], 0, Counter()  # omitted: problems counted, not kept (capped per file)
     for f in tqdm(files, desc="load+validate", unit="file", disable=args.quiet):
         try: df = read_parquet_bars(f) if f.suffix == ".parquet" else read_csv_bars(f, tz=args.tz)
-        except DataValidationError as e: issues += e.issues; continue
+        except DataValidationError as e: issues += e.issues; omitted.update(getattr(e, "omitted", {})); continue
         if args.resample: df = resample_bars(df, args.timeframe)
         rep = validate_bars(df, timeframe=args.timeframe)
-        issues += rep.errors; warnings += len(rep.warnings)
+        issues += rep.errors; omitted.update(rep.omitted_errors); warnings += rep.n_warnings
         if args.regular_hours_only: df = filter_regular_hours(df, args.timeframe)
         if args.fill_gaps: df = fill_gaps(df, args.timeframe)
         frames.append(df)
-    if issues: raise DataValidationError(issues)  # nothing was written
+    if issues: raise CappedValidationError(issues, omitted)  # nothing was written
     bars = pd.concat(frames, ignore_index=True)
     store = _store(args, "bars")
     res = store.write(bars, overwrite=args.overwrite)
@@ -136,11 +138,13 @@ def cmd_validate(args) -> int:
         try: rep = validate_bars(load(), timeframe=args.timeframe)
         except DataValidationError as e:
             for i in e.issues: _say(f"ERROR {i}")
-            n_err += len(e.issues); continue
+            if getattr(e, "omitted", None): _say(f"ERROR {name}: ... and {e.more()}")
+            n_err += len(e.issues) + sum(getattr(e, "omitted", {}).values()); continue
         for i in rep.errors: _say(f"ERROR {i}")
         if args.warnings:
             for i in rep.warnings: _say(f"warning {i}")
-        n_err += len(rep.errors); n_warn += len(rep.warnings)
+        if rep.omitted: _say(f"ERROR {name}: ... and {sum(rep.omitted.values()):,} more not listed: " + ", ".join(f"{n:,} {k}" for k, n in rep.omitted.most_common()))
+        n_err += rep.n_errors; n_warn += rep.n_warnings
         if args.verbose: _say(rep.summary())
     _say(f"validated {len(items)} item(s): {n_err} error(s), {n_warn} warning(s)")
     return 1 if n_err else 0
@@ -402,7 +406,7 @@ def cmd_models(args) -> int:
         _say(f"checksums: {status} ({len(info['files'])} files verified against SHA256SUMS)")
         return 0
     except ModelError as e:
-        print(f"alphatrade: error: {e}", file=sys.stderr)
+        print(f"alphatrade: error: {redact(e)}", file=sys.stderr)
         return 1
 
 # %% ../nbs/95_apps.cli.ipynb #48e44289
@@ -424,7 +428,7 @@ def cmd_run(args) -> int:
     from alphatrade.runs import execute_run, runs_root, RunFailed
     try: r = execute_run(args.pipeline, _kv(args.param), name=args.name, runs_dir=args.runs_dir, db_url=_db_arg(args))
     except RunFailed as e:
-        print(f"alphatrade: error: {e}", file=sys.stderr)
+        print(f"alphatrade: error: {redact(e)}", file=sys.stderr)
         return 1
     _say(f"run {r['run_id']} finished in {r['seconds']:.1f} s: {_metrics_line(r['metrics']) or 'see metrics.json'}")
     _say(f"folder: {runs_root(args.runs_dir) / r['run_id']}")
@@ -456,7 +460,7 @@ def cmd_sweep(args) -> int:
     with pd.option_context("display.max_rows", 1000, "display.width", 220, "display.max_columns", 30):
         _say(t[[c for c in t.columns if c not in ("error",)]].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     bad = t[t.status != "finished"]
-    for _, r in bad.iterrows(): print(f"alphatrade: cell {r['cell']} ({r['run_id']}) failed: {r['error']}", file=sys.stderr)
+    for _, r in bad.iterrows(): print(f"alphatrade: cell {r['cell']} ({r['run_id']}) failed: {redact(r['error'])}", file=sys.stderr)
     _say(f"{len(t) - len(bad)} of {len(t)} runs finished; summary: {t.attrs['folder']}")
     return 1 if len(bad) else 0
 
@@ -703,15 +707,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 # %% ../nbs/95_apps.cli.ipynb #e5082beb
 def main(argv: list[str] | None = None) -> int:
-    "Entry point of the `alphatrade` console script."
+    "Entry point of the `alphatrade` console script; whatever it logs or prints about an error is redacted (`core.secrets`)."
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["live"]:  # the daemon parses its own flags (--help included)
+    if argv[:1] == ["live"]:  # the daemon parses its own flags (--help included) and sets up its own (redacted) logging
         from alphatrade.live import main as live_main
         return live_main(argv[1:])
-    args = build_parser().parse_args(argv)
+    hide = redact_logging(*[p for a in argv for p in url_password(a)])  # log records and escaping tracebacks never carry a key,
+    args = build_parser().parse_args(argv)                              # nor the password of a --db-url given here
     try: return args.func(args)
     except AlphaTradeError as e:
-        print(f"alphatrade: error: {e}", file=sys.stderr)
+        print(f"alphatrade: error: {redact(e, hide.secrets)}", file=sys.stderr)
         return 2
 
 # %% ../nbs/95_apps.cli.ipynb #e695ee18

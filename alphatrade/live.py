@@ -31,23 +31,11 @@ from .trading.engine import EngineConfig, TradingEngine
 from .trading.strategy import BUILTINS, MACrossover, Strategy, builtin_strategy
 
 # %% auto #0
-__all__ = ['MODES', 'log', 'Redact', 'JsonFormatter', 'setup_logging', 'LiveConfig', 'LiveMetrics', 'make_strategy',
-           'BarAggregator', 'LiveDaemon', 'orders_of', 'run_in_thread', 'main']
+__all__ = ['MODES', 'log', 'JsonFormatter', 'setup_logging', 'LiveConfig', 'LiveMetrics', 'make_strategy', 'BarAggregator',
+           'LiveDaemon', 'orders_of', 'run_in_thread', 'main']
 
 # %% ../nbs/98_apps.live.ipynb #275450a3
-class Redact(logging.Filter):
-    "Replace each of `secrets` by *** in every record's message."
-    def __init__(self, *secrets: str):
-        super().__init__(); self.secrets = [s for s in secrets if s]
-    def filter(self, rec: logging.LogRecord) -> bool:
-        msg = rec.getMessage()
-        if rec.exc_info and not rec.exc_text: rec.exc_text = logging.Formatter().formatException(rec.exc_info)
-        if any(s in msg or (rec.exc_text and s in rec.exc_text) for s in self.secrets):
-            for s in self.secrets:
-                msg = msg.replace(s, "***")
-                if rec.exc_text: rec.exc_text = rec.exc_text.replace(s, "***")
-            rec.msg, rec.args = msg, ()
-        return True
+from .core.secrets import Redact, redact, redact_logging, secret_values, url_password  # one redaction for every command (core.secrets)
 
 _CATEGORY = {"alphatrade.engine": "trading", "alphatrade.alpaca": "execution", "alphatrade.guard": "data", "alphatrade.live": "system",
              "alphatrade.risk": "risk"}
@@ -61,9 +49,10 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(d)
 
 def setup_logging(*secrets: str, level: int = logging.INFO, stream=None) -> logging.Handler:
-    "JSON lines on `stream` (stderr) for the whole process, with `secrets` redacted; the handler."
-    h = logging.StreamHandler(stream or sys.stderr); h.setFormatter(JsonFormatter()); h.addFilter(Redact(*secrets))
-    root = logging.getLogger(); root.handlers[:] = [h]; root.setLevel(level)
+    "JSON lines on `stream` (stderr) for the whole process, with `secrets` and those of the environment redacted; the handler."
+    h = logging.StreamHandler(stream or sys.stderr); h.setFormatter(JsonFormatter())
+    root = logging.getLogger(); root.handlers[:] = [h]
+    redact_logging(*secrets, level=level)  # the filter on the handler, and uncaught exceptions redacted
     logging.getLogger("alpaca").setLevel(logging.WARNING); logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     return h
 
@@ -604,7 +593,7 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     settings = load_settings()
     al = settings.alpaca
-    secrets = [x.get_secret_value() for x in (al.api_key, al.secret_key) if x is not None]
+    secrets = secret_values(settings) + url_password(args.db)  # the keys, and the database's password
     setup_logging(*secrets, level=logging.WARNING if args.quiet else logging.INFO)
     try:
         if args.mode == "live" and not args.confirm_live: raise AlphaTradeError("--mode live trades real money: add --confirm-live to mean it")
@@ -635,9 +624,7 @@ def main(argv=None) -> int:
         if sim is None: return go(ep)
         with sim.running(): return go(AlpacaEndpoints.simulator(sim.url, sim.key, sim.secret))
     except (AlphaTradeError, InvalidValueError) as e:
-        msg = str(e)
-        for x in secrets: msg = msg.replace(x, "***")  # a server may echo a key back in its error body
-        print(f"alphatrade live: {msg}", file=sys.stderr); return 2
+        print(f"alphatrade live: {redact(redact(e), secrets)}", file=sys.stderr); return 2  # a server may echo a key back in its error body
 
 # %% ../nbs/98_apps.live.ipynb #ffd7046a
 #| eval: false

@@ -96,10 +96,10 @@ def provenance(pipeline: str, params: dict, tpl: Path) -> dict:
             "seed": params.get("seed"), "git": git_state(), "data": None, "models": [], "packages": package_versions(),
             "platform": platform_info()}
 
-VOLATILE = ("created",)  # provenance fields that differ between identical runs
+VOLATILE = ("created", "causal_check")  # provenance fields that differ between identical runs (the look-ahead check draws a fresh seed)
 
 def comparable(prov: dict) -> dict:
-    "`prov` without its creation time."
+    "`prov` without what differs between identical runs (its creation time, the look-ahead check's seed and rows)."
     return {k: v for k, v in prov.items() if k not in VOLATILE}
 
 # %% ../nbs/96_apps.runs.ipynb #fedb37e6
@@ -136,6 +136,7 @@ def record(run_dir,  # the run folder (the pipeline's `run_dir` parameter); None
            frames: dict | None = None,  # name -> DataFrame, written as <name>.parquet
            figures: dict | None = None,  # name -> matplotlib Figure, written as <name>.png
            timings: dict | None = None,  # wall-clock seconds and the like: into run.json, never compared
+           causal_check: dict | None = None,  # what the engine's look-ahead check did (seed, rows checked): into provenance.json, never compared
           ) -> Path | None:
     "Write a pipeline's results into its run folder; return the folder (None without one)."
     if run_dir is None: return None
@@ -148,6 +149,7 @@ def record(run_dir,  # the run folder (the pipeline's `run_dir` parameter); None
         prov["data"] = {"bars_sha256": bars_hash(bars), "symbols": int(bars.symbol.nunique()), "rows": len(bars),
                         "first": bars.timestamp.min(), "last": bars.timestamp.max()}
     prov["models"] = list(models)
+    if causal_check is not None: prov["causal_check"] = causal_check
     (d / "provenance.json").write_text(_dump(prov))
     if timings: (d / "run.json").write_text(_dump(_read(d / "run.json") | {"timings": timings}))
     if "status" in metrics: raise AlphaTradeError("record: 'status' is set by the run, not a metric")

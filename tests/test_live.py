@@ -307,17 +307,45 @@ def test_parity_bad_feed(tmp_path):
 
 # --------------------------------------------------------------------------------------------------- faults
 
-class NaiveBroker(AlpacaBroker):
-    "A broker that retries blindly: it never asks Alpaca whether an earlier attempt got through (what the real one does)."
-    def _lookup(self, coid): return None
+def ledger_gaps(sim: AlpacaSimulator, db: Database, run_id: str) -> list[str]:
+    """Orders of the run the simulator holds that the ledger does not: unknown there, placed twice, or taken for rejected.
+    The write-ahead ledger has every order before the broker hears of it, so any of these means idempotency was lost."""
+    async def snapshot():  # read the simulator's books on its own loop: a consistent copy
+        return [(r.client_order_id, r.status, (r.order or sim.broker.orders.get(r.id)).symbol) for r in sim._orders.values() if r.replaces is None]
+    pre, out = run_id + "-", []
+    recs = [x for x in sim.call(snapshot(), timeout=10) if x[0].startswith(pre)]
+    ledger = orders_of(db, run_id).set_index("client_order_id")
+    for coid, n in Counter(c for c, _, _ in recs).items():
+        if n > 1: out.append(f"duplicate order {coid}: {n} orders at the simulator")
+    for coid, status, sym in recs:
+        if coid not in ledger.index: out.append(f"unknown order {coid} ({sym}): at the simulator, not in the ledger")
+        elif ledger.at[coid, "status"] == "rejected" and status != "rejected":
+            out.append(f"duplicated submit of order {coid} ({sym}): placed at the simulator, rejected in the ledger (a retry sent it again)")
+    return out
 
 
-def _fault_run(panel, start, tmp_path, broker_cls, n_faults, name):
+def watch_ledger(sim: AlpacaSimulator, db: Database, dmn: LiveDaemon, run_id: str = "live") -> tuple[threading.Thread, list, threading.Event]:
+    "A thread that runs `ledger_gaps` after each step the daemon decides and stops it at the first gap; (thread, gaps found, stop event)."
+    import sqlalchemy as sa
+    found, done = [], threading.Event()
+    def go():
+        seen = 0
+        while not done.is_set() and not found:
+            if dmn.steps == seen or dmn.status != "running": time.sleep(0.02); continue
+            seen = dmn.steps
+            try: found.extend(ledger_gaps(sim, db, run_id))
+            except (TimeoutError, sa.exc.OperationalError): continue  # the simulator's loop busy, or SQLite locked: check at the next step
+            if found: dmn._loop.call_soon_threadsafe(dmn.stop, "ledger check: " + found[0])
+    th = threading.Thread(target=go, daemon=True); th.start()
+    return th, found, done
+
+
+def _fault_run(panel, start, tmp_path, n_faults, name):
     rng = np.random.default_rng(5)
     sim = AlpacaSimulator(panel, start=start, check_buying_power=False, rate_limit=10**6, faults=Faults(partial_fill=0.5), seed=3)
     with sim.running():
         db = Database(f"sqlite:///{tmp_path}/{name}.db").migrate()
-        broker = broker_cls(AlpacaEndpoints.simulator(sim.url), rate_limit=10**6, backoff=0.01, max_backoff=0.05, timeout=1.0)
+        broker = AlpacaBroker(AlpacaEndpoints.simulator(sim.url), rate_limit=10**6, backoff=0.01, max_backoff=0.05, timeout=1.0)
         dmn = LiveDaemon(LiveConfig(panel.symbols, drive=True, grace=0.3, poll=0.3, history=HISTORY), broker, MACrossover(13, 52), db)
         stop = threading.Event()
         def inject():  # once the daemon trades: a fault of a random kind whenever the previous one has happened, until enough have
@@ -336,10 +364,11 @@ def _fault_run(panel, start, tmp_path, broker_cls, n_faults, name):
                     except TimeoutError: pass  # the simulator's loop was busy: this drop did not happen (the drop count is asserted below)
                 time.sleep(float(rng.uniform(0.01, 0.08)))
         th = threading.Thread(target=inject, daemon=True); th.start()
+        wth, gaps, wdone = watch_ledger(sim, db, dmn)
         run_in_thread(dmn, timeout=900)
-        stop.set(); th.join(5)
+        stop.set(); wdone.set(); th.join(5); wth.join(15)
         injected = dict(sim.faults.injected)
-        found = problems(sim, db, "live", {s: q for s, q, _ in dmn.engine.om.tracker.held()})
+        found = gaps + problems(sim, db, "live", {s: q for s, q, _ in dmn.engine.om.tracker.held()})
         n_orders = len(orders_of(db, "live"))
         db.dispose()
     return injected, found, n_orders, dmn
@@ -348,7 +377,7 @@ def _fault_run(panel, start, tmp_path, broker_cls, n_faults, name):
 def test_fault_run_real_week(shared_data, tmp_path):
     symbols = ["AAPL", "AMD", "AMZN", "GOOG", "JPM", "META", "MSFT", "NFLX", "NVDA", "ORCL", "PLTR", "TSLA"]
     panel, start = real_panel(shared_data, "2025-09-08", "2025-09-12", symbols)
-    injected, found, n_orders, dmn = _fault_run(panel, start, tmp_path, AlpacaBroker, 120, "faults")
+    injected, found, n_orders, dmn = _fault_run(panel, start, tmp_path, 120, "faults")
     print(f"\nfault run: {sum(injected.values())} faults injected {injected}; {n_orders} orders, {dmn.steps} steps")
     kinds = {k for k, v in injected.items() if v > 0}
     assert sum(injected.values()) >= 100, injected
@@ -359,25 +388,32 @@ def test_fault_run_real_week(shared_data, tmp_path):
 
 
 def test_fault_checks_can_fail(shared_data, tmp_path):
-    """The same run with a broker that retries blindly: an order placed by an attempt that was answered 504 is taken for
-    rejected, its fills never reach the database, and `problems` says so."""
+    """Our broker with its idempotency switched off (no look-up before a retry, no 422 fallback), each order's first submission
+    placed and its answer lost (a 504 after the work was done): the retry's 'must be unique' is taken for a rejection while the
+    order lives at the simulator. The ledger check stops the daemon at the next step, naming the order, long before the replay ends."""
     panel, start = real_panel(shared_data, "2025-09-08", "2025-09-09", ["AMD", "NVDA", "ORCL", "TSLA", "PLTR", "AAPL"])
-    rng = np.random.default_rng(1)
     sim = AlpacaSimulator(panel, start=start, check_buying_power=False, rate_limit=10**6)
     with sim.running():
         db = Database(f"sqlite:///{tmp_path}/naive.db").migrate()
-        broker = NaiveBroker(AlpacaEndpoints.simulator(sim.url), rate_limit=10**6, backoff=0.01, max_backoff=0.02)
+        broker = AlpacaBroker(AlpacaEndpoints.simulator(sim.url), rate_limit=10**6, backoff=0.01, max_backoff=0.02, idempotent=False)
         dmn = LiveDaemon(LiveConfig(panel.symbols, drive=True, grace=0.3, poll=0.3, history=HISTORY), broker, MACrossover(5, 20), db)
         orig = broker.client.submit_order
         first = set()
-        def flaky_submit(req):  # each order's first submission is placed, and its answer lost (a 504 after the work was done)
+        def flaky_submit(req):
             if req.client_order_id not in first: first.add(req.client_order_id); sim.faults.set(http_5xx_after=1)
             return orig(req)
         broker.client.submit_order = flaky_submit
+        wth, gaps, wdone = watch_ledger(sim, db, dmn)
         run_in_thread(dmn, timeout=600)
-        found = problems(sim, db, "live", {s: q for s, q, _ in dmn.engine.om.tracker.held()})
+        wdone.set(); wth.join(15)
+        ledger = orders_of(db, "live")
         db.dispose()
-    assert any("fills of" in p for p in found), found
+    print(f"\nledger check after {dmn.steps} steps: {gaps}")
+    assert gaps, "the ledger check found nothing"
+    coid = gaps[0].split()[4]
+    assert gaps[0].startswith("duplicated submit of order live-") and coid in first, gaps
+    assert f"({ledger.set_index('client_order_id').at[coid, 'symbol']})" in gaps[0], gaps  # names the symbol too
+    assert dmn.steps < len(panel.between(start)) // 2, f"{dmn.steps} steps: the run was not stopped at the first gap"
 
 
 # --------------------------------------------------------------------------------------------------- crashes

@@ -37,12 +37,13 @@ class BacktestConfig:
     participation: float | None = 0.10  # most of a bar's volume an order may take (None: no cap)
     commission: str = "alpaca"  # alpaca (SEC + FINRA TAF on sells), none, or "<bps>bps" of notional
     allow_short: bool = False
-    verify_causal: int = 2  # random steps re-checked for look-ahead at bind
+    verify_causal: int = 64  # look-ahead check at bind: rows where the strategy acts re-checked by cutting the panel there (0: off)
     min_order_value: float = 0.0
     flatten_on_kill: bool = True
     seed: int = 0
     run_id: str = "bt"
     jump_band: float | None = 0.2  # the feed guard: a close this far from the symbol's level trades only once the next bar confirms it (None: off)
+    causal_seed: int | None = None  # the look-ahead check's rows; None: fresh each run (the result's config records the seed used)
 
     def costs(self) -> CostModel:
         "The commission model named by `commission`."
@@ -53,6 +54,11 @@ class BacktestConfig:
             try: return CostModel(bps=Decimal(c[:-3]), sec_fee_rate=Decimal(0), finra_taf_per_share=Decimal(0))
             except InvalidOperation: pass
         raise InvalidValueError(f"BacktestConfig.commission: {self.commission!r} is not alpaca, none or '<number>bps'")
+
+    def engine(self) -> EngineConfig:
+        "The engine's part of these settings."
+        return EngineConfig(self.allow_short, self.verify_causal, self.min_order_value, self.flatten_on_kill, self.seed, self.run_id, self.jump_band,
+                            self.causal_seed)
 
 # %% ../../nbs/80_backtest.engine.ipynb #bc337cbb
 @dataclass
@@ -143,7 +149,7 @@ def run_backtest(panel: MarketPanel,  # bars: history before `start` included fo
     i0 = 0 if start is None else p.loc_of(pd.Timestamp(start) - pd.Timedelta(1, "ns")) + 1
     if i0 >= len(p): raise InvalidValueError(f"run_backtest: no bars between {start} and {end}")
     broker = SimBroker(cfg.cash, cfg.costs(), cfg.slippage_bps, cfg.impact, cfg.participation, cfg.allow_short)
-    ecfg = EngineConfig(cfg.allow_short, cfg.verify_causal, cfg.min_order_value, cfg.flatten_on_kill, cfg.seed, cfg.run_id, cfg.jump_band)
+    ecfg = cfg.engine()
     eng = TradingEngine(strategy, broker, list(p.symbols), cfg.cash, risk, pretrade, monitor, kill_switch, p.sectors, bus,
                         repositories, config=ecfg)
     t0 = time.perf_counter()
@@ -174,5 +180,6 @@ def _result(eng: TradingEngine, p: MarketPanel, i0: int, cfg: BacktestConfig, be
           "symbols": len(p.symbols), "symbol_bars": int((~np.isnan(p.data["close"][i0:])).sum()), "seconds": secs,
           "feed_rejected": int(eng.rejected[i0:].sum()), "feed_held": int(eng.held[i0:].sum())}
     feed = eng.feed_events; feed = feed[feed.time >= p.timestamps[i0]].reset_index(drop=True)
-    return BacktestResult(eng.strategy.name, {**asdict(cfg), "start": str(p.timestamps[i0]), "end": str(p.timestamps[-1])},
+    return BacktestResult(eng.strategy.name, {**asdict(cfg), "start": str(p.timestamps[i0]), "end": str(p.timestamps[-1]),
+                           "causal_check": eng.causal},
                           equity, exposure, fills, orders, refusals, m, bench, ks, secs, feed)

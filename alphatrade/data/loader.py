@@ -4,19 +4,25 @@
 
 # %% ../../nbs/11_data.loader.ipynb #bc34e38e
 from __future__ import annotations
+import csv
 import re
+from collections import Counter
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 
 from ..core.errors import DataIssue, DataValidationError, DataError
 from .calendar import BAR_COLUMNS, bar_length, schedule
 
 # %% auto #0
-__all__ = ['CSV_COLUMNS', 'OPTIONAL', 'symbol_from_path', 'read_csv_bars', 'read_parquet_bars', 'read_bars_dir',
-           'alpaca_timeframe', 'fetch_alpaca_bars', 'bars_from_alpaca', 'resample_bars']
+__all__ = ['CSV_COLUMNS', 'OPTIONAL', 'KIND_WORDS', 'symbol_from_path', 'CappedIssues', 'CappedValidationError', 'read_csv_bars',
+           'read_parquet_bars', 'read_bars_dir', 'alpaca_timeframe', 'fetch_alpaca_bars', 'bars_from_alpaca',
+           'resample_bars']
 
 # %% ../../nbs/11_data.loader.ipynb #fdbae9af
 CSV_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume", "vwap", "trade_count"]
@@ -30,91 +36,208 @@ def symbol_from_path(path: Path | str) -> str:
     if not m: raise DataValidationError([DataIssue(Path(path).name, None, None, "file name is not SYMBOL_<timeframe>_*.csv; pass symbol=", kind="file_name")])
     return m.group(1)
 
-# %% ../../nbs/11_data.loader.ipynb #499af87f
-def _issues(mask: np.ndarray, lines: np.ndarray, file: str, col: str, msg, symbol, kind, severity="error") -> list[DataIssue]:
-    "A DataIssue for every True in `mask`; `msg(i)` formats the message of row i."
-    return [DataIssue(file, int(lines[i]), col, msg(i), severity, symbol, kind) for i in np.flatnonzero(mask)]
+# %% ../../nbs/11_data.loader.ipynb #563fdba8
+KIND_WORDS = {"timestamp": "unparseable timestamp", "naive_timestamp": "naive timestamp", "number": "non-numeric value",
+              "missing_value": "empty value", "csv": "unreadable CSV", "not_bars": "not bar data"}
 
-def _parse_timestamps(raw: pd.Series, lines, file, symbol, tz) -> tuple[pd.Series, list]:
-    issues = []
+def _kinds(c: Counter) -> str: return ", ".join(f"{n:,} {KIND_WORDS.get(k, k.replace('_', ' '))}" for k, n in c.most_common())
+
+class CappedIssues:
+    "The problems of one file: the first `keep` (by line) as `DataIssue`s, the rest counted by kind in `omitted`."
+    def __init__(self, keep: int = 20):  # problems kept per file
+        self.keep, self.issues, self.omitted, self._pending = keep, [], Counter(), []
+    @property
+    def total(self) -> int: return len(self.issues) + len(self._pending) + sum(self.omitted.values())
+
+    def add_mask(self, mask, lines, file, col, msg, symbol, kind, severity="error"):
+        "Issues for the True rows of `mask` (`msg(i)` formats row i); only as many as can still be kept are built."
+        idx = np.flatnonzero(mask)
+        room = max(self.keep - len(self.issues), 0)
+        self._pending += [DataIssue(file, int(lines[i]), col, msg(i), severity, symbol, kind) for i in idx[:room]]
+        if len(idx) > room: self.omitted[kind] += len(idx) - room
+
+    def flush(self):
+        "End of a chunk: keep the earliest pending issues (by line), count the others."
+        self._pending.sort(key=lambda i: i.row or 0)
+        room = max(self.keep - len(self.issues), 0)
+        self.issues += self._pending[:room]
+        for i in self._pending[room:]: self.omitted[i.kind] += 1
+        self._pending = []
+        return self
+
+# %% ../../nbs/11_data.loader.ipynb #fc48ccf8
+class CappedValidationError(DataValidationError):
+    "A `DataValidationError` whose problems were capped: `.issues` kept, `.omitted` counts the rest by kind."
+    def __init__(self, issues, omitted: Counter | None = None, max_shown: int = 20):
+        super().__init__(issues, max_shown)
+        self.omitted = Counter(omitted or {})
+        more = Counter(i.kind for i in self.issues[max_shown:]) + self.omitted
+        total = len(self.issues) + sum(self.omitted.values())
+        lines = [str(i) for i in self.issues[:max_shown]]
+        if more: lines.append(f"... and {sum(more.values()):,} more: {_kinds(more)}")
+        self.args = (f"{total:,} problem(s) in market data:\n  " + "\n  ".join(lines),)
+
+    def more(self) -> str:
+        "'N more: counts by kind' of the problems not kept ('' when none was dropped)."
+        n = sum(self.omitted.values())
+        return f"{n:,} more: {_kinds(self.omitted)}" if n else ""
+
+    @classmethod
+    def of(cls, log: CappedIssues): return cls(log.flush().issues, log.omitted)
+
+# %% ../../nbs/11_data.loader.ipynb #499af87f
+def _parse_timestamps(raw: pd.Series, lines, file, symbol, tz, log: CappedIssues) -> tuple[pd.Series, np.ndarray]:
+    "UTC timestamps of a column of strings, and the mask of rows whose timestamp is wrong (reported to `log`)."
     s = raw.astype(str).str.strip()
-    aware = s.str.contains(_TZ_RE, regex=True).to_numpy()
     empty = (s == "").to_numpy()
-    naive = ~aware & ~empty
+    aware = s.str.contains(_TZ_RE, regex=True).to_numpy() & ~empty
     out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns, UTC]")
     if aware.any(): out[aware] = pd.to_datetime(s[aware], utc=True, errors="coerce", format="ISO8601").dt.as_unit("ns")
-    if naive.any():
-        if tz is None:
-            issues += _issues(naive, lines, file, "timestamp", lambda i: f"naive timestamp {s.iloc[i]!r} has no time zone: "
-                              "write it with an offset (e.g. 2025-05-12T13:30:00Z) or pass tz= (CLI: --tz America/New_York)", symbol, "naive_timestamp")
-        else:
-            loc = pd.to_datetime(s[naive], errors="coerce", format="ISO8601")
-            try: out[naive] = loc.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC").dt.as_unit("ns")
+    naive = np.zeros(len(s), bool)  # parses as a date and time, without an offset
+    if (~aware & ~empty).any():
+        loc = pd.to_datetime(s[~aware & ~empty], errors="coerce", format="ISO8601")
+        naive[~aware & ~empty] = loc.notna().to_numpy()
+        if naive.any() and tz is not None:
+            try: out[naive] = loc[loc.notna()].dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC").dt.as_unit("ns")
             except Exception as e: raise DataError(f"{file}: cannot localise timestamps to {tz!r}: {e}") from None
-    bad = (out.isna().to_numpy() & ~empty) & ~(naive & (tz is None))
-    issues += _issues(bad, lines, file, "timestamp", lambda i: f"cannot parse timestamp {s.iloc[i]!r}", symbol, "timestamp")
-    issues += _issues(empty, lines, file, "timestamp", lambda i: "empty timestamp", symbol, "timestamp")
-    return out, issues
+    if tz is None:
+        log.add_mask(naive, lines, file, "timestamp", lambda i: f"naive timestamp {s.iloc[i]!r} has no time zone: write it with an "
+                     "offset (e.g. 2025-05-12T13:30:00Z) or pass tz= (CLI: --tz America/New_York)", symbol, "naive_timestamp")
+    else: log.add_mask(naive & out.isna().to_numpy(), lines, file, "timestamp", lambda i: f"{s.iloc[i]!r} does not exist or is ambiguous in {tz}", symbol, "timestamp")
+    junk = ~empty & ~naive & out.isna().to_numpy()
+    log.add_mask(junk, lines, file, "timestamp", lambda i: f"{s.iloc[i]!r} is not a timestamp", symbol, "timestamp")
+    log.add_mask(empty, lines, file, "timestamp", lambda i: "empty timestamp", symbol, "timestamp")
+    return out, empty | junk | (naive & (out.isna().to_numpy()))
 
 # %% ../../nbs/11_data.loader.ipynb #62c12505
-def _frame_from_strings(raw: pd.DataFrame, file: str, symbol: str, tz, first_line: int = 2) -> pd.DataFrame:
-    "Turn a frame of strings with the CSV columns into the bars frame; collect every format error."
-    lines = np.arange(first_line, first_line + len(raw))
-    issues = []
-    missing = [c for c in CSV_COLUMNS if c not in raw.columns]
-    extra = [c for c in raw.columns if c not in CSV_COLUMNS and c != "symbol"]
-    issues += [DataIssue(file, 1, c, f"missing column {c!r} (expected {','.join(CSV_COLUMNS)})", "error", symbol, "missing_column") for c in missing]
+def _check_columns(columns, file: str, symbol: str):
+    missing = [c for c in CSV_COLUMNS if c not in columns]
+    extra = [c for c in columns if c not in CSV_COLUMNS and c != "symbol"]
+    issues = [DataIssue(file, 1, c, f"missing column {c!r} (expected {','.join(CSV_COLUMNS)})", "error", symbol, "missing_column") for c in missing]
     issues += [DataIssue(file, 1, c, f"unexpected column {c!r}", "error", symbol, "extra_column") for c in extra]
     if issues: raise DataValidationError(issues)
-    ts, ti = _parse_timestamps(raw["timestamp"], lines, file, symbol, tz)
-    issues += ti
+
+def _numbers(s: pd.Series) -> np.ndarray:
+    "float64 of a column of stripped strings, NaN where a cell is empty or not a number (arrow's cast when every cell parses)."
+    try: return pc.cast(pa.array(s.array), pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError): pass
+    return pd.to_numeric(s.where(s != ""), errors="coerce").to_numpy(dtype="float64")
+
+def _parse_strings(raw: pd.DataFrame, file: str, symbol: str, tz, first_line: int, log: CappedIssues) -> tuple[pd.DataFrame, np.ndarray]:
+    "The bars frame of a frame of strings with the CSV columns, and the mask of its bad rows (their problems go to `log`)."
+    raw = raw.reset_index(drop=True)
+    lines = np.arange(first_line, first_line + len(raw))
+    ts, bad = _parse_timestamps(raw["timestamp"], lines, file, symbol, tz, log)
     out = pd.DataFrame({"timestamp": ts.array, "symbol": symbol}, index=pd.Index(lines, name="line"))
     for c in CSV_COLUMNS[1:]:
         s = raw[c]
         if s.dtype.kind in "fiu": out[c] = s.to_numpy(dtype="float64"); continue
         s = s.astype(str).str.strip()
-        v = pd.to_numeric(s.where(s != ""), errors="coerce").to_numpy(dtype="float64")
+        v = _numbers(s)
         empty = (s == "").to_numpy()
-        issues += _issues(np.isnan(v) & ~empty, lines, file, c, lambda i, s=s, c=c: f"{c} {s.iloc[i]!r} is not a number", symbol, "number")
-        if c not in OPTIONAL: issues += _issues(empty, lines, file, c, lambda i, c=c: f"empty {c}", symbol, "missing_value")
+        log.add_mask(np.isnan(v) & ~empty, lines, file, c, lambda i, s=s, c=c: f"{c} {s.iloc[i]!r} is not a number", symbol, "number")
+        bad |= np.isnan(v) & ~empty
+        if c not in OPTIONAL:
+            log.add_mask(empty, lines, file, c, lambda i, c=c: f"empty {c}", symbol, "missing_value"); bad |= empty
         out[c] = v
-    if issues: raise DataValidationError(issues)
     out.attrs["source"] = file
-    return out[BAR_COLUMNS]
+    return out[BAR_COLUMNS], bad
 
-def _fast_csv(path: Path, symbol: str, tz) -> pd.DataFrame | None:
-    "The common case in one C-parser pass: every number parses and every timestamp has an offset. None otherwise."
+def _frame_from_strings(raw: pd.DataFrame, file: str, symbol: str, tz, first_line: int = 2, keep: int = 20) -> pd.DataFrame:
+    "Turn a frame of strings with the CSV columns into the bars frame; raise with its (capped) format errors."
+    _check_columns(raw.columns, file, symbol)
+    log = CappedIssues(keep)
+    out, _ = _parse_strings(raw, file, symbol, tz, first_line, log)
+    if log.total: raise CappedValidationError.of(log)
+    return out
+
+# %% ../../nbs/11_data.loader.ipynb #48bb738a
+_FAST = {"timestamp": str, **{c: "float64" for c in CSV_COLUMNS[1:]}}
+
+def _fast_csv(path: Path, symbol: str, chunksize: int) -> pd.DataFrame | None:
+    "The common case, a chunk at a time in the C parser: every number parses and every timestamp ends in Z. None otherwise."
+    parts = []
     try:
-        raw = pd.read_csv(path, dtype={"timestamp": str, **{c: "float64" for c in CSV_COLUMNS[1:]}}, skipinitialspace=True)
+        for raw in pd.read_csv(path, dtype=_FAST, skipinitialspace=True, chunksize=chunksize):
+            if list(raw.columns) != CSV_COLUMNS or raw[CSV_COLUMNS[1:6]].isna().any().any(): return None
+            s = raw["timestamp"]
+            if s.isna().any() or not s.str.endswith("Z").all(): return None  # offsets other than Z, naive or empty: the careful path
+            ts = pd.to_datetime(s, utc=True, errors="coerce", format="ISO8601")
+            if ts.isna().any(): return None
+            parts.append(raw.assign(timestamp=ts.dt.as_unit("ns"), symbol=symbol)[BAR_COLUMNS])
     except (ValueError, pd.errors.ParserError): return None
-    if list(raw.columns) != CSV_COLUMNS or raw[CSV_COLUMNS[1:6]].isna().any().any(): return None
-    s = raw["timestamp"]
-    if s.isna().any() or not s.str.endswith("Z").all(): return None  # offsets other than Z, naive or empty: the careful path
-    ts = pd.to_datetime(s, utc=True, errors="coerce", format="ISO8601")
-    if ts.isna().any(): return None
-    out = raw.assign(timestamp=ts.dt.as_unit("ns"), symbol=symbol)[BAR_COLUMNS]
+    if not parts: return None
+    out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     out.index = pd.RangeIndex(2, len(out) + 2, name="line")
     out.attrs["source"] = path.name
     return out
 
+def _arrow_frames(path: Path, chunksize: int):
+    "The CSV's rows as frames of strings (columns named by the stripped header), a block at a time: pyarrow's streaming reader."
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as f: header = next(csv.reader(f), None)
+    if not header: raise pd.errors.EmptyDataError("empty file")
+    cols, seen = [], Counter()
+    for h in (h.strip() for h in header): cols.append(h if not seen[h] else f"{h}.{seen[h]}"); seen[h] += 1
+    names = [f"c{i}" for i in range(len(cols))]
+    block = min(1 << 20, max(chunksize * 64, 1 << 16))  # small blocks: arrow reads ahead a number of them
+    buf, n, first = [], 0, True
+    with open(path, "rb") as f:  # a Python file, not the path: given a path, arrow buffers far ahead (the whole 200 MB)
+        reader = pcsv.open_csv(f, read_options=pcsv.ReadOptions(column_names=names, skip_rows=1, block_size=block),
+                               convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False))
+        for b in reader:
+            buf.append(b); n += len(b)
+            if n >= chunksize: yield pa.Table.from_batches(buf).to_pandas().set_axis(cols, axis=1); buf, n, first = [], 0, False
+    if buf or first: yield pa.Table.from_batches(buf, schema=reader.schema).to_pandas().set_axis(cols, axis=1)
+
+def _pandas_frames(path: Path, chunksize: int):
+    "The same with pandas' C parser: slower, but its errors name the line of a row with the wrong number of fields."
+    with pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, skipinitialspace=True, chunksize=chunksize) as reader:
+        for raw in reader: yield raw.set_axis([str(c).strip() for c in raw.columns], axis=1)
+
+def _careful_csv(path: Path, symbol: str, tz, log: CappedIssues, give_up_after: int | None, frames_of) -> pd.DataFrame | None:
+    "Every cell as text, a chunk at a time; problems go to `log`. Stops when the first `give_up_after` rows are all bad."
+    frames, line, good = [], 2, False
+    for raw in frames_of:
+        if line == 2: _check_columns(raw.columns, path.name, symbol)
+        for part in ((raw.iloc[:give_up_after], raw.iloc[give_up_after:]) if give_up_after and line == 2 else (raw,)):
+            if len(part) == 0 and line > 2: continue
+            out, bad = _parse_strings(part, path.name, symbol, tz, line, log)
+            good |= not bad.all()
+            frames = None if log.flush().total else frames + [out]  # after the first problem, only problems are kept
+            line += len(part)
+            if give_up_after and not good and line - 2 >= give_up_after:
+                log.issues.insert(0, DataIssue(path.name, None, None, f"stopped reading after line {line - 1:,}: none of the first {line - 2:,} "
+                                               "rows is a valid bar (this does not look like bar data)", "error", symbol, "not_bars"))
+                return None
+    if frames is None: return None
+    return pd.concat(frames) if len(frames) > 1 else frames[0]
+
 def read_csv_bars(path: Path | str,  # a SYMBOL_15min_*.csv file in the seed format
                   symbol: str | None = None,  # default: from the file name
                   tz: str | None = None,  # time zone of naive timestamps; None: naive timestamps are an error
+                  keep: int = 20,  # problems kept (reported by line) per file; the rest are counted by kind
+                  give_up_after: int | None = 1000,  # stop reading when this many first rows are all bad; None: read on
+                  chunksize: int = 100_000,  # rows parsed at a time (bounds memory on malformed files)
                  ) -> pd.DataFrame:
     "Read one seed-format CSV into the bars frame (index = line number, `attrs['source']` = file name)."
     path = Path(path)
     symbol = symbol or symbol_from_path(path)
     if not path.is_file(): raise DataError(f"{path}: no such file")
+    log = CappedIssues(keep)
     try:
-        fast = _fast_csv(path, symbol, tz)
+        fast = _fast_csv(path, symbol, chunksize)
         if fast is not None: return fast
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, skipinitialspace=True)
+        try: out = _careful_csv(path, symbol, tz, log, give_up_after, _arrow_frames(path, chunksize))
+        except pa.ArrowInvalid:  # a row with the wrong number of fields, or not UTF-8: pandas says where
+            log = CappedIssues(keep)
+            out = _careful_csv(path, symbol, tz, log, give_up_after, _pandas_frames(path, chunksize))
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise DataValidationError([DataIssue(path.name, None, None, f"not a readable CSV: {e}", kind="csv")]) from None
+        log.flush().issues.append(DataIssue(path.name, None, None, f"not a readable CSV: {e}", kind="csv")); out = None
     except pd.errors.EmptyDataError:
         raise DataValidationError([DataIssue(path.name, None, None, "empty file", kind="csv")]) from None
-    raw.columns = [str(c).strip() for c in raw.columns]
-    return _frame_from_strings(raw, path.name, symbol, tz)
+    if log.flush().total: raise CappedValidationError.of(log)
+    out.attrs["source"] = path.name
+    return out
 
 # %% ../../nbs/11_data.loader.ipynb #cb961981
 def read_parquet_bars(path: Path | str, symbol: str | None = None, tz: str | None = None) -> pd.DataFrame:
@@ -137,14 +260,14 @@ def read_parquet_bars(path: Path | str, symbol: str | None = None, tz: str | Non
     return out
 
 def read_bars_dir(folder: Path | str, pattern: str = "*_15min_*.csv", tz: str | None = None) -> list[pd.DataFrame]:
-    "Every matching file of `folder`, loaded; raise one `DataValidationError` with the problems of all files."
+    "Every matching file of `folder`, loaded; raise one `DataValidationError` with the (capped) problems of all files."
     files = sorted(Path(folder).glob(pattern))
     if not files: raise DataError(f"{folder}: no files match {pattern!r}")
-    frames, issues = [], []
+    frames, issues, omitted = [], [], Counter()
     for f in files:
         try: frames.append(read_parquet_bars(f, tz=tz) if f.suffix == ".parquet" else read_csv_bars(f, tz=tz))
-        except DataValidationError as e: issues += e.issues
-    if issues: raise DataValidationError(issues)
+        except DataValidationError as e: issues += e.issues; omitted += getattr(e, "omitted", Counter())
+    if issues: raise CappedValidationError(issues, omitted)
     return frames
 
 # %% ../../nbs/11_data.loader.ipynb #eba3aa27

@@ -6,12 +6,13 @@
 from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 import pandas as pd
 
 from ..core.errors import DataIssue, DataValidationError
+from .loader import CappedValidationError
 from .calendar import BAR_COLUMNS, bar_length, schedule, session_bars
 
 # %% auto #0
@@ -24,6 +25,7 @@ class ValidationReport:
     source: str  # the file or source validated
     issues: list[DataIssue] = field(default_factory=list)
     summary_frame: pd.DataFrame | None = None  # one row per symbol
+    omitted: Counter = field(default_factory=Counter)  # issues counted but not kept, by 'severity:kind' (see `keep`)
 
     @property
     def errors(self) -> list[DataIssue]: return [i for i in self.issues if i.severity == "error"]
@@ -31,43 +33,60 @@ class ValidationReport:
     def warnings(self) -> list[DataIssue]: return [i for i in self.issues if i.severity != "error"]
     @property
     def ok(self) -> bool: return not self.errors
-    def by_kind(self) -> Counter: return Counter(f"{i.severity}:{i.kind}" for i in self.issues)
+    @property
+    def omitted_errors(self) -> Counter: return Counter({k.split(":", 1)[1]: n for k, n in self.omitted.items() if k.startswith("error:")})
+    @property
+    def n_errors(self) -> int: return len(self.errors) + sum(self.omitted_errors.values())
+    @property
+    def n_warnings(self) -> int: return len(self.warnings) + sum(self.omitted.values()) - sum(self.omitted_errors.values())
+    def by_kind(self) -> Counter: return Counter(f"{i.severity}:{i.kind}" for i in self.issues) + self.omitted
     def of_kind(self, kind: str) -> list[DataIssue]: return [i for i in self.issues if i.kind == kind]
 
     def raise_for_errors(self):
-        "Raise `DataValidationError` listing every error; return self when there is none."
-        if self.errors: raise DataValidationError(self.errors)
+        "Raise `DataValidationError` listing the errors (and counting those not kept); return self when there is none."
+        if self.n_errors: raise CappedValidationError(self.errors, self.omitted_errors)
         return self
 
     def summary(self) -> str:
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.by_kind().items())) or "no issues"
-        return f"{self.source}: {len(self.errors)} error(s), {len(self.warnings)} warning(s) ({kinds})"
+        return f"{self.source}: {self.n_errors:,} error(s), {self.n_warnings:,} warning(s) ({kinds})"
     __repr__ = summary
 
 # %% ../../nbs/12_data.preprocess.ipynb #9dfbbcf5
 SPLIT_RATIOS = np.array([2, 3, 4, 5, 8, 10, 20, 1.5, 1 / 2, 1 / 3, 1 / 4, 1 / 5, 1 / 8, 1 / 10, 1 / 20, 2 / 3])
 
-def _mk(mask, lines, syms, file, col, msg, kind, severity="error"):
+class _Kept:
+    "At most `keep` issues of each kind are built; the rest are counted in `omitted` ('severity:kind')."
+    def __init__(self, keep: int | None): self.keep, self.n, self.omitted = keep, Counter(), Counter()
+    def room(self, kind: str, severity: str, n: int) -> int:
+        r = n if self.keep is None else max(0, min(n, self.keep - self.n[kind]))
+        self.n[kind] += r
+        if n > r: self.omitted[f"{severity}:{kind}"] += n - r
+        return r
+
+def _mk(mask, lines, syms, file, col, msg, kind, severity="error", kept: _Kept | None = None):
     idx = np.flatnonzero(mask)
+    if kept is not None: idx = idx[:kept.room(kind, severity, len(idx))]
     return [DataIssue(file, int(lines[i]), col, msg(i), severity, str(syms[i]), kind) for i in idx]
 
-def _row_checks(df: pd.DataFrame, file: str, lines, syms, step_ns: int, opens_ns) -> list[DataIssue]:
+def _row_checks(df: pd.DataFrame, file: str, lines, syms, step_ns: int, opens_ns, kept: _Kept | None = None) -> list[DataIssue]:
+    mk = partial(_mk, kept=kept)
     o, h, l, c, v = (df[k].to_numpy(dtype="float64") for k in ("open", "high", "low", "close", "volume"))
     iss = []
     for name, a in (("open", o), ("high", h), ("low", l), ("close", c), ("volume", v)):
-        iss += _mk(np.isnan(a), lines, syms, file, name, lambda i, n=name: f"{n} is missing (NaN)", "nan")
+        iss += mk(np.isnan(a), lines, syms, file, name, lambda i, n=name: f"{n} is missing (NaN)", "nan")
     for name, a in (("open", o), ("high", h), ("low", l), ("close", c)):
-        iss += _mk(a <= 0, lines, syms, file, name, lambda i, n=name, a=a: f"{n} {a[i]:g} is not positive", "price")
-    iss += _mk(v < 0, lines, syms, file, "volume", lambda i: f"volume {v[i]:g} is negative", "volume")
-    iss += _mk(h < l, lines, syms, file, "high", lambda i: f"high {h[i]:g} < low {l[i]:g}", "ohlc")
+        iss += mk(a <= 0, lines, syms, file, name, lambda i, n=name, a=a: f"{n} {a[i]:g} is not positive", "price")
+    iss += mk(v < 0, lines, syms, file, "volume", lambda i: f"volume {v[i]:g} is negative", "volume")
+    iss += mk(h < l, lines, syms, file, "high", lambda i: f"high {h[i]:g} < low {l[i]:g}", "ohlc")
     ok_hl = ~(h < l)
-    iss += _mk(ok_hl & ((o > h) | (o < l)), lines, syms, file, "open", lambda i: f"open {o[i]:g} outside [low {l[i]:g}, high {h[i]:g}]", "ohlc")
-    iss += _mk(ok_hl & ((c > h) | (c < l)), lines, syms, file, "close", lambda i: f"close {c[i]:g} outside [low {l[i]:g}, high {h[i]:g}]", "ohlc")
+    iss += mk(ok_hl & ((o > h) | (o < l)), lines, syms, file, "open", lambda i: f"open {o[i]:g} outside [low {l[i]:g}, high {h[i]:g}]", "ohlc")
+    iss += mk(ok_hl & ((c > h) | (c < l)), lines, syms, file, "close", lambda i: f"close {c[i]:g} outside [low {l[i]:g}, high {h[i]:g}]", "ohlc")
     vw = df["vwap"].to_numpy(dtype="float64")
-    iss += _mk(ok_hl & ~np.isnan(vw) & ((vw > h * (1 + 1e-6)) | (vw < l * (1 - 1e-6))), lines, syms, file, "vwap",
+    iss += mk(ok_hl & ~np.isnan(vw) & ((vw > h * (1 + 1e-6)) | (vw < l * (1 - 1e-6))), lines, syms, file, "vwap",
                lambda i: f"vwap {vw[i]:g} outside [low {l[i]:g}, high {h[i]:g}]", "vwap", "warning")
     tc = df["trade_count"].to_numpy(dtype="float64")
-    iss += _mk(tc < 0, lines, syms, file, "trade_count", lambda i: f"trade_count {tc[i]:g} is negative", "trade_count")
+    iss += mk(tc < 0, lines, syms, file, "trade_count", lambda i: f"trade_count {tc[i]:g} is negative", "trade_count")
     # time: duplicates and order within each symbol, in file order; then the grid
     t = pd.DatetimeIndex(df["timestamp"]).as_unit("ns").asi8
     key = pd.Series(t).groupby(syms.astype(str), sort=False)
@@ -75,11 +94,11 @@ def _row_checks(df: pd.DataFrame, file: str, lines, syms, step_ns: int, opens_ns
     has_prev = ~np.isnan(prev)
     prevv = np.where(has_prev, prev, 0).astype("int64")
     dup = pd.DataFrame({"s": syms, "t": t}).duplicated().to_numpy()
-    iss += _mk(dup, lines, syms, file, "timestamp", lambda i: f"duplicate timestamp {pd.Timestamp(t[i], tz='UTC')} for {syms[i]}", "duplicate")
+    iss += mk(dup, lines, syms, file, "timestamp", lambda i: f"duplicate timestamp {pd.Timestamp(t[i], tz='UTC')} for {syms[i]}", "duplicate")
     back = has_prev & (t < prevv) & ~dup
-    iss += _mk(back, lines, syms, file, "timestamp", lambda i: f"out of order: {pd.Timestamp(t[i], tz='UTC')} comes after {pd.Timestamp(prevv[i], tz='UTC')}", "order")
+    iss += mk(back, lines, syms, file, "timestamp", lambda i: f"out of order: {pd.Timestamp(t[i], tz='UTC')} comes after {pd.Timestamp(prevv[i], tz='UTC')}", "order")
     off = (t - opens_ns) % step_ns != 0
-    iss += _mk(off, lines, syms, file, "timestamp", lambda i: f"{pd.Timestamp(t[i], tz='UTC')} is not on the {pd.Timedelta(step_ns)} grid", "grid")
+    iss += mk(off, lines, syms, file, "timestamp", lambda i: f"{pd.Timestamp(t[i], tz='UTC')} is not on the {pd.Timedelta(step_ns)} grid", "grid")
     return iss
 
 # %% ../../nbs/12_data.preprocess.ipynb #e406188f
@@ -95,14 +114,16 @@ def _session_index(t_ns: np.ndarray):
     i = np.clip(np.searchsorted(o, t_ns, side="right") - 1, 0, None)
     return i, o, c, sch
 
-def _calendar_checks(df, file, lines, syms, timeframe, t, sess_i, o, c, sch, split_tol, split_move):
+def _calendar_checks(df, file, lines, syms, timeframe, t, sess_i, o, c, sch, split_tol, split_move, kept: _Kept | None = None):
+    mk = partial(_mk, kept=kept)
+    kept = kept or _Kept(None)
     step = bar_length(timeframe).value
     iss, rows = [], []
     inside = (t >= o[sess_i]) & (t < c[sess_i])
     regular = inside & (t + step <= c[sess_i])
     v = df["volume"].to_numpy(dtype="float64")
-    iss += _mk(~regular, lines, syms, file, "timestamp", lambda i: f"bar at {pd.Timestamp(t[i], tz='UTC')} is outside regular hours", "outside_hours", "warning")
-    iss += _mk(v == 0, lines, syms, file, "volume", lambda i: f"zero volume at {pd.Timestamp(t[i], tz='UTC')}", "zero_volume", "warning")
+    iss += mk(~regular, lines, syms, file, "timestamp", lambda i: f"bar at {pd.Timestamp(t[i], tz='UTC')} is outside regular hours", "outside_hours", "warning")
+    iss += mk(v == 0, lines, syms, file, "volume", lambda i: f"zero volume at {pd.Timestamp(t[i], tz='UTC')}", "zero_volume", "warning")
     opn, cls = df["open"].to_numpy(dtype="float64"), df["close"].to_numpy(dtype="float64")
     for sym in pd.unique(syms):
         m = np.flatnonzero(syms == sym)
@@ -114,13 +135,15 @@ def _calendar_checks(df, file, lines, syms, timeframe, t, sess_i, o, c, sch, spl
             expected = _grid(days.min(), days.max(), timeframe)
             missing = np.setdiff1d(expected, ts[reg], assume_unique=False)
             n_gap = len(missing)
-            iss += [DataIssue(file, None, "timestamp", f"missing bar {pd.Timestamp(x, tz='UTC')} (XNYS session)", "warning", str(sym), "gap") for x in missing]
+            iss += [DataIssue(file, None, "timestamp", f"missing bar {pd.Timestamp(x, tz='UTC')} (XNYS session)", "warning", str(sym), "gap")
+                    for x in missing[:kept.room("gap", "warning", len(missing))]]
         # suspected splits: open of a bar vs the previous bar's close
         if len(m) > 1:
             r = opn[m][1:] / cls[m][:-1]
             near = np.min(np.abs(r[:, None] / SPLIT_RATIOS[None, :] - 1), axis=1) < split_tol
             big = np.abs(np.log(r)) > np.log1p(split_move)
-            for k in np.flatnonzero(near & big):
+            ks = np.flatnonzero(near & big)
+            for k in ks[:kept.room("suspected_split", "warning", len(ks))]:
                 j = m[k + 1]
                 iss.append(DataIssue(file, int(lines[j]), "open", f"suspected split or unadjusted price: open {opn[j]:g} vs previous close "
                                      f"{cls[m[k]]:g} (ratio {r[k]:.3f}) at {pd.Timestamp(t[j], tz='UTC')}", "warning", str(sym), "suspected_split"))
@@ -137,6 +160,7 @@ def validate_bars(df: pd.DataFrame,  # a bars frame (index: line numbers, attrs[
                   source: str | None = None,  # name to report; default df.attrs['source']
                   split_tol: float = 0.02,  # a jump within this of a split ratio ...
                   split_move: float = 0.25,  # ... and larger than this is a suspected split
+                  keep: int | None = 10_000,  # issues kept per kind (the rest only counted, in `omitted`); None: all
                  ) -> ValidationReport:
     "Check a bars frame; return a `ValidationReport` of errors and warnings, each located by file, line and column."
     file = source or df.attrs.get("source", "<bars>")
@@ -151,9 +175,10 @@ def validate_bars(df: pd.DataFrame,  # a bars frame (index: line numbers, attrs[
     syms = df["symbol"].astype(str).to_numpy()
     t = pd.DatetimeIndex(ts).tz_convert("UTC").as_unit("ns").asi8
     sess_i, o, c, sch = _session_index(t)
-    issues = _row_checks(df, file, lines, syms, bar_length(timeframe).value, o[sess_i])
-    cal, summary = _calendar_checks(df, file, lines, syms, timeframe, t, sess_i, o, c, sch, split_tol, split_move)
-    return ValidationReport(file, issues + cal, summary)
+    kept = _Kept(keep)
+    issues = _row_checks(df, file, lines, syms, bar_length(timeframe).value, o[sess_i], kept)
+    cal, summary = _calendar_checks(df, file, lines, syms, timeframe, t, sess_i, o, c, sch, split_tol, split_move, kept)
+    return ValidationReport(file, issues + cal, summary, kept.omitted)
 
 # %% ../../nbs/12_data.preprocess.ipynb #d7f16325
 def filter_regular_hours(df: pd.DataFrame, timeframe: str = "15Min") -> pd.DataFrame:

@@ -148,6 +148,7 @@ class AlpacaBroker:
                  max_backoff: float = 8.0,  # ... up to this
                  rate_limit: int = 200,  # requests per minute, client side
                  costs: CostModel | None = None,  # fees booked with each fill (Alpaca's SEC + FINRA TAF by default)
+                 idempotent: bool = True,  # look an order up before a retry and on "must be unique"; False only in tests and diagnostics
                  on_fill: Callable[[Fill], None] | None = None, on_update: Callable[[Order], None] | None = None):
         self.ep = endpoints
         self.client = TradingClient(endpoints.key, endpoints.secret, raw_data=True, url_override=endpoints.trading_url)
@@ -156,7 +157,7 @@ class AlpacaBroker:
         self.timeout, self.retries, self.backoff, self.max_backoff = timeout, retries, backoff, max_backoff
         self.limiter = RateLimiter(rate_limit)
         self.costs = costs or CostModel.alpaca()
-        self.on_fill, self.on_update = on_fill, on_update
+        self.on_fill, self.on_update, self.idempotent = on_fill, on_update, idempotent
         self._orders: dict[str, Order] = {}  # our view of every order placed through this broker, by client order id
         self._applied: dict[str, tuple[Decimal, Decimal]] = {}  # client order id -> (qty, cost) already booked as fills
         self._alias: dict[str, str] = {}  # Alpaca client order id of a replacement -> ours
@@ -228,6 +229,11 @@ def _lookup(self: AlpacaBroker, coid: str) -> dict | None:
         raise
 
 @patch
+def _placed(self: AlpacaBroker, coid: str) -> dict | None:
+    "Before a retry: Alpaca's order `coid` if an earlier attempt placed it (never asked when `idempotent` is off)."
+    return self._lookup(coid) if self.idempotent else None
+
+@patch
 def submit(self: AlpacaBroker, order: Order, at: datetime | None = None) -> Order:
     "Send `order` once: a retry first looks the client order id up, so an order that reached Alpaca is never sent twice."
     coid, req, sent = order.client_order_id, order_request(order), [False]
@@ -236,12 +242,12 @@ def submit(self: AlpacaBroker, order: Order, at: datetime | None = None) -> Orde
         self._orders[coid] = order.evolve(status=OrderStatus.SUBMITTED)
     def attempt():
         if sent[0]:  # an earlier attempt may have reached Alpaca before it failed: look before sending again
-            known = self._lookup(coid)
+            known = self._placed(coid)
             if known is not None: return known
         sent[0] = True
         try: return self.client.submit_order(req)
         except APIError as e:
-            if _status(e) == 422 and "client_order_id must be unique" in _message(e):
+            if self.idempotent and _status(e) == 422 and "client_order_id must be unique" in _message(e):
                 known = self._lookup(coid)
                 if known is not None: return known
             raise

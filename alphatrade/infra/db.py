@@ -4,6 +4,7 @@
 
 # %% ../../nbs/90_infra.db.ipynb #cde051a5
 from __future__ import annotations
+import re
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -14,11 +15,12 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ..core.config import load_settings, project_root
-from ..core.errors import AlphaTradeError
+from ..core.errors import AlphaTradeError, ConfigError
 
 # %% auto #0
-__all__ = ['MONEY', 'JSONType', 'TS', 'Base', 'Bar', 'OrderRow', 'TradeRow', 'PositionRow', 'SignalRow', 'RiskEventRow', 'RunRow',
-           'KillSwitchRow', 'database_url', 'make_engine', 'alembic_config', 'upgrade', 'downgrade', 'status']
+__all__ = ['MONEY', 'JSONType', 'TS', 'SCHEMA_RE', 'Base', 'Bar', 'OrderRow', 'TradeRow', 'PositionRow', 'SignalRow',
+           'RiskEventRow', 'RunRow', 'KillSwitchRow', 'database_url', 'make_engine', 'alembic_config', 'upgrade',
+           'downgrade', 'status', 'check_schema', 'quote_ident']
 
 # %% ../../nbs/90_infra.db.ipynb #6aa6469c
 MONEY = Numeric(20, 8, asdecimal=True)
@@ -160,7 +162,7 @@ def alembic_config(url: str | None = None, schema: str | None = None):
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(alphatrade.__file__).parent / "migrations"))
     cfg.set_main_option("sqlalchemy.url", database_url(url).replace("%", "%%"))
-    if schema: cfg.attributes["schema"] = schema
+    if check_schema(schema): cfg.attributes["schema"] = schema
     return cfg
 
 def upgrade(url: str | None = None, revision: str = "head", schema: str | None = None):
@@ -181,7 +183,21 @@ def status(url: str | None = None, schema: str | None = None) -> dict:
     head = ScriptDirectory.from_config(cfg).get_current_head()
     eng = make_engine(url)
     with eng.connect() as c:
-        if schema: c.exec_driver_sql(f'SET search_path TO "{schema}"')
+        if schema: c.exec_driver_sql(f"SET search_path TO {quote_ident(schema)}")
         cur = MigrationContext.configure(c, opts={"version_table_schema": schema} if schema else {}).get_current_revision()
     eng.dispose()
     return {"url": sa.engine.make_url(database_url(url)).render_as_string(hide_password=True), "current": cur, "head": head, "up_to_date": cur == head}
+
+# %% ../../nbs/90_infra.db.ipynb #a12425df
+SCHEMA_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+def check_schema(schema: str | None) -> str | None:
+    "`schema` if it is None or a plain SQL identifier; otherwise `ConfigError` naming the value."
+    if schema is None or (isinstance(schema, str) and SCHEMA_RE.fullmatch(schema)): return schema
+    raise ConfigError(f"database schema {schema!r} is not a valid name: use letters, digits and _, "
+                      "not starting with a digit, at most 63 characters")
+
+def quote_ident(name: str) -> str:
+    "`name` as a double-quoted SQL identifier (embedded quotes doubled)."
+    return '"' + str(name).replace('"', '""') + '"'
+

@@ -15,12 +15,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..core.errors import AlphaTradeError, DataIssue, DataValidationError, InvalidTransitionError, InvalidValueError
+from ..core.errors import AlphaTradeError, ConfigError, DataIssue, DataValidationError, InvalidTransitionError, InvalidValueError
 from ..core.types import Fill, Order, OrderStatus, Position, RiskEvent, TradeSignal, can_transition, to_decimal
 from ..data.calendar import BAR_COLUMNS
 from ..data.panel import MarketPanel, panel_from_bars
 from .db import (Bar, KillSwitchRow, OrderRow, PositionRow, RiskEventRow, RunRow, SignalRow, TradeRow,
-                                 make_engine, upgrade)
+                                 check_schema, make_engine, quote_ident, upgrade)
 
 # %% auto #0
 __all__ = ['MAX_MONEY', 'Database', 'money', 'OrderRepository', 'TradeRepository', 'PositionRepository', 'SignalRepository',
@@ -30,10 +30,13 @@ __all__ = ['MAX_MONEY', 'Database', 'money', 'OrderRepository', 'TradeRepository
 class Database:
     "An engine (SQLite file or PostgreSQL, optionally one schema) and transactions on it."
     def __init__(self, url: str | None = None, schema: str | None = None, **kw):
-        self.schema = schema
-        if schema: kw.setdefault("connect_args", {})["options"] = f"-csearch_path={schema}"
+        self.schema = check_schema(schema)  # a plain identifier, or ConfigError naming it
+        if schema: kw.setdefault("connect_args", {})["options"] = f"-csearch_path={quote_ident(schema)}"
         self.engine = make_engine(url, **kw)
         self.dialect = self.engine.dialect.name
+        if schema and self.dialect != "postgresql":
+            self.engine.dispose()
+            raise ConfigError(f"schema={schema!r}: schemas are for PostgreSQL; {self.dialect} has none")
 
     def migrate(self):
         "Bring the schema up to date (Alembic upgrade head)."

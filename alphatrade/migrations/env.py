@@ -10,16 +10,17 @@ __all__ = ['Base', 'run_migrations_online']
 from alembic import context
 import sqlalchemy as sa
 import importlib
-Base = importlib.import_module("alphatrade.infra.db").Base  # alembic loads this file by path: no relative imports
+_db = importlib.import_module("alphatrade.infra.db")  # alembic loads this file by path: no relative imports
+Base = _db.Base
 
 def run_migrations_online():
     cfg = context.config
-    schema = cfg.attributes.get("schema")
+    schema = _db.check_schema(cfg.attributes.get("schema"))  # a plain identifier, or ConfigError
     engine = sa.create_engine(cfg.get_main_option("sqlalchemy.url"), poolclass=sa.pool.NullPool)
     with engine.connect() as conn:
         if schema:
-            conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            conn.exec_driver_sql(f'SET search_path TO "{schema}"')
+            conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {_db.quote_ident(schema)}")
+            conn.exec_driver_sql(f"SET search_path TO {_db.quote_ident(schema)}")
             conn.commit()
         context.configure(connection=conn, target_metadata=Base.metadata, version_table_schema=schema,
                           render_as_batch=conn.dialect.name == "sqlite", compare_type=True)

@@ -19,6 +19,7 @@ from ..core.types import Fill, Order, OrderSide, OrderStatus, Portfolio, Positio
 from ..data.calendar import bar_length, schedule, session_of
 from ..data.panel import FIELDS, MarketPanel
 from ..execution.orders import OrderManager
+from ..features.leakage import check_causal
 from ..risk.limits import IntraTradeMonitor, KillSwitch, MonitorConfig, PreTradeConfig, PreTradeRiskChecker
 from .strategy import Strategy
 from .guard import FeedGuard
@@ -43,12 +44,13 @@ class BarClock:
 class EngineConfig:
     "How the engine behaves, beyond its components."
     allow_short: bool = False  # may a target be negative?
-    verify_causal: int = 2  # random steps at which a precomputed signal is recomputed from the panel cut there (0: off)
+    verify_causal: int = 64  # look-ahead check at bind: rows, where the strategy acts, at which its signal is recomputed from the panel cut there (0: off)
     min_order_value: float = 0.0  # orders of smaller notional are not sent
     flatten_on_kill: bool = True  # the kill switch also closes every position
-    seed: int = 0  # chooses the verification steps
+    seed: int = 0  # for the engine's seeded choices (the look-ahead check has its own: causal_seed)
     run_id: str = "run"  # prefix of deterministic client order ids: <run_id>-<bar end>-<symbol>
     jump_band: float | None = 0.2  # a close this far from the symbol's level is held until the next bar confirms it (None: no jump rule)
+    causal_seed: int | None = None  # picks the look-ahead check's rows; None: a fresh seed at every bind (recorded in `engine.causal`)
 
 @dataclass
 class Repositories:
@@ -98,6 +100,7 @@ class TradingEngine:
         self.fills: list[Fill] = []
         self._signals: np.ndarray | None = None; self._panel: MarketPanel | None = None; self._sessions = None
         self._last_session = None
+        self.causal: dict | None = None  # what bind's look-ahead check did (seed, act rows, rows checked, seconds)
         self.guard: FeedGuard | None = None  # the feed's input checks (bind or start_live make it)
         self.held = self.rejected = None  # [T x N] bars of the bound panel the guard held or rejected
         self._win = None  # the live path's clean window (start_live)
@@ -109,8 +112,6 @@ class TradingEngine:
 
 # %% ../../nbs/72_trading.engine.ipynb #2b15e25c
 from fastcore.basics import patch
-
-def _same(a, b): return np.isclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True)
 
 @patch
 def bind(self: TradingEngine, panel: MarketPanel) -> "TradingEngine":
@@ -125,20 +126,23 @@ def bind(self: TradingEngine, panel: MarketPanel) -> "TradingEngine":
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise InvalidValueError(f"{self.strategy.name}: signal {S[i, j]} outside [-1, 1] at {panel.timestamps[i]} {panel.symbols[j]}")
-    lo = min(max(self.strategy.lookback + 1, 1), len(panel) - 1)
-    rng = np.random.default_rng(self.cfg.seed)
-    for i in sorted(rng.choice(np.arange(lo, len(panel)), size=min(self.cfg.verify_causal, len(panel) - lo), replace=False)):
-        cut = np.asarray(self.strategy.signals(panel._rows(0, i + 1)), dtype="float64")[-1]
-        diff = ~_same(cut, S[i])
-        if diff.any():
-            j = int(np.flatnonzero(diff)[0])
-            raise LookAheadError(f"{self.strategy.name}: the signal of {panel.symbols[j]} at {panel.timestamps[i]} is {S[i, j]} with the "
-                                 f"full history but {cut[j]} with bars up to that bar only: it reads the future")
+    self.causal = self._check_causal(panel, S) if self.cfg.verify_causal > 0 else None
     self._panel, self._signals = panel, S
     self._sessions = session_of(panel.timestamps).to_numpy()
     self._starts = list(panel.timestamps)  # Timestamps and bar ends made once, not at every step
     self._ends = [t.to_pydatetime() for t in panel.timestamps + bar_length()]
     return self
+
+@patch
+def _check_causal(self: TradingEngine, panel: MarketPanel, S: np.ndarray) -> dict:
+    "Prefix invariance of the strategy's signals `S` at `verify_causal` rows where it acts; the check's report, or `LookAheadError`."
+    st = self.strategy
+    chk = check_causal(st.signals, panel, self.cfg.verify_causal, self.cfg.causal_seed, S, window=max(2 * st.lookback, 260), name=st.name)
+    if (lk := chk.leak) is not None:
+        raise LookAheadError(f"{st.name}: the signal of {panel.symbols[lk.column or 0]} at {panel.timestamps[lk.first_bad_row]} is {lk.full} "
+                             f"with the bars after {panel.timestamps[lk.cut - 1]} but {lk.truncated} with bars up to it only: it reads the future "
+                             f"(look-ahead check seed {chk.seed}; EngineConfig(causal_seed={chk.seed}) repeats it)")
+    return chk.report()
 
 # %% ../../nbs/72_trading.engine.ipynb #04967382
 @patch
