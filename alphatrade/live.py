@@ -8,6 +8,7 @@ import argparse, asyncio, json, logging, os, signal, sys, threading, time
 from dataclasses import dataclass, asdict, field, replace
 from datetime import datetime, timezone
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -126,11 +127,11 @@ class BarAggregator:
     "Fold `stream` bars (1Min) of each symbol into `timeframe` bars; `add` returns the bars it completed."
     def __init__(self, timeframe: str = "15Min", stream: str = "1Min"):
         self.step, self.sub = bar_length(timeframe), bar_length(stream)
-        self._open: dict = {}  # symbol -> [bucket start, o, h, l, c, v, pv, vv, n]
+        self._open: dict = {}  # symbol -> [bucket start, o, h, l, c, v, pv, vv, n]; pv, vv exact (Fractions): the vwap is correctly rounded
 
     def _emit(self, s: str) -> tuple:
         t, o, h, l, c, v, pv, vv, n = self._open.pop(s)
-        return t, s, (o, h, l, c, v, pv / vv if vv > 0 else np.nan, n)
+        return t, s, (o, h, l, c, v, float(pv / vv) if vv > 0 else np.nan, n)
 
     def add(self, t: pd.Timestamp, s: str, row: tuple) -> list[tuple]:
         "One stream bar (open, high, low, close, volume, vwap, trade_count) starting at `t`; [(bucket start, symbol, row)] completed."
@@ -141,11 +142,13 @@ class BarAggregator:
         if cur is not None and cur[0] != b:
             if b < cur[0]: log.warning("minute bar %s %s is older than its open bucket %s: dropped", s, t, cur[0]); return out
             out.append(self._emit(s)); cur = None
-        vv = v if vw == vw else 0.0
-        if cur is None: self._open[s] = [b, o, h, l, c, v, (vw * v if vw == vw else 0.0), vv, (n if n == n else 0.0)]
+        vv = Fraction(v) if vw == vw and v == v else Fraction(0)  # a minute without vwap or volume has no weight in the vwap
+        pv = Fraction(vw) * vv if vv else Fraction(0)
+        if cur is None: self._open[s] = [b, o, h, l, c, v, pv, vv, n]
         else:
             cur[2], cur[3], cur[4] = max(cur[2], h), min(cur[3], l), c
-            cur[5] += v; cur[6] += vw * v if vw == vw else 0.0; cur[7] += vv; cur[8] += n if n == n else 0.0
+            cur[5] += v; cur[6] += pv; cur[7] += vv
+            cur[8] = n if cur[8] != cur[8] else cur[8] + n if n == n else cur[8]  # unknown only if no minute knows it
         if t + self.sub >= b + self.step: out.append(self._emit(s))  # the bucket's last minute
         return out
 
@@ -539,7 +542,7 @@ def _parser() -> argparse.ArgumentParser:
     a("--rate-limit", type=int, default=200, help="client-side requests per minute")
     a("--cash", type=float, default=100_000, help="sim with --data: the simulated account's cash")
     a("--jump-band", type=float, default=0.2, help="hold a symbol whose close jumps more than this until the next bar confirms (0: off)")
-    a("--stream-timeframe", help="the bars the data stream sends (default: 1Min from Alpaca, 15Min from the simulator)")
+    a("--stream-timeframe", help="the bars the data stream sends (default: 1Min from Alpaca, 15Min from the simulator; 1Min with --data: the simulator splits each bar into minutes)")
     a("--quiet", action="store_true")
     return p
 
@@ -602,7 +605,7 @@ def main(argv=None) -> int:
             if args.sim_url: ep = AlpacaEndpoints.simulator(args.sim_url)
             elif args.data:
                 panel, start = _sim_panel(args)
-                sim = AlpacaSimulator(panel, start=start, cash=args.cash, check_buying_power=False, rate_limit=10**6)
+                sim = AlpacaSimulator(panel, start=start, cash=args.cash, check_buying_power=False, rate_limit=10**6, stream_timeframe=args.stream_timeframe)
                 args.drive = True
             else: raise AlphaTradeError("--mode sim needs --sim-url (a running simulator) or --data (bars to replay)")
         syms = list(sim.panel.symbols) if sim else _universe(args)

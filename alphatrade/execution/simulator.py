@@ -25,7 +25,7 @@ from ..data.store import BarStore
 from .broker import CostModel, SimBroker, _price_for
 
 # %% auto #0
-__all__ = ['ApiFault', 'Faults', 'AlpacaSimulator', 'serve']
+__all__ = ['ApiFault', 'Faults', 'AlpacaSimulator', 'split_bar', 'serve']
 
 # %% ../../nbs/63_execution.simulator.ipynb #3ccc0f21
 def _num(x) -> str | None:
@@ -151,6 +151,7 @@ class AlpacaSimulator:
                  cash=100_000, costs: CostModel | None = None, slippage_bps: float = 2.0, impact: float = 0.1,
                  participation: float | None = 0.10, allow_short: bool = False,  # the SimBroker's settings (as in BacktestConfig)
                  timeframe: str = "15Min",  # the panel's bar length
+                 stream_timeframe: str | None = None,  # the bars the data stream sends: None, the panel's; "1Min": each bar as the minute bars `split_bar` makes of it (what Alpaca sends)
                  rate_limit: int = 200,  # REST requests per minute per key, then 429
                  check_buying_power: bool = True,  # refuse buys beyond cash less open buys (403), as a cash account
                  ws_auth_timeout: float = 10.0,  # seconds a stream connection may take to authenticate
@@ -161,6 +162,11 @@ class AlpacaSimulator:
             if k not in panel.data: raise DataError(f"AlpacaSimulator: the panel has no {k!r} field")
         self.panel, self.speed, self.key, self.secret, self.host, self.port = panel, speed, key, secret, host, port
         self.timeframe, self.bar = timeframe, bar_length(timeframe)
+        self.stream_timeframe = stream_timeframe or timeframe
+        sub = bar_length(self.stream_timeframe); self._parts = int(self.bar / sub)
+        if self.bar % sub != pd.Timedelta(0) or self._parts == 2:
+            raise InvalidValueError(f"AlpacaSimulator.stream_timeframe: {self.stream_timeframe} bars do not split a {timeframe} bar (into 1 or at least 3)")
+        self._sub = sub.to_pytimedelta()
         self.rate_limit, self.check_buying_power, self.allow_short = rate_limit, check_buying_power, allow_short
         self.ws_auth_timeout, self.max_data_connections = ws_auth_timeout, max_data_connections
         self.faults = faults or Faults()
@@ -200,28 +206,65 @@ class AlpacaSimulator:
         if bars.empty: raise DataError(f"{path}: no bars for {symbols} between {start} and {end}")
         return cls(panel_from_bars(bars), timeframe=timeframe, **kwargs)
 
+# %% ../../nbs/63_execution.simulator.ipynb #4b329ef4
+def _even_split(x: float, parts: int) -> list[float]:
+    "`x` in `parts` whole shares as equal as they can be (one more to each of the first), any fraction to the last: added in order they give exactly `x`."
+    if x != x: return [np.nan] * parts
+    whole = np.floor(x); base, extra = divmod(int(whole), parts)
+    out = [float(base + (k < extra)) for k in range(parts)]
+    out[-1] += float(x - whole)  # exact: the fraction is a whole number of x's last bits, and so of the last share's
+    return out
+
+def _path(o, h, l, c, parts: int) -> list[float]:
+    "The sub-bars' closes: from the open to the extreme on the far side of the close, to the other extreme, to the close, on straight lines."
+    x1, x2 = (l, h) if c >= o else (h, l)
+    knots = [(-1, o), (parts // 3 - 1, x1), (2 * parts // 3 - 1, x2), (parts - 1, c)]
+    out = []
+    for (ka, a), (kb, b) in zip(knots, knots[1:]):
+        out += [a + (b - a) * (k - ka) / (kb - ka) for k in range(ka + 1, kb)] + [b]
+    return [min(h, max(l, x)) for x in out]  # a rounding step past an extreme is pulled back
+
+def _wire_bar(o, h, l, c, v, vw, n) -> dict:
+    "A bar's numbers as Alpaca writes them: floats (exact through JSON and msgpack), whole volumes and counts as integers, unknowns as null."
+    return {"o": float(o), "h": float(h), "l": float(l), "c": float(c), "v": int(v) if float(v).is_integer() else float(v),
+            "n": int(n) if n == n else None, "vw": float(vw) if vw == vw else None}
+
+def split_bar(o: float, h: float, l: float, c: float,  # a possible bar (`bar_problem` is None)
+              v: float, vw: float = np.nan, n: float = np.nan,  # volume, vwap, trade count (NaN: unknown)
+              parts: int = 15,  # sub-bars (15: the one-minute bars of a 15-minute bar); 1 or at least 3
+             ) -> list[tuple]:
+    "`parts` sub-bars (o, h, l, c, v, vw, n) that aggregate back to exactly this bar."
+    if parts == 1: return [(o, h, l, c, v, vw, n)]
+    if parts < 3: raise InvalidValueError(f"split_bar: parts={parts}; a bar splits into 1 or at least 3 sub-bars")
+    cl = _path(o, h, l, c, parts); op = [o] + cl[:-1]
+    vs, ns = _even_split(v, parts), _even_split(n, parts)
+    return [(op[k], max(op[k], cl[k]), min(op[k], cl[k]), cl[k], vs[k], vw, ns[k]) for k in range(parts)]
+
+
 # %% ../../nbs/63_execution.simulator.ipynb #f91f40ac
 @patch
+def _row_of(self: AlpacaSimulator, i: int, j: int) -> tuple:
+    d = self.panel.data
+    return tuple(float(d[k][i, j]) if k in d else np.nan for k in ("open", "high", "low", "close", "volume", "vwap", "trade_count"))
+
+@patch
 def _bar_rest(self: AlpacaSimulator, i: int, j: int) -> dict:
-    d = self.panel.data; g = lambda k: d[k][i, j] if k in d else np.nan
-    v, n, vw = g("volume"), g("trade_count"), g("vwap")
-    return {"t": _iso(self.panel.timestamps[i], micros=False), "o": float(g("open")), "h": float(g("high")), "l": float(g("low")),
-            "c": float(g("close")), "v": int(v) if float(v).is_integer() else float(v), "n": int(n) if n == n else None,
-            "vw": float(vw) if vw == vw else None}
+    return {"t": _iso(self.panel.timestamps[i], micros=False), **_wire_bar(*self._row_of(i, j))}
 
 @patch
 def _publish_bars(self: AlpacaSimulator, i: int, bars: dict):
-    "Send bar `i` (stamped with its start) to each market-data connection, for the symbols it subscribed to."
+    "Send bar `i` to each market-data connection, for the symbols it subscribed to: the bar stamped with its start, or its sub-bars (`split_bar`), one message per sub-bar's start."
     t = self._starts[i]
-    msgs = {}
+    msgs = [{} for _ in range(self._parts)]
     for s in bars:
-        b = self._bar_rest(i, self.panel.symbols.index(s)); b["t"] = t
-        msgs[s] = {"T": "b", "S": s, **b}
+        for k, x in enumerate(split_bar(*self._row_of(i, self.panel.symbols.index(s)), parts=self._parts)):
+            msgs[k][s] = {"T": "b", "S": s, "t": t + k * self._sub, **_wire_bar(*x)}
     for c in list(self._conns):  # the stream connections (see below)
         if c.kind != "data" or not c.authed: continue
         subs = c.subs["bars"]
-        out = [m for s, m in msgs.items() if "*" in subs or s in subs]
-        if out: c.send(out)
+        for m in msgs:
+            out = [x for s, x in m.items() if "*" in subs or s in subs]
+            if out: c.send(out)
 
 @patch
 def _bars_at(self: AlpacaSimulator, i: int) -> dict:
