@@ -29,6 +29,7 @@ from .adapters.alpaca.parsing import bars_by_step
 from .execution.simulator import AlpacaSimulator
 from .infra.repository import Database, KillSwitchRepository, RunRepository, engine_repositories
 from .risk.limits import KillSwitch
+from .trading import reconcile as recon
 from .trading.engine import EngineConfig, TradingEngine
 from .trading.strategy import BUILTINS, MACrossover, Strategy, builtin_strategy
 
@@ -156,77 +157,21 @@ class LiveDaemon:
 # %% ../nbs/98_apps.live.ipynb #52024f5b
 @patch
 def reconcile(self: LiveDaemon) -> dict:
-    "Rebuild the engine's book from the database, adopt open orders, book what the broker filled meanwhile, compare positions."
-    eng, b, pre = self.engine, self.broker, self.cfg.run_id + "-"
-    self._reset_book()  # from scratch every time, so a reconciliation interrupted by a broker failure can simply run again
+    "Rebuild the engine's book from the database and settle with the broker (`trading.reconcile`); the report, also in the gauges and the log."
     runs = RunRepository(self.db)
     try: cash0, restart = to_decimal(runs.get(self.cfg.run_id)["parameters"]["cash"], "runs.parameters.cash"), True
     except KeyError:
-        cash0, restart = b.account()["cash"], False
+        cash0, restart = self.broker.account()["cash"], False
         runs.start(self.cfg.run_id, "live", {"cash": str(cash0), "mode": self.cfg.mode, "symbols": list(self.cfg.symbols),
-                                             "strategy": repr(eng.strategy)}, {"engine": asdict(eng.cfg)})
-    fills, orders = self.repos.trades.all(pre), self.repos.orders.all(pre)
-    booked: dict = {}
-    for f in fills:
-        q, c = booked.get(f.client_order_id, (Decimal(0), Decimal(0))); booked[f.client_order_id] = (q + f.qty, c + f.qty * f.price)
-    repaired = self._repair_ledger(orders, fills, booked)  # an order row ahead of its trade rows (a crash between the two writes)
-    cash = cash0
-    for f in fills + repaired:
-        eng.om.tracker.apply(f); cash -= f.signed_qty * f.price + f.commission
-    eng.cash = cash
-    for s, q, _ in eng.om.tracker.held():
-        if s not in eng.col: raise AlphaTradeError(f"the run {self.cfg.run_id!r} holds {s}, which is not in the universe")
-        eng.qty[eng.col[s]] = float(q)
-    live = []
-    for o in orders:
-        if not o.is_open: continue
-        q, c = booked.get(o.client_order_id, (Decimal(0), Decimal(0)))
-        live.append(o.evolve(filled_qty=q, filled_avg_price=c / q if q else None))
-    eng.om.restore(live); b.adopt(live, booked)
-    for o in live: eng.inflight[eng.col[o.symbol]] = True
-    n0, never = len(b.fills), []
-    for o in live:
-        a = b._call(f"find {o.client_order_id}", b._lookup, o.client_order_id)
-        if a is not None: b._advance(a); continue
-        never.append(o.client_order_id)
-        gone = o.evolve(status=OrderStatus.REJECTED)
-        b._orders[o.client_order_id] = gone; eng.on_update(gone)
-    mine = {s: q for s, q, _ in eng.om.tracker.held()}
-    theirs = {s: p.qty for s, p in b.positions().items()}
-    diff = {s: (str(mine.get(s, 0)), str(theirs.get(s, 0))) for s in sorted(set(mine) | set(theirs)) if mine.get(s, 0) != theirs.get(s, 0)}
+                                             "strategy": repr(self.engine.strategy)}, {"engine": asdict(self.engine.cfg)})
+    ledger = recon.Ledger(orders=self.repos.orders, trades=self.repos.trades, run_id=self.cfg.run_id, cash=cash0, restart=restart)
+    rep = recon.reconcile(self.engine, self.broker, ledger)
+    diff = rep.position_mismatch
     self.metrics.mismatch.set(len(diff)); self.metrics.kill.set(1 if self.kill_switch.active else 0)
     if diff: log.error("positions differ from the broker's after reconciliation (ours, broker's): %s", diff)
-    self.report = {"restart": restart, "cash_start": str(cash0), "cash": str(eng.cash), "fills_in_ledger": len(fills),
-                   "ledger_repaired": len(repaired), "open_orders": len(live), "fills_booked_now": len(b.fills) - n0,
-                   "never_reached_broker": never, "position_mismatch": diff}
+    self.report = rep.as_dict()
     log.info("reconciled: %s", json.dumps(self.report))
     return self.report
-
-@patch
-def _reset_book(self: LiveDaemon):
-    "An empty book: no positions, no cash, no known orders (in the engine and the broker)."
-    from alphatrade.execution.orders import OrderManager
-    eng, b = self.engine, self.broker
-    eng.om = OrderManager(eng.repos.orders, eng.bus)
-    eng.qty[:] = 0; eng.inflight[:] = False; eng.cash = Decimal(0)
-    with b._lock: b._orders.clear(); b._applied.clear(); b._alias.clear(); b.fills.clear()
-
-@patch
-def _repair_ledger(self: LiveDaemon, orders, fills, booked) -> list[Fill]:
-    "Trade rows missing behind a terminal order's filled quantity: fetch the order, record the difference."
-    out = []
-    for o in orders:
-        q, c = booked.get(o.client_order_id, (Decimal(0), Decimal(0)))
-        if o.is_open or o.filled_qty <= q: continue
-        a = self.broker._call(f"find {o.client_order_id}", self.broker._lookup, o.client_order_id)
-        if a is None: raise AlphaTradeError(f"order {o.client_order_id}: the database says {o.filled_qty} filled, the broker does not know it")
-        cum = to_decimal(a["filled_qty"], "filled_qty")
-        px = ((to_decimal(a["filled_avg_price"], "filled_avg_price") * cum - c) / (cum - q)).quantize(Decimal("0.01") if o.filled_avg_price >= 1 else Decimal("0.0001"))
-        f = Fill(o.client_order_id, o.symbol, o.side, cum - q, px, pd.Timestamp(a.get("filled_at") or a["updated_at"]).to_pydatetime(),
-                 self.broker.costs.commission(o.side, cum - q, px))
-        self.repos.trades.record(f, fill_id=f"{o.client_order_id}-{cum}"); out.append(f)
-        booked[o.client_order_id] = (cum, c + f.qty * px)
-    return out
 
 # %% ../nbs/98_apps.live.ipynb #08c00e79
 def _utc(t) -> pd.Timestamp:

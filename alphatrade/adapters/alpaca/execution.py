@@ -24,9 +24,10 @@ from .parsing import (account_from_alpaca, clock_from_alpaca, order_request, par
 from ...core.errors import BrokerConnectionError, BrokerError, InsufficientFundsError, OrderRejectedError
 from ...core.types import Fill, Order, OrderStatus, Position, to_decimal
 from ...execution.broker import CostModel
+from .parsing import decimal_or_none
 
 # %% auto #0
-__all__ = ['log', 'AlpacaBroker']
+__all__ = ['log', 'AlpacaBroker', 'order_from_alpaca']
 
 # %% ../../../nbs/65e_adapters.alpaca.execution.ipynb #54329077
 log = logging.getLogger("alphatrade.alpaca")
@@ -277,6 +278,44 @@ def adopt(self: AlpacaBroker, orders: list[Order], booked: dict[str, tuple[Decim
         for o in orders:
             self._orders[o.client_order_id] = o
             self._applied[o.client_order_id] = (booked or {}).get(o.client_order_id, (o.filled_qty, o.filled_qty * (o.filled_avg_price or 0)))
+
+# %% ../../../nbs/65e_adapters.alpaca.execution.ipynb #19cf0253
+@patch
+def subscribe(self: AlpacaBroker, on_fill: Callable[[Fill], None] | None = None, on_update: Callable[[Order], None] | None = None):
+    "Register who hears of fills and order updates (replacing earlier receivers; None: nobody)."
+    with self._lock: self.on_fill, self.on_update = on_fill, on_update
+
+def order_from_alpaca(a: dict) -> Order:
+    "Our `Order` for an Alpaca order (a dict as Alpaca sends it), for an order not placed through this broker."
+    return Order(a["symbol"], a["side"], to_decimal(a["qty"], "qty"), type=a.get("order_type") or a["type"], time_in_force=a["time_in_force"],
+                 limit_price=decimal_or_none(a.get("limit_price"), "limit_price"), stop_price=decimal_or_none(a.get("stop_price"), "stop_price"),
+                 client_order_id=a["client_order_id"], status=status_of(a), filled_qty=decimal_or_none(a.get("filled_qty"), "filled_qty") or 0,
+                 filled_avg_price=decimal_or_none(a.get("filled_avg_price"), "filled_avg_price"),
+                 created_at=parse_time(a.get("submitted_at") or a.get("created_at")), broker_order_id=a.get("id"))
+
+@patch
+def find_order(self: AlpacaBroker, client_order_id: str) -> Order | None:
+    "Alpaca's view of order `client_order_id` (a tracked order's unbooked fills booked now), or None when Alpaca never received it."
+    a = self._call(f"find {client_order_id}", self._lookup, client_order_id)
+    if a is not None:
+        out = self._advance(a)
+        return out if out is not None else order_from_alpaca(a)  # not placed through this broker: Alpaca's view only
+    with self._lock:  # a tracked open order Alpaca never received: rejected, here and to the receiver
+        mine = self._orders.get(client_order_id)
+        gone = mine.evolve(status=OrderStatus.REJECTED) if mine is not None and mine.is_open else None
+        if gone is not None: self._orders[client_order_id] = gone
+    if gone is not None and self.on_update: self.on_update(gone)
+    return None
+
+@patch
+def reset(self: AlpacaBroker):
+    "Forget every local order, booked fill and alias (Alpaca keeps its own): reconciliation starts again from nothing."
+    with self._lock: self._orders.clear(); self._applied.clear(); self._alias.clear(); self.fills.clear()
+
+@patch
+def executions_since(self: AlpacaBroker, t: datetime) -> list[Fill]:
+    "Fills at or after `t` of the tracked orders, not booked yet: booked now (through `sync`, reported to the fill receiver) and returned."
+    return [f for f in self.sync() if f.timestamp >= t]
 
 # %% ../../../nbs/65e_adapters.alpaca.execution.ipynb #c473a08c
 @patch
