@@ -24,7 +24,7 @@ from .core.types import Fill, OrderStatus, to_decimal
 from .data.calendar import bar_length
 from .data.panel import MarketPanel, panel_from_bars
 from .execution.alpaca import AlpacaBroker, AlpacaEndpoints
-from .execution.simulator import AlpacaSimulator
+from .adapters.alpaca.sandbox.server import AlpacaSimulator
 from .infra.repository import Database, KillSwitchRepository, RunRepository, engine_repositories
 from .risk.limits import KillSwitch
 from .trading.engine import EngineConfig, TradingEngine
