@@ -16,7 +16,7 @@ from ....core.types import Fill, Order, OrderSide, OrderStatus, OrderType, TimeI
 from ....data.calendar import bar_length, is_regular_bar, schedule, session_of
 from ....data.panel import MarketPanel
 from ....data.preprocess import bar_problem
-from ....execution.broker import CostModel, SimBroker, _price_for
+from ....execution.broker import CostModel, SimBroker, price_for
 from .wire import ApiFault, OPEN_STATUSES, OrderRecord, num, parse_bool, parse_decimal
 from .faults import Faults, rejection
 
@@ -101,7 +101,7 @@ def _fills_whole(self: Exchange, o: Order, bar) -> bool:
     op, hi, lo, cl, vol = (to_decimal(x, "bar") for x in bar)
     p = self.broker.participation
     cap = o.remaining_qty if p is None else (vol * to_decimal(p, "participation")).to_integral_value(rounding="ROUND_DOWN")
-    return _price_for(o, op, hi, lo) is not None and cap >= o.remaining_qty
+    return price_for(o, op, hi, lo) is not None and cap >= o.remaining_qty
 
 @patch
 def fill(self: Exchange, i: int, bars: dict):
