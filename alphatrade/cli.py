@@ -103,7 +103,7 @@ def cmd_import(args) -> int:
 
 # %% ../nbs/95_apps.cli.ipynb #a247d553
 def cmd_fetch(args) -> int:
-    from alphatrade.data.loader import fetch_alpaca_bars
+    from alphatrade.adapters.alpaca.data import fetch_alpaca_bars
     from alphatrade.data.preprocess import validate_bars
     syms = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
     bars = fetch_alpaca_bars(syms, args.start, args.end, timeframe=args.timeframe, adjustment=args.adjustment,

@@ -25,7 +25,8 @@ from alphatrade.core.config import load_settings, load_universe
 from alphatrade.data.loader import read_bars_dir
 from alphatrade.data.panel import MarketPanel, panel_from_bars
 from alphatrade.data.synthetic import generate_market
-from alphatrade.execution.alpaca import AlpacaBroker, AlpacaEndpoints
+from alphatrade.adapters.alpaca.config import AlpacaEndpoints
+from alphatrade.adapters.alpaca.execution import AlpacaBroker
 from alphatrade.adapters.alpaca.sandbox.server import AlpacaSimulator
 from alphatrade.adapters.alpaca.sandbox.faults import Faults
 from alphatrade.infra.repository import Database, KillSwitchRepository, OrderRepository, TradeRepository
