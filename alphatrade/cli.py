@@ -514,7 +514,7 @@ def cmd_live(args) -> int:
     return live_main(args.rest)
 
 def cmd_sim(args) -> int:
-    from alphatrade.execution.simulator import AlpacaSimulator, serve
+    from alphatrade.adapters.alpaca.sandbox.server import AlpacaSimulator, serve
     from alphatrade.data.panel import panel_from_bars
     start, end = _day(args.start, "--start"), _day(args.end, "--end") + pd.Timedelta(days=1)
     first = _day(args.first, "--from") if args.first else start - pd.Timedelta(days=30)

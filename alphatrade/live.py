@@ -26,7 +26,7 @@ from .adapters.alpaca.config import AlpacaEndpoints
 from .adapters.alpaca.data import AlpacaStreams, BarAggregator
 from .adapters.alpaca.execution import AlpacaBroker
 from .adapters.alpaca.parsing import bars_by_step
-from .execution.simulator import AlpacaSimulator
+from .adapters.alpaca.sandbox.server import AlpacaSimulator
 from .infra.repository import Database, KillSwitchRepository, RunRepository, engine_repositories
 from .risk.limits import KillSwitch
 from .trading import reconcile as recon

@@ -14,7 +14,7 @@ from aiohttp import web
 from alphatrade.core.secrets import redact, secret_values
 from alphatrade.data.panel import panel_from_bars
 from alphatrade.data.synthetic import generate_market
-from alphatrade.execution.simulator import AlpacaSimulator
+from alphatrade.adapters.alpaca.sandbox.server import AlpacaSimulator
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable

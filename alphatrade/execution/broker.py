@@ -18,7 +18,7 @@ from ..data.calendar import bar_length, schedule
 from .orders import PositionTracker
 
 # %% auto #0
-__all__ = ['Broker', 'CostModel', 'SimBroker']
+__all__ = ['Broker', 'CostModel', 'SimBroker', 'price_for']
 
 # %% ../../nbs/61_execution.broker.ipynb #99bb251b
 @runtime_checkable
@@ -127,7 +127,7 @@ class SimBroker:
 # %% ../../nbs/61_execution.broker.ipynb #2063be16
 from fastcore.basics import patch
 
-def _price_for(o: Order, op, hi, lo):
+def price_for(o: Order, op, hi, lo):
     "Fill price before costs, or None when the order does not trade in this bar."
     buy = o.side is OrderSide.BUY
     if o.type is OrderType.MARKET: return op
@@ -152,7 +152,7 @@ def process_bar(self: SimBroker, timestamp: datetime, bars: dict, regular: bool 
         b = bars.get(o.symbol)
         if b is None or not regular or self._since[o.client_order_id] > timestamp: continue
         op, hi, lo, cl, vol = (to_decimal(x, "bar") for x in b)
-        px = _price_for(o, op, hi, lo)
+        px = price_for(o, op, hi, lo)
         cap = o.remaining_qty if self.participation is None else (vol * to_decimal(self.participation, "participation")).to_integral_value(rounding="ROUND_DOWN")
         qty = min(o.remaining_qty, cap)
         if px is None or qty <= 0: continue
