@@ -46,3 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     except AlphaTradeError as e:
         print(f"alphatrade: error: {redact(e, hide.secrets)}", file=sys.stderr)
         return 2
+
+# %% ../../nbs/95h_apps.cli.ipynb #797204d4
+#| eval: false
+if __name__ == "__main__": sys.exit(main())
