@@ -32,10 +32,12 @@ from .risk.limits import KillSwitch
 from .trading import reconcile as recon
 from .trading.engine import EngineConfig, TradingEngine
 from .trading.strategy import BUILTINS, MACrossover, Strategy, builtin_strategy
+from .apps.specs import LiveSpec, LIVE_MODES
+from .apps.sources import make_strategy, replay_panel
 
 # %% auto #0
-__all__ = ['MODES', 'log', 'JsonFormatter', 'setup_logging', 'LiveConfig', 'LiveMetrics', 'make_strategy', 'LiveDaemon',
-           'orders_of', 'run_in_thread', 'main']
+__all__ = ['MODES', 'log', 'JsonFormatter', 'setup_logging', 'LiveConfig', 'LiveMetrics', 'LiveDaemon', 'orders_of',
+           'run_in_thread', 'spec_from_args', 'run_live_spec', 'main']
 
 # %% ../nbs/98_apps.live.ipynb #275450a3
 from .core.secrets import Redact, redact, redact_logging, secret_values, url_password  # one redaction for every command (core.secrets)
@@ -112,18 +114,6 @@ class LiveMetrics:
         self.latency = Histogram("alphatrade_step_latency_seconds", "last bar of a step in -> its orders submitted", registry=r,
                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
     def text(self) -> bytes: return generate_latest(self.registry)
-
-# %% ../nbs/98_apps.live.ipynb #25d0e657
-def make_strategy(name: str, fast: int = 13, slow: int = 52, long_short: bool = False, model: str | None = None, models_root=None) -> Strategy:
-    "A built-in strategy by name, or `ml` on a registered model `name[:version]`."
-    if name in BUILTINS: return builtin_strategy(name, fast, slow, long_short)
-    if name == "ml":
-        if not model: raise InvalidValueError("strategy ml: name a registered model with --model NAME[:VERSION]")
-        from alphatrade.trading.signals import MLStrategy, SignalGenerator, registered_model
-        n, _, v = model.partition(":")
-        (scorer, feats), meta, _ = registered_model(n, v or "latest", models_root)
-        return MLStrategy(SignalGenerator({n: (scorer, feats)}), long_short=long_short)
-    raise InvalidValueError(f"strategy: {name!r} is not ma_crossover, momentum, mean_reversion or ml")
 
 # %% ../nbs/98_apps.live.ipynb #a66ba49c
 log = logging.getLogger("alphatrade.live")
@@ -422,59 +412,40 @@ def _parser() -> argparse.ArgumentParser:
                                 "Alpaca paper trading (--mode paper) or a live account (--mode live --confirm-live). Keys come only from "
                                 "the environment (ALPHATRADE_ALPACA__API_KEY/SECRET_KEY or APCA_API_KEY_ID/APCA_API_SECRET_KEY).")
     a = p.add_argument
-    a("--mode", choices=MODES, default="sim", help="sim (default), paper or live")
+    a("--mode", choices=LIVE_MODES, default="sim", help="sim (default), paper or live")
     a("--confirm-live", action="store_true", help="required with --mode live: real money")
     a("--sim-url", help="sim: the simulator's URL (alphatrade sim serve); default: start one over --data")
-    a("--data", help="sim without --sim-url: 'real' (../shared/data) or a bar store folder to replay")
+    a("--data", help="sim without --sim-url: 'real' (../shared/data), 'synthetic' (generated with --seed) or a bar store folder to replay")
     a("--start", help="sim with --data: the first replayed day (bars before it are history)")
     a("--end", help="sim with --data: the last replayed day (inclusive)")
+    a("--seed", type=int, default=42, help="sim with --data synthetic: the market's seed")
     a("--drive", action="store_true", help="sim: step the simulator after each decision (implied with --data)")
     a("--symbols", help="comma-separated universe (default: every symbol of the data, or config/symbols.yaml)")
     a("--strategy", default="ma_crossover", help="ma_crossover, momentum, mean_reversion or ml")
-    a("--fast", type=int, default=13); a("--slow", type=int, default=52)
-    a("--long-short", action="store_true"); a("--model", help="ml: a registered model NAME[:VERSION]")
+    a("--fast", type=int, help="ma_crossover: fast moving average in bars (default 13)")
+    a("--slow", type=int, help="ma_crossover: slow moving average in bars (default 52)")
+    a("--long-short", action="store_true", help="allow short positions (default: long only)")
+    a("--model", help="ml: a registered model NAME[:VERSION]"); a("--models-root", help="ml: registry folder (default: settings app.models_dir)")
     a("--run-id", default="live", help="prefix of client order ids; the same run id resumes the run after a restart")
     a("--db", help="database URL (default: the settings' database)")
-    a("--history", type=int, default=400); a("--grace", type=float, default=2.0); a("--poll", type=float, default=1.0)
-    a("--max-steps", type=int); a("--cancel-on-exit", action="store_true")
+    a("--history", type=int, default=400, help="bars backfilled at start for the strategy's window (default 400)")
+    a("--grace", type=float, default=2.0, help="seconds a step waits for symbols whose bar has not come yet (default 2)")
+    a("--poll", type=float, default=1.0, help="seconds between looks at the broker's clock for bars the stream missed (default 1)")
+    a("--max-steps", type=int, help="stop after this many decisions (default: until stopped, or the end of a driven replay)")
+    a("--cancel-on-exit", action="store_true", help="on SIGTERM, cancel the open orders before exiting")
     a("--health-port", type=int, default=0, help="port of /health and /metrics on 127.0.0.1 (0: any; -1: none)")
     a("--rate-limit", type=int, default=200, help="client-side requests per minute")
     a("--cash", type=float, default=100_000, help="sim with --data: the simulated account's cash")
     a("--jump-band", type=float, default=0.2, help="hold a symbol whose close jumps more than this until the next bar confirms (0: off)")
     a("--stream-timeframe", help="the bars the data stream sends (default: 1Min from Alpaca, 15Min from the simulator; 1Min with --data: the simulator splits each bar into minutes)")
-    a("--quiet", action="store_true")
+    a("--quiet", action="store_true", help="warnings only, and no summary at the end")
     return p
 
+def spec_from_args(args) -> LiveSpec:
+    "The `LiveSpec` of the daemon's options (one field per option)."
+    return LiveSpec(**{k: getattr(args, k) for k in LiveSpec.__dataclass_fields__})
+
 # %% ../nbs/98_apps.live.ipynb #b43aefaa
-def _universe(args, avail=None) -> list[str]:
-    if args.symbols:
-        syms = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
-        bad = [s for s in syms if avail is not None and s not in avail]
-        if bad: raise AlphaTradeError(f"--symbols: {bad} not in the data ({len(avail)} symbols)")
-        return syms
-    return sorted(avail) if avail is not None else sorted(load_universe())
-
-def _sim_panel(args) -> MarketPanel:
-    "The bars an in-process simulator replays: history before --start, then --start..--end."
-    from alphatrade.data.loader import read_bars_dir
-    from alphatrade.data.store import BarStore
-    if not (args.start and args.end): raise AlphaTradeError("--data needs --start and --end (the replayed days)")
-    start, end = pd.Timestamp(args.start, tz="UTC"), pd.Timestamp(args.end, tz="UTC") + pd.Timedelta(days=1)
-    first = start - pd.Timedelta(days=int(args.history / 26 * 7 / 5) + 10)
-    if args.data == "real":
-        d = shared_data_dir()
-        if d is None: raise AlphaTradeError("--data real: ../shared/data not found (set ALPHATRADE_SHARED_DATA)")
-        bars = pd.concat(read_bars_dir(d / "us15m"))
-    else:
-        st = BarStore(args.data)
-        if not st.symbols(): raise AlphaTradeError(f"--data: no bars in the store {args.data!r}")
-        bars = st.read(None, first, end)
-    syms = _universe(args, set(bars.symbol))
-    bars = bars[bars.symbol.isin(syms) & (bars.timestamp >= first) & (bars.timestamp < end)]
-    if not (bars.timestamp >= start).any(): raise AlphaTradeError(f"--start/--end: no bars between {args.start} and {args.end}")
-    uni = load_universe()
-    return panel_from_bars(bars, sectors={s: uni[s] for s in syms if s in uni}).select(syms), start
-
 def _summary(d: LiveDaemon, broker: AlpacaBroker, out=print):
     "The run's fills and P&L, as the demo prints them."
     acc = broker.account()
@@ -487,41 +458,39 @@ def _summary(d: LiveDaemon, broker: AlpacaBroker, out=print):
     if d.latencies: out(f"step latency p50 {np.percentile(d.latencies, 50) * 1e3:.1f} ms, p99 {np.percentile(d.latencies, 99) * 1e3:.1f} ms")
 
 # %% ../nbs/98_apps.live.ipynb #9fbc3f4a
+def run_live_spec(spec: LiveSpec, settings=None) -> int:
+    "Run a live spec: the broker (Alpaca, a running simulator, or one started over `spec.data`), the strategy and the daemon."
+    settings = settings or load_settings()
+    sim = None
+    if spec.mode in ("paper", "live"): ep = AlpacaEndpoints.from_settings(settings.alpaca, paper=spec.mode == "paper")
+    elif spec.sim_url: ep = AlpacaEndpoints.simulator(spec.sim_url)
+    else:
+        panel, start = replay_panel(spec)
+        sim = AlpacaSimulator(panel, start=start, cash=spec.cash, check_buying_power=False, rate_limit=10**6, stream_timeframe=spec.stream_timeframe)
+    syms = list(sim.panel.symbols) if sim else list(spec.symbols or sorted(load_universe()))
+    db = Database(spec.db or settings.database.url).migrate()
+    cfg = LiveConfig(symbols=syms, mode=spec.mode, run_id=spec.run_id, history=spec.history, grace=spec.grace, poll=spec.poll,
+                     cancel_on_exit=spec.cancel_on_exit, drive=spec.drive or sim is not None, max_steps=spec.max_steps,
+                     health_port=None if spec.health_port < 0 else spec.health_port, stream_timeframe=spec.stream_timeframe)
+    strat, _ = make_strategy(spec)
+    ecfg = EngineConfig(allow_short=spec.long_short, jump_band=spec.jump_band or None)
+    uni = load_universe()
+    def go(ep):
+        broker = AlpacaBroker(ep, rate_limit=10**6 if sim else spec.rate_limit)
+        d = LiveDaemon(cfg, broker, strat, db, risk=settings.risk, engine_config=ecfg, sectors={s: uni[s] for s in syms if s in uni})
+        rc = asyncio.run(d.run())
+        if not spec.quiet: _summary(d, broker)
+        return rc
+    if sim is None: return go(ep)
+    with sim.running(): return go(AlpacaEndpoints.simulator(sim.url, sim.key, sim.secret))
+
 def main(argv=None) -> int:
-    "The daemon's command line (`python -m alphatrade.live`, `alphatrade live`)."
+    "The daemon's command line (`python -m alphatrade.live`, `alphatrade live`): a `LiveSpec` from the flags, run."
     args = _parser().parse_args(argv)
     settings = load_settings()
-    al = settings.alpaca
     secrets = secret_values(settings) + url_password(args.db)  # the keys, and the database's password
     setup_logging(*secrets, level=logging.WARNING if args.quiet else logging.INFO)
-    try:
-        if args.mode == "live" and not args.confirm_live: raise AlphaTradeError("--mode live trades real money: add --confirm-live to mean it")
-        if args.mode in ("paper", "live"):
-            if args.sim_url or args.data: raise AlphaTradeError(f"--sim-url/--data: only with --mode sim, not {args.mode}")
-            ep = AlpacaEndpoints.from_settings(al, paper=args.mode == "paper")
-        sim = None
-        if args.mode == "sim":
-            if args.sim_url: ep = AlpacaEndpoints.simulator(args.sim_url)
-            elif args.data:
-                panel, start = _sim_panel(args)
-                sim = AlpacaSimulator(panel, start=start, cash=args.cash, check_buying_power=False, rate_limit=10**6, stream_timeframe=args.stream_timeframe)
-                args.drive = True
-            else: raise AlphaTradeError("--mode sim needs --sim-url (a running simulator) or --data (bars to replay)")
-        syms = list(sim.panel.symbols) if sim else _universe(args)
-        db = Database(args.db or settings.database.url).migrate()
-        cfg = LiveConfig(syms, args.mode, args.run_id, args.history, None, args.grace, args.poll, args.cancel_on_exit, args.drive,
-                         args.max_steps, health_port=None if args.health_port < 0 else args.health_port, stream_timeframe=args.stream_timeframe)
-        strat = make_strategy(args.strategy, args.fast, args.slow, args.long_short, args.model)
-        ecfg = EngineConfig(allow_short=args.long_short, jump_band=args.jump_band or None)
-        uni = load_universe()
-        def go(ep):
-            broker = AlpacaBroker(ep, rate_limit=10**6 if sim else args.rate_limit)
-            d = LiveDaemon(cfg, broker, strat, db, risk=settings.risk, engine_config=ecfg, sectors={s: uni[s] for s in syms if s in uni})
-            rc = asyncio.run(d.run())
-            if not args.quiet: _summary(d, broker)
-            return rc
-        if sim is None: return go(ep)
-        with sim.running(): return go(AlpacaEndpoints.simulator(sim.url, sim.key, sim.secret))
+    try: return run_live_spec(spec_from_args(args), settings)
     except (AlphaTradeError, InvalidValueError) as e:
         print(f"alphatrade live: {redact(redact(e), secrets)}", file=sys.stderr); return 2  # a server may echo a key back in its error body
 

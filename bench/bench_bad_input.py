@@ -44,7 +44,7 @@ def _cached(name: str, first: str, mb: float = 200) -> tuple[Path, int]:
 def _import(timer, path: Path, rows: int) -> dict:
     out = Path(tempfile.mkdtemp())
     with timer("import"):
-        r = subprocess.run([str(Path(sys.executable).parent / "alphatrade"), "data", "import", str(path), "--data-dir", str(out), "-q"],
+        r = subprocess.run([sys.executable, "-m", "alphatrade.apps.cli", "data", "import", str(path), "--data-dir", str(out), "-q"],
                            capture_output=True, text=True)
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     assert r.returncode == 2, (r.returncode, r.stderr[-2000:])

@@ -19,7 +19,9 @@ def live_latency(timer):
     from alphatrade.adapters.alpaca.config import AlpacaEndpoints
     from alphatrade.adapters.alpaca.execution import AlpacaBroker
     from alphatrade.infra.repository import Database
-    from alphatrade.live import LiveConfig, LiveDaemon, make_strategy, run_in_thread
+    from alphatrade.live import LiveConfig, LiveDaemon, run_in_thread
+    from alphatrade.apps.specs import LiveSpec
+    from alphatrade.apps.sources import make_strategy
     from alphatrade.models.registry import ModelRegistry
     from alphatrade.models.training import DEFAULT_FEATURES, train_model
     logging.getLogger().setLevel(logging.WARNING)
@@ -31,10 +33,10 @@ def live_latency(timer):
         with timer("train"):  # walk-forward LightGBM on the bars before the replayed week, registered
             train_model("lightgbm", panel.between(None, start), list(DEFAULT_FEATURES), label="fwd_ret_1", start=pd.Timestamp("2025-02-03", tz="UTC"),
                         end=start, n_folds=3, seed=1, registry=ModelRegistry(d), name="bench_lgbm", progress=False)
-        strat = make_strategy("ml", model="bench_lgbm", models_root=d)
+        strat, _ = make_strategy(LiveSpec(sim_url="http://127.0.0.1", strategy="ml", model="bench_lgbm", models_root=d))
         with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
         from pathlib import Path
-        sim = subprocess.Popen([str(Path(sys.executable).parent / "alphatrade"), "sim", "serve", "--data", f"{d}/store", "--from", "2025-03-01",
+        sim = subprocess.Popen([sys.executable, "-m", "alphatrade.apps.cli", "sim", "serve", "--data", f"{d}/store", "--from", "2025-03-01",
                                 "--start", "2025-06-02", "--end", "2025-06-06", "--speed", "step", "--port", str(port),
                                 "--rate-limit", "1000000", "--no-buying-power-check"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:

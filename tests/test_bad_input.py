@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-BIN = Path(sys.executable).parent / "alphatrade"
+BIN = [sys.executable, "-m", "alphatrade.apps.cli"]  # the `alphatrade` command (console script alphatrade.apps.cli:main)
 HEADER = "timestamp,open,high,low,close,volume,vwap,trade_count\n"
 GOOD = "2025-06-02T13:30:00Z,10,11,9,10.5,100,10.2,7\n"
 WORDS = np.array(["apple", "banana", "cherry", "delta", "echo", "falcon", "granite", "harbor", "indigo", "juniper"])
@@ -26,7 +26,7 @@ print(json.dumps({"rc": r.returncode, "out": r.stdout, "err": r.stderr,
 
 
 def cli_measured(*args) -> dict:
-    p = subprocess.run([sys.executable, "-c", WRAPPER, str(BIN), *map(str, args)], capture_output=True, text=True, timeout=900)
+    p = subprocess.run([sys.executable, "-c", WRAPPER, *BIN, *map(str, args)], capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout)
 
@@ -88,7 +88,7 @@ def test_junk_read_to_the_end_keeps_memory_bounded_and_counts_the_rest(junk_file
 def test_validate_lists_the_first_problems_and_counts_the_rest(tmp_path):
     f = tmp_path / "JUNK_15min_x.csv"
     rows = junk_csv(f, 0.5, first=GOOD, block=2_000)
-    r = subprocess.run([str(BIN), "data", "validate", str(f), "-q"], capture_output=True, text=True, timeout=600)
+    r = subprocess.run([*BIN, "data", "validate", str(f), "-q"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 1, r.stdout + r.stderr
     lines = r.stdout.strip().splitlines()
     assert sum(l.startswith("ERROR JUNK_15min_x.csv, line ") for l in lines) == 20
@@ -101,7 +101,7 @@ def test_not_a_timestamp_is_not_called_naive(tmp_path):
     good = [f"2025-06-02T{m // 60}:{m % 60:02d}:00Z,10,11,9,10.5,100,," for m in range(13 * 60 + 30, 14 * 60 + 45, 15)]
     assert len(good) == 5  # lines 2-6
     f.write_text(HEADER + "\n".join(good + ["banana,10,11,9,10.5,100,,", "2025-06-02 10:45:00,10,11,9,10.5,100,,"]) + "\n")
-    r = subprocess.run([str(BIN), "data", "import", str(f), "--data-dir", str(tmp_path / "d"), "-q"], capture_output=True, text=True, timeout=600)
+    r = subprocess.run([*BIN, "data", "import", str(f), "--data-dir", str(tmp_path / "d"), "-q"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 2, r.stderr
     assert "ABC_15min_x.csv, line 7, column timestamp: 'banana' is not a timestamp" in r.stderr, r.stderr
     assert "ABC_15min_x.csv, line 8, column timestamp: naive timestamp '2025-06-02 10:45:00' has no time zone" in r.stderr, r.stderr

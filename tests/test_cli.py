@@ -8,12 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-BIN = Path(sys.executable).parent / "alphatrade"
+BIN = [sys.executable, "-m", "alphatrade.apps.cli"]  # the `alphatrade` command (console script alphatrade.apps.cli:main)
 HEADER = "timestamp,open,high,low,close,volume,vwap,trade_count"
 
 
 def cli(*args, cwd=None):
-    return subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)
+    return subprocess.run([*BIN, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)
 
 
 def tree_digest(folder: Path) -> dict:

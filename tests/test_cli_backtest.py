@@ -1,6 +1,7 @@
 """`alphatrade backtest` as a user runs it: the installed console script in a subprocess, real files."""
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -9,14 +10,13 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent / "alphatrade"
-if not BIN.exists(): BIN = Path(shutil.which("alphatrade") or BIN)  # e.g. a venv without bin/ beside python
+BIN = [sys.executable, "-m", "alphatrade.apps.cli"]  # the `alphatrade` command (console script alphatrade.apps.cli:main)
 OUTPUTS = ("equity.parquet", "fills.parquet", "trades.parquet", "orders.parquet", "refusals.parquet",
            "metrics.json", "config.json", "command.json", "tearsheet.png")
 
 
 def cli(*args):
-    return subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    return subprocess.run([*BIN, *map(str, args)], capture_output=True, text=True, cwd=ROOT, timeout=600)
 
 
 def _saved(out: Path) -> dict:
@@ -71,3 +71,21 @@ def test_help_names_every_strategy_and_option():
     assert h.returncode == 0 and "usage: alphatrade backtest" in h.stdout
     for word in ("ma_crossover", "momentum", "mean_reversion", "ml", "--warmup-days", "--train-days", "--max-losing-streak", "--out"):
         assert word in h.stdout, word
+
+
+def test_backtest_is_a_run(tmp_path):
+    "`alphatrade backtest` writes a run folder like `alphatrade run backtest` (params.yaml, run.json, provenance.json), and `runs ls` lists it."
+    runs = tmp_path / "runs"
+    env = {**os.environ, "ALPHATRADE_APP__RUNS_DIR": str(runs)}
+    args = ["backtest", "--strategy", "momentum", "--symbols", "AAPL,MSFT", "--start", "2025-06-02", "--end", "2025-06-06", "--causal-seed", "11", "-q"]
+    r = subprocess.run([*BIN, *args], capture_output=True, text=True, cwd=ROOT, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr
+    (d,) = list(runs.iterdir())
+    assert d.name.endswith("-backtest-momentum")
+    prov = json.loads((d / "provenance.json").read_text())
+    assert prov["pipeline"] == "backtest" and prov["git"]["commit"] and prov["data"]["bars_sha256"]
+    assert prov["causal_check"]["seed"] == 11 and prov["params"]["symbols"] == ["AAPL", "MSFT"]
+    assert json.loads((d / "run.json").read_text())["status"] == "finished"
+    assert json.loads((d / "metrics.json").read_text())["status"] == "finished"
+    ls = subprocess.run([*BIN, "runs", "ls", "--runs-dir", str(runs)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert ls.returncode == 0 and d.name in ls.stdout and "finished" in ls.stdout, ls.stdout + ls.stderr

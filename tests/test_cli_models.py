@@ -13,12 +13,11 @@ from alphatrade.models.base import TradingModel, register_model
 from alphatrade.models.registry import ModelRegistry
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent / "alphatrade"
-if not BIN.exists(): BIN = Path(shutil.which("alphatrade") or BIN)  # e.g. a venv without bin/ beside python
+BIN = [sys.executable, "-m", "alphatrade.apps.cli"]  # the `alphatrade` command (console script alphatrade.apps.cli:main)
 
 
 def cli(*args):
-    return subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    return subprocess.run([*BIN, *map(str, args)], capture_output=True, text=True, cwd=ROOT, timeout=120)
 
 
 @register_model

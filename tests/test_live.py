@@ -528,8 +528,7 @@ def test_keys_never_reach_the_output(tmp_path):
 def test_sim_serve_command():
     "`alphatrade sim serve` replays synthetic bars stepped from outside: history on REST at once, then one bar per POST /sim/step."
     port = free_port()
-    exe = str(Path(PY).parent / "alphatrade")
-    p = subprocess.Popen([exe, "sim", "serve", "--data", "synthetic", "--symbols", "AAPL,MSFT", "--start", "2025-03-04", "--end", "2025-03-05",
+    p = subprocess.Popen([PY, "-m", "alphatrade.apps.cli", "sim", "serve", "--data", "synthetic", "--symbols", "AAPL,MSFT", "--start", "2025-03-04", "--end", "2025-03-05",
                           "--speed", "step", "--port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     h = {"APCA-API-KEY-ID": "sim-key", "APCA-API-SECRET-KEY": "sim-secret"}
     url = f"http://127.0.0.1:{port}"

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = str(Path(sys.executable).parent / "alphatrade")
+CLI = [sys.executable, "-m", "alphatrade.apps.cli"]  # the `alphatrade` command (console script alphatrade.apps.cli:main)
 SYMS = "AAPL,MSFT,NVDA,JPM,GS,META"  # small and fast: 6 symbols, 2 months
 BT = ["-p", "strategy", "momentum", "-p", "symbols", SYMS, "-p", "start", "2025-06-02", "-p", "end", "2025-07-31"]
 
@@ -20,7 +20,7 @@ def where(tmp_path_factory):
     env = os.environ | {"PYTHONPATH": str(ROOT), "ALPHATRADE_APP__RUNS_DIR": str(d / "runs"),
                         "ALPHATRADE_DATABASE__URL": f"sqlite:///{d}/runs.db", "MPLBACKEND": "Agg"}
     def run(*argv, check=True):
-        p = subprocess.run([CLI, *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        p = subprocess.run([*CLI, *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
         if check: assert p.returncode == 0, f"alphatrade {' '.join(argv)} -> {p.returncode}\n{p.stdout}\n{p.stderr}"
         return p
     return d, run
@@ -64,13 +64,13 @@ def test_same_inputs_same_results(three):
     pd.testing.assert_frame_equal(pd.read_parquet(a / "trades.parquet"), pd.read_parquet(b / "trades.parquet"))
     pd.testing.assert_frame_equal(pd.read_parquet(a / "fills.parquet"), pd.read_parquet(b / "fills.parquet"))
     assert len(pd.read_parquet(a / "trades.parquet")) > 0
-    from alphatrade.runs import comparable
+    from alphatrade.apps.runs import comparable
     pa, pb = (json.loads((x / "provenance.json").read_text()) for x in (a, b))
     assert pa["created"] != pb["created"] and comparable(pa) == comparable(pb)
 
 
 def test_one_parameter_changes_provenance(three):
-    from alphatrade.runs import comparable
+    from alphatrade.apps.runs import comparable
     a, _, c = three
     pa, pc = (comparable(json.loads((x / "provenance.json").read_text())) for x in (a, c))
     assert pa != pc
@@ -111,10 +111,10 @@ def test_failed_run_keeps_notebook_and_status(where):
     d, run = where
     p = run("run", "backtest", *BT, "-p", "participation", "5", "--name", "broken", check=False)
     assert p.returncode == 1, p.stdout + p.stderr
-    assert "failed in cell [" in p.stderr and "prepare_backtest" in p.stderr and "--participation: 5.0 must be in [0, 1]" in p.stderr
+    assert "failed in cell [" in p.stderr and "BacktestSpec" in p.stderr and "--participation: 5.0 must be in [0, 1]" in p.stderr
     f = sorted((d / "runs").glob("*-broken"))[-1]
     m = json.loads((f / "metrics.json").read_text())
-    assert m["status"] == "failed" and "--participation" in m["error"] and isinstance(m["cell"], int) and m["source"] == "prep = cli.prepare_backtest(args)"
+    assert m["status"] == "failed" and "--participation" in m["error"] and isinstance(m["cell"], int) and m["source"].startswith("spec = BacktestSpec(strategy=strategy")
     assert "--participation: 5.0 must be" in (f / "backtest.ipynb").read_text()  # the traceback is in the executed notebook
     e = sa.create_engine(f"sqlite:///{d}/runs.db")
     with e.connect() as c: assert c.execute(sa.text("select status from runs where run_id = :i"), {"i": f.name}).scalar() == "failed"

@@ -18,7 +18,7 @@ from alphatrade.adapters.alpaca.sandbox.server import AlpacaSimulator
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
-EXE = str(Path(PY).parent / "alphatrade")
+EXE = [PY, "-m", "alphatrade.apps.cli"]  # the `alphatrade` command (console script alphatrade.apps.cli:main)
 KEY, SECRET = "PKLEAKTEST7Q3Z9X", "sk-leak-test-secret-4f1e2d"
 DB_PASSWORD = "pw-leak-test-88c1"
 
@@ -78,7 +78,7 @@ def leaks(p_out: str, folder: Path) -> list[str]:
 
 
 def run(args, env, cwd: Path, timeout=180) -> subprocess.CompletedProcess:
-    return subprocess.run([EXE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([*EXE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.parametrize("status,names", [(401, ("APCA_API_KEY_ID", "APCA_API_SECRET_KEY")),
@@ -124,7 +124,7 @@ def test_market_data_stream_never_prints_the_keys(tmp_path):
     with sim.running(), EchoServer() as srv:
         env = env_with(ALPHATRADE_ALPACA__PAPER_URL=sim.url, ALPHATRADE_ALPACA__DATA_URL=sim.url,
                        ALPHATRADE_ALPACA__STREAM_URL=srv.url.replace("http", "ws"))
-        p = subprocess.Popen([EXE, "live", "--mode", "paper", "--symbols", "AAPL", "--db", f"sqlite:///{tmp_path}/ws.db", "--health-port", "-1",
+        p = subprocess.Popen([*EXE, "live", "--mode", "paper", "--symbols", "AAPL", "--db", f"sqlite:///{tmp_path}/ws.db", "--health-port", "-1",
                               "--history", "20"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             t0 = time.monotonic()

@@ -7,13 +7,13 @@ import pandas as pd
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = str(Path(sys.executable).parent / "alphatrade")
+CLI = [sys.executable, "-m", "alphatrade.apps.cli"]  # the `alphatrade` command (console script alphatrade.apps.cli:main)
 
 
 def test_sweep_on_local_cluster(tmp_path):
     env = os.environ | {"PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
     runs, url = tmp_path / "runs", f"sqlite:///{tmp_path}/runs.db"
-    p = subprocess.run([CLI, "sweep", "backtest", "--grid", "slippage_bps=1,5", "--grid", "strategy=momentum,ma_crossover",
+    p = subprocess.run([*CLI, "sweep", "backtest", "--grid", "slippage_bps=1,5", "--grid", "strategy=momentum,ma_crossover",
                         "-p", "symbols", "AAPL,MSFT,NVDA,JPM,GS,META", "-p", "start", "2025-06-02", "-p", "end", "2025-07-31",
                         "--name", "costs", "--workers", "2", "--runs-dir", str(runs), "--db-url", url],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
