@@ -59,7 +59,7 @@ def setup_logging(*secrets: str, level: int = logging.INFO, stream=None) -> logg
 # %% ../nbs/98_apps.live.ipynb #0775958b
 MODES = ("sim", "paper", "live")
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LiveConfig:
     "How the daemon runs; the trading itself is configured as in a backtest."
     symbols: tuple  # the universe, in the engine's order
@@ -610,8 +610,8 @@ def main(argv=None) -> int:
             else: raise AlphaTradeError("--mode sim needs --sim-url (a running simulator) or --data (bars to replay)")
         syms = list(sim.panel.symbols) if sim else _universe(args)
         db = Database(args.db or settings.database.url).migrate()
-        cfg = LiveConfig(syms, args.mode, args.run_id, args.history, None, args.grace, args.poll, args.cancel_on_exit, args.drive,
-                         args.max_steps, health_port=None if args.health_port < 0 else args.health_port, stream_timeframe=args.stream_timeframe)
+        cfg = LiveConfig(symbols=syms, mode=args.mode, run_id=args.run_id, history=args.history, grace=args.grace, poll=args.poll,
+                         cancel_on_exit=args.cancel_on_exit, drive=args.drive, max_steps=args.max_steps, health_port=None if args.health_port < 0 else args.health_port, stream_timeframe=args.stream_timeframe)
         strat = make_strategy(args.strategy, args.fast, args.slow, args.long_short, args.model)
         ecfg = EngineConfig(allow_short=args.long_short, jump_band=args.jump_band or None)
         uni = load_universe()

@@ -28,7 +28,7 @@ from .analyzer import performance, round_trips, tear_sheet
 __all__ = ['BacktestConfig', 'BacktestResult', 'equal_weight_index', 'run_backtest']
 
 # %% ../../nbs/80_backtest.engine.ipynb #06552b9e
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BacktestConfig:
     "The simulation's settings (saved with every result)."
     cash: float = 100_000.0
@@ -57,8 +57,9 @@ class BacktestConfig:
 
     def engine(self) -> EngineConfig:
         "The engine's part of these settings."
-        return EngineConfig(self.allow_short, self.verify_causal, self.min_order_value, self.flatten_on_kill, self.seed, self.run_id, self.jump_band,
-                            self.causal_seed)
+        return EngineConfig(allow_short=self.allow_short, verify_causal=self.verify_causal, min_order_value=self.min_order_value,
+                            flatten_on_kill=self.flatten_on_kill, seed=self.seed, run_id=self.run_id, jump_band=self.jump_band,
+                            causal_seed=self.causal_seed)
 
 # %% ../../nbs/80_backtest.engine.ipynb #bc337cbb
 @dataclass

@@ -33,7 +33,7 @@ class Broker(Protocol):
     def now(self) -> datetime: ...
 
 # %% ../../nbs/61_execution.broker.ipynb #c04a0002
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CostModel:
     "Commission and regulatory fees of one fill."
     per_share: Decimal = Decimal(0)

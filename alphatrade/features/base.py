@@ -19,7 +19,7 @@ __all__ = ['FAMILIES', 'REGISTRY', 'Feature', 'feature', 'memo', 'dep', 'per_sym
 # %% ../../nbs/20_features.base.ipynb #38ff4f1f
 FAMILIES = ("technical", "statistical", "microstructure", "cross_sectional", "intraday")
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Feature:
     "A registered feature: `fn(panel) -> [T x N]` using bars up to each row only."
     name: str
@@ -41,7 +41,7 @@ def feature(name: str, family: str, lookback: int, inputs=("close",)):
     if family not in FAMILIES: raise ValueError(f"feature {name}: unknown family {family!r}")
     def deco(fn):
         if not (fn.__doc__ or "").strip(): raise ValueError(f"feature {name}: needs a docstring saying what it measures")
-        REGISTRY[name] = Feature(name, family, int(lookback), tuple(inputs), fn, fn.__doc__.strip())
+        REGISTRY[name] = Feature(name=name, family=family, lookback=int(lookback), inputs=tuple(inputs), fn=fn, doc=fn.__doc__.strip())
         return fn
     return deco
 

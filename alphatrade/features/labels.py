@@ -23,7 +23,7 @@ def lead(a: np.ndarray, k: int) -> np.ndarray:
     out = np.full(a.shape, np.nan); out[:-k] = a[k:]
     return out
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Label:
     "A training target; row t reads bars t+1 .. t+horizon."
     name: str
@@ -39,7 +39,7 @@ LABELS: dict[str, Label] = {}
 def label(name: str, horizon: int, kind: str = "regression"):
     "Decorator: register a label function `fn(panel) -> [T x N]`."
     def deco(fn):
-        LABELS[name] = Label(name, horizon, fn, (fn.__doc__ or "").strip(), kind)
+        LABELS[name] = Label(name=name, horizon=horizon, fn=fn, doc=(fn.__doc__ or "").strip(), kind=kind)
         return fn
     return deco
 

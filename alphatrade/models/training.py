@@ -217,7 +217,7 @@ class WalkForwardResult:
 # %% ../../nbs/45_models.training.ipynb #c81cddcb
 def walk_forward(model_factory,  # () -> a fresh, unfitted TradingModel (called once per fold and for the refit)
                  dataset: Dataset,  # features and label
-                 splitter=None,  # an object with .split(times=...) -> [Fold], or a list of Folds; default WalkForward(10, horizon)
+                 splitter=None,  # an object with .split(times=...) -> [Fold], or a list of Folds; default WalkForward(n_folds=10, horizon)
                  validation_frac: float | None = 0.2,  # share of each fold's training bars for early stopping; None: fit on all
                  progress: bool = False,  # a tqdm bar over the folds
                  refit: bool = True,  # also fit a final model on every bar
@@ -362,7 +362,7 @@ def _holdout_cut(ds: Dataset, holdout: float) -> int:
 def tune(family: str,  # a key of MODELS
          dataset: Dataset,  # features and label
          n_trials: int = 20,  # optuna trials
-         splitter=None,  # as for walk_forward (over the tuning period); default WalkForward(10, horizon)
+         splitter=None,  # as for walk_forward (over the tuning period); default WalkForward(n_folds=10, horizon)
          search_space: dict | None = None,  # {param: spec}; default SEARCH_SPACES[family]
          seed: int = 42,  # seeds the sampler and every model
          kind: str | None = None,  # "regression"/"classification"; default the label's kind
