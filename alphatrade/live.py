@@ -284,7 +284,7 @@ def warm_up(self: LiveDaemon) -> MarketPanel:
     missing = [s for s in self.cfg.symbols if s not in have]
     if missing: raise DataError(f"no history for {missing} in the last {days} days before {now}: cannot trade them")
     p = panel_from_bars(bars, sectors=self.engine.checker.sectors).select(list(self.cfg.symbols))
-    p = p._rows(max(0, len(p) - self.cfg.history), len(p))
+    p = p.rows(max(0, len(p) - self.cfg.history), len(p))
     self.engine.start_live(p, self.cfg.window)
     self.last_step = p.timestamps[-1]; self._checked_until = now
     log.info("warmed up on %d bars of %d symbols, %s .. %s", len(p), len(p.symbols), p.timestamps[0], p.timestamps[-1])

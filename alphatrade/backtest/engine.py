@@ -172,7 +172,7 @@ def _result(eng: TradingEngine, p: MarketPanel, i0: int, cfg: BacktestConfig, be
     t, eq, ex = zip(*eng.equity_curve)
     idx = pd.DatetimeIndex(t, name="timestamp")
     equity, exposure = pd.Series(eq, idx, name="equity"), pd.Series(ex, idx, name="exposure")
-    bench = equal_weight_index(p._rows(i0, len(p))) if isinstance(benchmark, str) and benchmark == "equal_weight" else benchmark
+    bench = equal_weight_index(p.rows(i0, len(p))) if isinstance(benchmark, str) and benchmark == "equal_weight" else benchmark
     if isinstance(bench, str): raise InvalidValueError(f"benchmark: {bench!r} is not 'equal_weight', a price Series or None")
     fills, orders, refusals = _frames(eng, p)
     m = performance(equity, fills, bench, exposure)

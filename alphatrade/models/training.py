@@ -95,7 +95,8 @@ def make_dataset(panel: MarketPanel,  # the market
 
 # %% ../../nbs/45_models.training.ipynb #b3d6d0f0
 @patch
-def _positions(self: Dataset, positions) -> np.ndarray:
+def positions(self: Dataset, positions) -> np.ndarray:
+    "`positions` (bar numbers) as an int array, checked to lie inside the dataset."
     pos = np.asarray(positions, dtype=np.int64).ravel()
     if len(pos) and (pos.min() < 0 or pos.max() >= len(self)): raise InvalidValueError(f"Dataset: positions outside [0, {len(self)})")
     return pos
@@ -106,7 +107,7 @@ def rows(self: Dataset,
          dropna_X: bool = False,  # also drop rows with any missing feature
         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     "(X [n x F], target `fit_y` [n], bar position [n], symbol index [n]) of the labelled rows of the chosen bars."
-    pos = self._positions(positions); N, F = len(self.symbols), len(self.feature_names)
+    pos = self.positions(positions); N, F = len(self.symbols), len(self.feature_names)
     X2, y1 = self.X[pos].reshape(-1, F), self.fit_y[pos].reshape(-1)
     t_pos, s_idx = np.repeat(pos, N), np.tile(np.arange(N), len(pos))
     keep = ~np.isnan(y1)
@@ -158,7 +159,7 @@ def _fit_on(model: TradingModel, ds: Dataset, train: np.ndarray, validation_frac
 
 def _score(model: TradingModel, ds: Dataset, positions, dropna_X: bool) -> np.ndarray:
     "The model's score for every symbol of the bars `positions` [len x N]: NaN without a bar or (dropna_X) with a missing feature."
-    pos = ds._positions(positions); N, F = len(ds.symbols), len(ds.feature_names)
+    pos = ds.positions(positions); N, F = len(ds.symbols), len(ds.feature_names)
     X2 = ds.X[pos].reshape(-1, F)
     ok = ~np.isnan(X2).any(axis=1) if dropna_X else ~np.isnan(X2).all(axis=1)
     if ds.present is not None: ok &= ds.present[pos].reshape(-1)
