@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from ..core.types import Registry
 from ..data.panel import MarketPanel
 
 # %% auto #0
@@ -34,14 +35,14 @@ class Feature:
         if out.shape != p.shape: raise ValueError(f"feature {self.name}: returned shape {out.shape}, expected {p.shape}")
         return out
 
-REGISTRY: dict[str, Feature] = {}
+REGISTRY = Registry("feature", builtins=[f"alphatrade.features.{m}" for m in ("technical", "statistical", "microstructure", "cross_sectional")])
 
 def feature(name: str, family: str, lookback: int, inputs=("close",)):
     "Decorator: register `fn(panel) -> [T x N]` as a feature; its docstring says what it measures and its lookback."
     if family not in FAMILIES: raise ValueError(f"feature {name}: unknown family {family!r}")
     def deco(fn):
         if not (fn.__doc__ or "").strip(): raise ValueError(f"feature {name}: needs a docstring saying what it measures")
-        REGISTRY[name] = Feature(name=name, family=family, lookback=int(lookback), inputs=tuple(inputs), fn=fn, doc=fn.__doc__.strip())
+        REGISTRY.add(name, Feature(name=name, family=family, lookback=int(lookback), inputs=tuple(inputs), fn=fn, doc=fn.__doc__.strip()))
         return fn
     return deco
 

@@ -14,7 +14,6 @@ import pandas as pd
 import alphatrade
 from ..data.panel import MarketPanel
 from .base import REGISTRY, Feature, dep
-from . import technical, statistical, microstructure, cross_sectional  # register every family
 
 # %% auto #0
 __all__ = ['FeatureSet', 'panel_key', 'FeaturePipeline', 'feature_table']

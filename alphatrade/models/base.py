@@ -14,6 +14,7 @@ import pandas as pd
 from scipy import stats
 
 from ..core.errors import ModelError, ModelNotFittedError, InvalidValueError
+from ..core.types import Registry
 
 # %% auto #0
 __all__ = ['MODEL_CLASSES', 'ModelType', 'regression_metrics', 'classification_metrics', 'register_model', 'TradingModel', 'fit',
@@ -66,12 +67,11 @@ def classification_metrics(y: np.ndarray,  # true class labels
     return out
 
 # %% ../../nbs/40_models.base.ipynb #7496b005
-MODEL_CLASSES: dict[str, type] = {}
+MODEL_CLASSES = Registry("model class", builtins=["alphatrade.models.classical", "alphatrade.models.ensemble"])
 
 def register_model(cls):
     "Class decorator: allow `load_model` to rebuild `cls` from its `model.json`."
-    MODEL_CLASSES[cls.__name__] = cls
-    return cls
+    return MODEL_CLASSES.add(cls.__name__, cls)
 
 def _jsonable(v):
     if isinstance(v, dict): return {str(k): _jsonable(x) for k, x in v.items()}

@@ -17,7 +17,6 @@ from fastcore.basics import patch
 from ..core.config import load_settings, project_root
 from ..core.errors import ModelError, UnsafeArtifactError
 from .base import MODEL_CLASSES, TradingModel, load_model
-from . import classical, ensemble  # their model classes register on import: `load` rebuilds any of them, also in a fresh process
 
 # %% auto #0
 __all__ = ['SUMS', 'METADATA', 'PICKLE_SUFFIXES', 'LIBRARIES', 'RESERVED', 'LS_COLUMNS', 'HEADLINE', 'sha256_file',

@@ -19,7 +19,6 @@ from ..features.base import compact, rolling
 from ..features.cross_sectional import cs_rank
 from ..features.microstructure import session_position
 from ..alpha.factors import ALPHAS
-import alphatrade.alpha.combiner  # registers the combined alphas
 
 # %% auto #0
 __all__ = ['BUILTINS', 'SignalWeight', 'EqualWeight', 'FixedNotional', 'Strategy', 'generate_signals', 'get_position_sizes',
