@@ -65,7 +65,7 @@ class ApiFault(Exception):
 # %% ../../nbs/63_execution.simulator.ipynb #d097acb6
 _FAULT_KINDS = ("http_429", "http_5xx", "http_5xx_after", "slow", "reject", "partial_fill", "drop")
 
-@dataclass
+@dataclass(kw_only=True)
 class Faults:
     "Faults to inject, switchable at run time with `set`; `injected` counts every fault that happened."
     http_429: int = 0  # answer the next K REST requests 429 (with the rate-limit headers), doing nothing
