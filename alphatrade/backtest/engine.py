@@ -149,10 +149,11 @@ def run_backtest(panel: MarketPanel,  # bars: history before `start` included fo
     p = panel.between(None, end) if end is not None else panel
     i0 = 0 if start is None else p.loc_of(pd.Timestamp(start) - pd.Timedelta(1, "ns")) + 1
     if i0 >= len(p): raise InvalidValueError(f"run_backtest: no bars between {start} and {end}")
-    broker = SimBroker(cfg.cash, cfg.costs(), cfg.slippage_bps, cfg.impact, cfg.participation, cfg.allow_short)
+    broker = SimBroker(cash=cfg.cash, costs=cfg.costs(), slippage_bps=cfg.slippage_bps, impact=cfg.impact, participation=cfg.participation,
+                       allow_short=cfg.allow_short)
     ecfg = cfg.engine()
-    eng = TradingEngine(strategy, broker, list(p.symbols), cfg.cash, risk, pretrade, monitor, kill_switch, p.sectors, bus,
-                        repositories, config=ecfg)
+    eng = TradingEngine(strategy, broker, list(p.symbols), cash=cfg.cash, risk=risk, pretrade=pretrade, monitor=monitor, kill_switch=kill_switch,
+                        sectors=p.sectors, bus=bus, repositories=repositories, config=ecfg)
     t0 = time.perf_counter()
     eng.bind(p)
     regular = is_regular_bar(p.timestamps)
