@@ -303,6 +303,7 @@ class Registry(dict):
         old = dict.get(self, name)
         if old is not None and not _same(old, obj):
             raise ConfigError(f"{self.kind} {name!r} is defined twice: by {_origin(old)} and by {_origin(obj)}; rename one")
+        if old is not None and _origin(old).startswith("__main__.") and not _origin(obj).startswith("__main__."): return obj  # the notebook's copy stays
         dict.__setitem__(self, name, obj); return obj
     __setitem__ = add
 
