@@ -103,7 +103,7 @@ def cmd_import(args) -> int:
 
 # %% ../nbs/95_apps.cli.ipynb #a247d553
 def cmd_fetch(args) -> int:
-    from alphatrade.data.loader import fetch_alpaca_bars
+    from alphatrade.adapters.alpaca.data import fetch_alpaca_bars
     from alphatrade.data.preprocess import validate_bars
     syms = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
     bars = fetch_alpaca_bars(syms, args.start, args.end, timeframe=args.timeframe, adjustment=args.adjustment,
@@ -514,7 +514,7 @@ def cmd_live(args) -> int:
     return live_main(args.rest)
 
 def cmd_sim(args) -> int:
-    from alphatrade.execution.simulator import AlpacaSimulator, serve
+    from alphatrade.adapters.alpaca.sandbox.server import AlpacaSimulator, serve
     from alphatrade.data.panel import panel_from_bars
     start, end = _day(args.start, "--start"), _day(args.end, "--end") + pd.Timedelta(days=1)
     first = _day(args.first, "--from") if args.first else start - pd.Timedelta(days=30)

@@ -8,7 +8,6 @@ import argparse, asyncio, json, logging, os, signal, sys, threading, time
 from dataclasses import dataclass, asdict, field, replace
 from datetime import datetime, timezone
 from decimal import Decimal
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -23,15 +22,19 @@ from .core.errors import AlphaTradeError, BrokerConnectionError, BrokerError, Da
 from .core.types import Fill, OrderStatus, to_decimal
 from .data.calendar import bar_length
 from .data.panel import MarketPanel, panel_from_bars
-from .execution.alpaca import AlpacaBroker, AlpacaEndpoints
-from .execution.simulator import AlpacaSimulator
+from .adapters.alpaca.config import AlpacaEndpoints
+from .adapters.alpaca.data import AlpacaStreams, BarAggregator
+from .adapters.alpaca.execution import AlpacaBroker
+from .adapters.alpaca.parsing import bars_by_step
+from .adapters.alpaca.sandbox.server import AlpacaSimulator
 from .infra.repository import Database, KillSwitchRepository, RunRepository, engine_repositories
 from .risk.limits import KillSwitch
+from .trading import reconcile as recon
 from .trading.engine import EngineConfig, TradingEngine
 from .trading.strategy import BUILTINS, MACrossover, Strategy, builtin_strategy
 
 # %% auto #0
-__all__ = ['MODES', 'log', 'LiveConfig', 'make_strategy', 'BarAggregator', 'LiveDaemon', 'orders_of', 'run_in_thread', 'main']
+__all__ = ['MODES', 'log', 'LiveConfig', 'make_strategy', 'LiveDaemon', 'orders_of', 'run_in_thread', 'main']
 
 # %% ../nbs/98_apps.live.ipynb #275450a3
 from .core.secrets import redact, secret_values, url_password  # one redaction for every command (core.secrets)
@@ -83,36 +86,6 @@ def make_strategy(name: str, fast: int = 13, slow: int = 52, long_short: bool = 
         return MLStrategy(SignalGenerator({n: (scorer, feats)}), long_short=long_short)
     raise InvalidValueError(f"strategy: {name!r} is not ma_crossover, momentum, mean_reversion or ml")
 
-# %% ../nbs/98_apps.live.ipynb #e5ed2d95
-class BarAggregator:
-    "Fold `stream` bars (1Min) of each symbol into `timeframe` bars; `add` returns the bars it completed."
-    def __init__(self, timeframe: str = "15Min", stream: str = "1Min"):
-        self.step, self.sub = bar_length(timeframe), bar_length(stream)
-        self._open: dict = {}  # symbol -> [bucket start, o, h, l, c, v, pv, vv, n]; pv, vv exact (Fractions): the vwap is correctly rounded
-
-    def _emit(self, s: str) -> tuple:
-        t, o, h, l, c, v, pv, vv, n = self._open.pop(s)
-        return t, s, (o, h, l, c, v, float(pv / vv) if vv > 0 else np.nan, n)
-
-    def add(self, t: pd.Timestamp, s: str, row: tuple) -> list[tuple]:
-        "One stream bar (open, high, low, close, volume, vwap, trade_count) starting at `t`; [(bucket start, symbol, row)] completed."
-        if self.step == self.sub: return [(t, s, row)]
-        o, h, l, c, v, vw, n = (np.nan if x is None else float(x) for x in row)
-        b = t.floor(self.step); out = []
-        cur = self._open.get(s)
-        if cur is not None and cur[0] != b:
-            if b < cur[0]: log.warning("minute bar %s %s is older than its open bucket %s: dropped", s, t, cur[0]); return out
-            out.append(self._emit(s)); cur = None
-        vv = Fraction(v) if vw == vw and v == v else Fraction(0)  # a minute without vwap or volume has no weight in the vwap
-        pv = Fraction(vw) * vv if vv else Fraction(0)
-        if cur is None: self._open[s] = [b, o, h, l, c, v, pv, vv, n]
-        else:
-            cur[2], cur[3], cur[4] = max(cur[2], h), min(cur[3], l), c
-            cur[5] += v; cur[6] += pv; cur[7] += vv
-            cur[8] = n if cur[8] != cur[8] else cur[8] + n if n == n else cur[8]  # unknown only if no minute knows it
-        if t + self.sub >= b + self.step: out.append(self._emit(s))  # the bucket's last minute
-        return out
-
 # %% ../nbs/98_apps.live.ipynb #a66ba49c
 log = logging.getLogger("alphatrade.live")
 
@@ -136,7 +109,7 @@ class LiveDaemon:
         self.decisions: list[tuple] = []  # (bar start, symbols sent)
         self.timings: list[tuple] = []  # (bar start, bars, seconds waiting after the last bar, in sync, in the engine, orders sent)
         self._pending: dict = {}; self._arrived: dict = {}; self._timers: dict = {}
-        self._stop: asyncio.Event | None = None; self._loop = None; self._tasks = []; self._streams = []
+        self._stop: asyncio.Event | None = None; self._loop = None; self._tasks = []; self._streams: AlpacaStreams | None = None
         self._checked_until = None; self._stale_since = None; self._busy = False; self._replay_done = False
         self.url = None
 
@@ -145,94 +118,31 @@ class LiveDaemon:
 # %% ../nbs/98_apps.live.ipynb #52024f5b
 @patch
 def reconcile(self: LiveDaemon) -> dict:
-    "Rebuild the engine's book from the database, adopt open orders, book what the broker filled meanwhile, compare positions."
-    eng, b, pre = self.engine, self.broker, self.cfg.run_id + "-"
-    self._reset_book()  # from scratch every time, so a reconciliation interrupted by a broker failure can simply run again
+    "Rebuild the engine's book from the database and settle with the broker (`trading.reconcile`); the report, also in the gauges and the log."
     runs = RunRepository(self.db)
     try: cash0, restart = to_decimal(runs.get(self.cfg.run_id)["parameters"]["cash"], "runs.parameters.cash"), True
     except KeyError:
-        cash0, restart = b.account()["cash"], False
+        cash0, restart = self.broker.account()["cash"], False
         runs.start(self.cfg.run_id, "live", {"cash": str(cash0), "mode": self.cfg.mode, "symbols": list(self.cfg.symbols),
-                                             "strategy": repr(eng.strategy)}, {"engine": asdict(eng.cfg)})
-    fills, orders = self.repos.trades.all(pre), self.repos.orders.all(pre)
-    booked: dict = {}
-    for f in fills:
-        q, c = booked.get(f.client_order_id, (Decimal(0), Decimal(0))); booked[f.client_order_id] = (q + f.qty, c + f.qty * f.price)
-    repaired = self._repair_ledger(orders, fills, booked)  # an order row ahead of its trade rows (a crash between the two writes)
-    cash = cash0
-    for f in fills + repaired:
-        eng.om.tracker.apply(f); cash -= f.signed_qty * f.price + f.commission
-    eng.cash = cash
-    for s, q, _ in eng.om.tracker.held():
-        if s not in eng.col: raise AlphaTradeError(f"the run {self.cfg.run_id!r} holds {s}, which is not in the universe")
-        eng.qty[eng.col[s]] = float(q)
-    live = []
-    for o in orders:
-        if not o.is_open: continue
-        q, c = booked.get(o.client_order_id, (Decimal(0), Decimal(0)))
-        live.append(o.evolve(filled_qty=q, filled_avg_price=c / q if q else None))
-    eng.om.restore(live); b.adopt(live, booked)
-    for o in live: eng.inflight[eng.col[o.symbol]] = True
-    n0, never = len(b.fills), []
-    for o in live:
-        a = b._call(f"find {o.client_order_id}", b._lookup, o.client_order_id)
-        if a is not None: b._advance(a); continue
-        never.append(o.client_order_id)
-        gone = o.evolve(status=OrderStatus.REJECTED)
-        b._orders[o.client_order_id] = gone; eng.on_update(gone)
-    mine = {s: q for s, q, _ in eng.om.tracker.held()}
-    theirs = {s: p.qty for s, p in b.positions().items()}
-    diff = {s: (str(mine.get(s, 0)), str(theirs.get(s, 0))) for s in sorted(set(mine) | set(theirs)) if mine.get(s, 0) != theirs.get(s, 0)}
+                                             "strategy": repr(self.engine.strategy)}, {"engine": asdict(self.engine.cfg)})
+    ledger = recon.Ledger(orders=self.repos.orders, trades=self.repos.trades, run_id=self.cfg.run_id, cash=cash0, restart=restart)
+    rep = recon.reconcile(self.engine, self.broker, ledger)
+    diff = rep.position_mismatch
     self.metrics.mismatch.set(len(diff)); self.metrics.kill.set(1 if self.kill_switch.active else 0)
     if diff: log.error("positions differ from the broker's after reconciliation (ours, broker's): %s", diff)
-    self.report = {"restart": restart, "cash_start": str(cash0), "cash": str(eng.cash), "fills_in_ledger": len(fills),
-                   "ledger_repaired": len(repaired), "open_orders": len(live), "fills_booked_now": len(b.fills) - n0,
-                   "never_reached_broker": never, "position_mismatch": diff}
+    self.report = rep.as_dict()
     log.info("reconciled: %s", json.dumps(self.report))
     return self.report
-
-@patch
-def _reset_book(self: LiveDaemon):
-    "An empty book: no positions, no cash, no known orders (in the engine and the broker)."
-    from alphatrade.execution.orders import OrderManager
-    eng, b = self.engine, self.broker
-    eng.om = OrderManager(eng.repos.orders, eng.bus)
-    eng.qty[:] = 0; eng.inflight[:] = False; eng.cash = Decimal(0)
-    with b._lock: b._orders.clear(); b._applied.clear(); b._alias.clear(); b.fills.clear()
-
-@patch
-def _repair_ledger(self: LiveDaemon, orders, fills, booked) -> list[Fill]:
-    "Trade rows missing behind a terminal order's filled quantity: fetch the order, record the difference."
-    out = []
-    for o in orders:
-        q, c = booked.get(o.client_order_id, (Decimal(0), Decimal(0)))
-        if o.is_open or o.filled_qty <= q: continue
-        a = self.broker._call(f"find {o.client_order_id}", self.broker._lookup, o.client_order_id)
-        if a is None: raise AlphaTradeError(f"order {o.client_order_id}: the database says {o.filled_qty} filled, the broker does not know it")
-        cum = to_decimal(a["filled_qty"], "filled_qty")
-        px = ((to_decimal(a["filled_avg_price"], "filled_avg_price") * cum - c) / (cum - q)).quantize(Decimal("0.01") if o.filled_avg_price >= 1 else Decimal("0.0001"))
-        f = Fill(o.client_order_id, o.symbol, o.side, cum - q, px, pd.Timestamp(a.get("filled_at") or a["updated_at"]).to_pydatetime(),
-                 self.broker.costs.commission(o.side, cum - q, px))
-        self.repos.trades.record(f, fill_id=f"{o.client_order_id}-{cum}"); out.append(f)
-        booked[o.client_order_id] = (cum, c + f.qty * px)
-    return out
 
 # %% ../nbs/98_apps.live.ipynb #08c00e79
 def _utc(t) -> pd.Timestamp:
     t = pd.Timestamp(t.to_datetime() if hasattr(t, "to_datetime") else t)
     return t.tz_localize("UTC") if t.tz is None else t.tz_convert("UTC")
 
-def _row(b) -> tuple:
-    g = (lambda k: b.get(k)) if isinstance(b, dict) else (lambda k: getattr(b, k))
-    return tuple(np.nan if g(k) is None else float(g(k)) for k in ("open", "high", "low", "close", "volume", "vwap", "trade_count"))
-
 @patch
 def _rest_bars(self: LiveDaemon, start, end, symbols=None) -> dict:
     "{bar start: {symbol: row}} of the closed bars in [start, end] over REST."
-    df = self.broker.bars(list(symbols or self.cfg.symbols), start, end, self.cfg.timeframe)
-    out: dict = {}
-    for r in df.itertuples(index=False): out.setdefault(_utc(r.timestamp), {})[r.symbol] = _row(r._asdict())
-    return out
+    return bars_by_step(self.broker.bars(list(symbols or self.cfg.symbols), start, end, self.cfg.timeframe))
 
 @patch
 def warm_up(self: LiveDaemon) -> MarketPanel:
@@ -410,9 +320,6 @@ def stop(self: LiveDaemon, why: str = "stop requested"):
 @patch
 async def run(self: LiveDaemon) -> int:
     "Reconcile, warm up, subscribe, decide at each closed bar until stopped; 0 on a clean stop."
-    from alpaca.data.enums import DataFeed
-    from alpaca.data.live.stock import StockDataStream
-    from alpaca.trading.stream import TradingStream
     self._loop = asyncio.get_running_loop(); self._stop = asyncio.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT): self._loop.add_signal_handler(sig, self.stop, signal.Signals(sig).name)
@@ -424,17 +331,11 @@ async def run(self: LiveDaemon) -> int:
                 if attempt + 1 == self.cfg.start_attempts: raise
                 wait = min(0.5 * 2 ** attempt, 10.0)
                 log.warning("start: %s; trying again in %.1f s", e, wait); await asyncio.sleep(wait)
-        ep = self.broker.ep
-        ds = StockDataStream(ep.key, ep.secret, raw_data=True, feed=DataFeed(ep.feed), url_override=ep.data_ws_url)
-        ts = TradingStream(ep.key, ep.secret, raw_data=True, url_override=ep.trade_ws_url)
-        for s in (ds, ts): s._reconnect_min_backoff, s._reconnect_max_backoff = 0.2, 5.0
+        self._streams = st = AlpacaStreams(self.broker.ep, reconnect_min=0.2, reconnect_max=5.0)
         async def on_bar(b): self._on_bar(b)
-        ds.subscribe_bars(on_bar, *self.cfg.symbols); ts.subscribe_trade_updates(self._on_trade)
-        self._streams = [ds, ts]
-        self._tasks += [asyncio.ensure_future(ds._run_forever()), asyncio.ensure_future(ts._run_forever()), asyncio.ensure_future(self._watchdog())]
-        for _ in range(1000):  # both streams connected and subscribed before the first step
-            if ds._running and ts._running: break
-            await asyncio.sleep(0.01)
+        st.subscribe_bars(on_bar, *self.cfg.symbols); st.subscribe_trade_updates(self._on_trade)
+        self._tasks += [*st.start(), asyncio.ensure_future(self._watchdog())]
+        await st.wait_running(10.0)  # both streams connected and subscribed before the first step
         self.status = "running"
         if self.cfg.drive: self._drive_soon()
         await self._stop.wait()
@@ -453,9 +354,7 @@ async def _shutdown(self: LiveDaemon):
             self.repos.positions.snapshot(self.engine._portfolio(at).positions, at)
         RunRepository(self.db).finish(self.cfg.run_id, {"steps": self.steps, "orders": len(self.engine.om._orders), "fills": len(self.engine.fills)}, "stopped")
     except Exception: log.exception("shutdown: could not persist the final state")
-    for s in self._streams:
-        try: await asyncio.wait_for(s.stop_ws(), 2)
-        except (asyncio.TimeoutError, OSError, RuntimeError) as e: log.warning("shutdown: a stream did not stop cleanly: %r", e)
+    if self._streams is not None: await self._streams.stop(2.0)
     for t in self._tasks: t.cancel()
     await asyncio.gather(*self._tasks, return_exceptions=True)
     if getattr(self, "_runner", None) is not None: await self._runner.cleanup()

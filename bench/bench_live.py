@@ -16,7 +16,8 @@ def live_latency(timer):
     from alphatrade.data.panel import panel_from_bars
     from alphatrade.data.store import BarStore
     from alphatrade.data.synthetic import generate_market
-    from alphatrade.execution.alpaca import AlpacaBroker, AlpacaEndpoints
+    from alphatrade.adapters.alpaca.config import AlpacaEndpoints
+    from alphatrade.adapters.alpaca.execution import AlpacaBroker
     from alphatrade.infra.repository import Database
     from alphatrade.live import LiveConfig, LiveDaemon, make_strategy, run_in_thread
     from alphatrade.models.registry import ModelRegistry

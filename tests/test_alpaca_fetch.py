@@ -11,7 +11,8 @@ import pytest
 
 from alphatrade.core.config import Settings
 from alphatrade.core.errors import DataError
-from alphatrade.data.loader import fetch_alpaca_bars, read_csv_bars
+from alphatrade.adapters.alpaca.data import fetch_alpaca_bars
+from alphatrade.data.loader import read_csv_bars
 
 KEY, SECRET = "PKTEST", "test-secret"
 

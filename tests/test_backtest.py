@@ -1,8 +1,10 @@
 """The event-driven backtest as a user runs it.
 
-- No-leakage evidence: on the synthetic market with nothing to find (planted_alpha=0), every built-in strategy's
-  Sharpe after costs, over 20 seeds, has a mean that is not significantly above zero; a strategy that peeks one bar
-  ahead (written here) is clearly positive, so the test can fail; and the engine refuses the peeking strategy
+- No-leakage evidence (backtest.null, nbs/82): on the synthetic market with nothing to find (planted_alpha=0), run
+  without costs and without the kill switch's halts on 16 seeds x 11 months (14.7 years), every built-in strategy's
+  and the ML strategy's mean drift-free Sharpe is not significantly away from its null mean 0 (two-sided t-test), and
+  the test is big enough to mean something: its power against an edge of +1 Sharpe is >= 80% for each of them; a
+  built-in with a planted +1 Sharpe peek is flagged, so the test can fail; and the engine refuses a peeking strategy
   outright unless its run-time look-ahead check is switched off.
 - Every built-in and the ML strategy run on the 64 real stocks and on the synthetic market and write a tear sheet.
 """
@@ -12,7 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alphatrade.backtest.engine import BacktestConfig, run_backtest
+from alphatrade.backtest.engine import run_backtest
+from alphatrade.backtest.null import PEEK_SHARES, NullSpec, PeekMix, bootstrap_power, null_sharpes, null_test
 from alphatrade.core.config import load_universe
 from alphatrade.core.errors import LookAheadError
 from alphatrade.data.panel import panel_from_bars
@@ -21,10 +24,8 @@ from alphatrade.risk.limits import MonitorConfig
 from alphatrade.trading.signals import MLStrategy, SignalGenerator, fit_ridge
 from alphatrade.trading.strategy import MACrossover, MeanReversionStrategy, MomentumStrategy, Strategy
 
-SEEDS = range(20)
 START, TRADE_FROM, END = "2025-01-02", "2025-01-23", "2025-03-31"  # three weeks of history (and ML training), then ~2 months
 UNIVERSE = dict(list(load_universe().items())[:24])
-NO_STREAK = MonitorConfig(max_consecutive_losses=10**6)  # the null test measures the strategy, not the halt
 
 
 class PeekNextBar(Strategy):
@@ -45,38 +46,43 @@ STRATEGIES = {"ma_crossover": lambda p: MACrossover(), "momentum": lambda p: Mom
               "mean_reversion": lambda p: MeanReversionStrategy(), "ml": lambda p: _ml(p, TRADE_FROM)}
 
 
+NULL = NullSpec()  # 16 seeds x 11 months of 8 symbols: 14.7 years per strategy
+NULL_STRATEGIES = {name: (lambda p, t, name=name: _ml(p, t) if name == "ml" else STRATEGIES[name](p)) for name in STRATEGIES}
+
+
 @pytest.fixture(scope="module")
-def null_sharpes():
-    "Sharpe after costs of every built-in (and the peeking strategy) on 20 seeds of a market with nothing to find."
-    out = {k: [] for k in [*STRATEGIES, "peek_next_bar"]}
-    for seed in SEEDS:
-        p = panel_from_bars(generate_market(seed=seed, start=START, end=END, universe=UNIVERSE, planted_alpha=0.0), sectors=UNIVERSE)
-        for name, make in STRATEGIES.items():
-            r = run_backtest(p, make(p), start=TRADE_FROM, monitor=NO_STREAK, benchmark=None)
-            out[name].append(r.metrics["sharpe"])
-        r = run_backtest(p, PeekNextBar(), start=TRADE_FROM, monitor=NO_STREAK, benchmark=None, config=BacktestConfig(verify_causal=0))
-        out["peek_next_bar"].append(r.metrics["sharpe"])
-    return {k: np.array(v) for k, v in out.items()}
-
-
-def _t(x):
-    return x.mean() / (x.std(ddof=1) / np.sqrt(len(x)))
+def null_runs():
+    "Per seed, the engine's and the drift-free Sharpe of every built-in and the ML strategy, without costs, on NULL's markets."
+    return {name: null_sharpes(make, NULL) for name, make in NULL_STRATEGIES.items()}
 
 
 @pytest.mark.parametrize("name", list(STRATEGIES))
-def test_null_market_no_significant_sharpe(null_sharpes, name):
-    s = null_sharpes[name]
-    assert np.isfinite(s).all(), f"{name}: non-finite Sharpe {s}"
-    t = _t(s)
-    print(f"{name}: mean Sharpe {s.mean():.2f} (sd {s.std(ddof=1):.2f}, t {t:.2f}) over {len(s)} seeds")
-    assert t < 2.0, f"{name}: mean Sharpe {s.mean():.2f} is significantly above zero (t={t:.2f}) on a market with nothing to find"
+def test_null_market_no_significant_sharpe(null_runs, name):
+    df = null_runs[name]
+    assert not df.kill_switch.any(), f"{name}: the kill switch fired in seeds {list(df.seed[df.kill_switch])}; the null test must measure the strategy"
+    assert (df.fills > 0).all(), f"{name}: no fills in seeds {list(df.seed[df.fills == 0])}"
+    r = null_test(df.drift_free, name)
+    print(f"{r} (engine Sharpe: mean {df.sharpe.mean():+.2f}, sd {df.sharpe.std(ddof=1):.2f})")
+    assert r.power_1 >= 0.8, f"{name}: the null test is too small to mean anything: power {r.power_1:.2f} against +1 Sharpe (sd {r.sd:.2f} over {r.n} seeds)"
+    assert not r.flagged, f"{name}: mean drift-free Sharpe {r.mean:+.2f} is significantly away from 0 (t={r.t:+.2f}) on a market with nothing to find"
 
 
-def test_peeking_strategy_is_clearly_positive(null_sharpes):
-    s = null_sharpes["peek_next_bar"]
-    print(f"peek_next_bar: mean Sharpe {s.mean():.1f}, t {_t(s):.1f}")
-    assert s.mean() > 5 and _t(s) > 10, f"a one-bar peek should be hugely profitable: {s}"
-    assert s.mean() > 5 * max(abs(null_sharpes[k].mean()) for k in STRATEGIES)
+@pytest.fixture(scope="module")
+def planted_plus_one():
+    "Mean reversion with a +1 Sharpe peek (calibrated in nbs/82) on the same markets."
+    share = PEEK_SHARES[1.0]
+    return null_sharpes(NULL_STRATEGIES["mean_reversion"], NULL, plant=lambda s, seed: PeekMix(s, share, seed))
+
+
+def test_null_test_flags_a_planted_plus_one_edge(null_runs, planted_plus_one):
+    base, pl = null_runs["mean_reversion"], planted_plus_one
+    lift = (pl.drift_free - base.drift_free).to_numpy()
+    r = null_test(pl.drift_free, "mean_reversion+peek")
+    print(f"{r}; lift over the built-in {lift.mean():+.2f} (se {lift.std(ddof=1) / np.sqrt(len(lift)):.2f}); "
+          f"bootstrap power {bootstrap_power(pl.drift_free):.2f}")
+    assert 0.6 < lift.mean() < 1.6, f"the planted edge is not about +1 Sharpe: {lift.mean():+.2f}"
+    assert r.flagged and r.t > 0, f"a +1 Sharpe peek was not flagged: {r}"
+    assert bootstrap_power(pl.drift_free) >= 0.8, "batches of these seeds flag the +1 edge less than 80% of the time"
 
 
 def test_engine_refuses_the_peeking_strategy():

@@ -25,8 +25,10 @@ from alphatrade.core.config import load_settings, load_universe
 from alphatrade.data.loader import read_bars_dir
 from alphatrade.data.panel import MarketPanel, panel_from_bars
 from alphatrade.data.synthetic import generate_market
-from alphatrade.execution.alpaca import AlpacaBroker, AlpacaEndpoints
-from alphatrade.execution.simulator import AlpacaSimulator, Faults
+from alphatrade.adapters.alpaca.config import AlpacaEndpoints
+from alphatrade.adapters.alpaca.execution import AlpacaBroker
+from alphatrade.adapters.alpaca.sandbox.server import AlpacaSimulator
+from alphatrade.adapters.alpaca.sandbox.faults import Faults
 from alphatrade.infra.repository import Database, KillSwitchRepository, OrderRepository, TradeRepository
 from alphatrade.live import LiveConfig, LiveDaemon, orders_of, run_in_thread
 from alphatrade.trading.strategy import MACrossover, builtin_strategy
@@ -123,7 +125,7 @@ def sim_run(panel, start, strategy, tmp_path, name: str, **cfg):
 def problems(sim: AlpacaSimulator, db: Database, run_id: str, positions: dict) -> list[str]:
     "Everything wrong between the simulator's account and the daemon's database and book: [] when consistent."
     out, pre = [], run_id + "-"
-    recs = [r for r in sim._orders.values() if r.client_order_id.startswith(pre)]
+    recs = [r for r in sim.orders() if r.client_order_id.startswith(pre)]
     base = lambda coid: coid.split(".r")[0]  # a replacement order carries the original's id + .rN
     for coid, n in Counter(base(r.client_order_id) for r in recs if r.replaces is None).items():
         if n > 1: out.append(f"duplicate: {n} orders at the simulator for {coid}")
@@ -132,7 +134,7 @@ def problems(sim: AlpacaSimulator, db: Database, run_id: str, positions: dict) -
         if base(r.client_order_id) not in known: out.append(f"order {r.client_order_id} is at the simulator, not in the database")
     made = Counter()
     for f in sim.broker.fills:
-        coid = base(sim._orders[f.client_order_id].client_order_id)
+        coid = base(sim.order(f.client_order_id).client_order_id)
         if coid.startswith(pre): made[coid] += f.qty
     booked = Counter()
     for f in TradeRepository(db).all(pre): booked[f.client_order_id] += f.qty
@@ -251,7 +253,7 @@ def test_parity_minute_stream(shared_data, tmp_path):
     m = dmn.metrics
     print(f"\nminute stream: daemon {len(orders)} orders, {len(fills)} fills, {len(pos)} positions; backtest {len(bt.orders)} orders, "
           f"{len(bt.fills)} fills; drops {sim.faults.injected['drop']}, bars over REST {m.backfilled._value.get():.0f}, late bars {m.late_bars._value.get():.0f}")
-    assert dmn.aggregator.sub == pd.Timedelta("1min") and sim._parts == 15
+    assert dmn.aggregator.sub == pd.Timedelta("1min") and sim.parts == 15
     assert sim.faults.injected["drop"] == 2 and m.backfilled._value.get() >= 2 * len(SYMBOLS20) and m.late_bars._value.get() >= 2 * len(SYMBOLS20)
     assert len(bt.orders) >= 50 and dmn.steps == len(panel.between(start))
     assert parity(orders, fills, pos, bt) == AGREE
@@ -311,7 +313,7 @@ def ledger_gaps(sim: AlpacaSimulator, db: Database, run_id: str) -> list[str]:
     """Orders of the run the simulator holds that the ledger does not: unknown there, placed twice, or taken for rejected.
     The write-ahead ledger has every order before the broker hears of it, so any of these means idempotency was lost."""
     async def snapshot():  # read the simulator's books on its own loop: a consistent copy
-        return [(r.client_order_id, r.status, (r.order or sim.broker.orders.get(r.id)).symbol) for r in sim._orders.values() if r.replaces is None]
+        return [(r.client_order_id, r.status, (r.order or sim.broker.orders.get(r.id)).symbol) for r in sim.orders() if r.replaces is None]
     pre, out = run_id + "-", []
     recs = [x for x in sim.call(snapshot(), timeout=10) if x[0].startswith(pre)]
     ledger = orders_of(db, run_id).set_index("client_order_id")

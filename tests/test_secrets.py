@@ -14,7 +14,7 @@ from aiohttp import web
 from alphatrade.core.secrets import redact, secret_values
 from alphatrade.data.panel import panel_from_bars
 from alphatrade.data.synthetic import generate_market
-from alphatrade.execution.simulator import AlpacaSimulator
+from alphatrade.adapters.alpaca.sandbox.server import AlpacaSimulator
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -151,7 +151,7 @@ def test_db_command_hides_the_url_password(tmp_path):
 def test_the_server_really_echoes(tmp_path):
     """The check can fail: the same fetch without the redaction (the library called directly, its error printed as it is)
     prints both keys, so the tests above would see a leak."""
-    code = ("from alphatrade.data.loader import fetch_alpaca_bars\n"
+    code = ("from alphatrade.adapters.alpaca.data import fetch_alpaca_bars\n"
             "try: fetch_alpaca_bars('AAPL', '2025-06-02', '2025-06-03')\n"
             "except Exception as e: print(e)\n")
     with EchoServer() as srv:

@@ -38,7 +38,7 @@ from alphatrade.data.panel import panel_from_bars
 from alphatrade.data.store import BarStore
 from alphatrade.data.synthetic import generate_market
 from alphatrade.execution.broker import SimBroker
-from alphatrade.execution.simulator import AlpacaSimulator
+from alphatrade.adapters.alpaca.sandbox.server import AlpacaSimulator
 
 logging.getLogger("alpaca").setLevel(logging.CRITICAL)  # the SDK's streams log every (intended) drop
 KEY, SECRET = "sim-key", "sim-secret"
@@ -241,7 +241,7 @@ def test_fills_equal_the_simbroker(panel):
                 tc.submit_order(req.model_copy(update={"client_order_id": f"{i}-{k}"}))
             assert sim.now == panel.timestamps[i]
             sim.advance()
-            ref.process_bar(panel.timestamps[i].to_pydatetime(), sim._bars_at(i), True, False)
+            ref.process_bar(panel.timestamps[i].to_pydatetime(), sim.bars_at(i), True, False)
         mine = sorted(((o.client_order_id, o.filled_qty, o.filled_avg_price) for o in tc.get_orders(GetOrdersRequest(status="all"))))
         acct = tc.get_account()
     theirs = sorted((o.client_order_id, o.filled_qty, o.filled_avg_price) for o in ref.orders.values())
@@ -317,7 +317,7 @@ def test_fault_http_5xx_before_and_after(sim):
     assert [api_error(tc.get_clock).status_code for _ in range(3)] == [500, 503, 504]
     assert tc.get_clock() and sim.faults.injected["http_5xx"] == 3
     assert api_error(lambda: (sim.faults.set(http_5xx=1), tc.submit_order(market(client_order_id="a")))[1]).code == 50010000
-    assert sim._by_coid == {}  # before: nothing happened
+    assert sim.orders() == []  # before: nothing happened
     sim.faults.set(http_5xx_after=1)
     e = api_error(lambda: tc.submit_order(market(client_order_id="b")))
     assert e.status_code == 504 and sim.faults.injected["http_5xx_after"] == 1
@@ -480,7 +480,7 @@ def test_sdk_streams_receive_and_survive_drops(panel):
         ds.subscribe_bars(on_bar, "AAA", "BBB"); ts.subscribe_trade_updates(on_update)
         threads = [threading.Thread(target=s.run, daemon=True) for s in (ds, ts)]
         for t in threads: t.start()
-        ready = lambda: sum(bool(c.authed and (c.listening or c.subs["bars"])) for c in list(sim._conns)) == 2
+        ready = lambda: sum(bool(c.authed and (c.listening or c.subs["bars"])) for c in sim.connections()) == 2
         assert wait(ready), "the SDK streams did not connect"
         tc = trading(sim)
         tc.submit_order(market("AAA", 3))
@@ -530,7 +530,7 @@ def test_from_store_and_serve(tmp_path, bars):
     sim = AlpacaSimulator.from_store(tmp_path / "bars", ["AAA"], start="2025-03-04", end="2025-03-05")
     assert sim.panel.symbols == ("AAA",) and len(sim.panel) == 26
     # serve() blocks: run it as the command line will, in its own process, stepped from outside
-    code = (f"from alphatrade.execution.simulator import serve; serve({str(tmp_path / 'bars')!r}, speed=None, symbols=['AAA', 'BBB'], "
+    code = (f"from alphatrade.adapters.alpaca.sandbox.server import serve; serve({str(tmp_path / 'bars')!r}, speed=None, symbols=['AAA', 'BBB'], "
             f"start='2025-03-03', end='2025-03-05', key='k', secret='s')")
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -18,12 +18,12 @@ from ..data.calendar import bar_length, schedule
 from .orders import PositionTracker
 
 # %% auto #0
-__all__ = ['Broker', 'CostModel', 'SimBroker']
+__all__ = ['Broker', 'CostModel', 'SimBroker', 'price_for']
 
 # %% ../../nbs/61_execution.broker.ipynb #99bb251b
 @runtime_checkable
 class Broker(Protocol):
-    "What the engine needs from a broker."
+    "What the engine and reconciliation need from a broker."
     def submit(self, order: Order, at: datetime) -> Order: ...
     def cancel(self, client_order_id: str, at: datetime) -> Order: ...
     def replace(self, client_order_id: str, at: datetime, qty=None, limit_price=None) -> Order: ...
@@ -31,6 +31,11 @@ class Broker(Protocol):
     def positions(self) -> dict[str, Position]: ...
     def account(self) -> dict: ...
     def now(self) -> datetime: ...
+    def subscribe(self, on_fill: Callable[[Fill], None] | None = None, on_update: Callable[[Order], None] | None = None): ...
+    def find_order(self, client_order_id: str) -> Order | None: ...
+    def adopt(self, orders: list[Order], booked: dict[str, tuple[Decimal, Decimal]] | None = None): ...
+    def reset(self): ...
+    def executions_since(self, t: datetime) -> list[Fill]: ...
 
 # %% ../../nbs/61_execution.broker.ipynb #c04a0002
 @dataclass(frozen=True, kw_only=True)
@@ -70,8 +75,14 @@ class SimBroker:
         self.orders: dict[str, Order] = {}; self._since: dict[str, datetime] = {}
         self._open: dict[str, Order] = {}  # the open ones, so a long backtest never rescans every order it ever placed
         self.fills: list[Fill] = []
-        self.on_fill, self.on_update = on_fill, on_update
+        self._booked: dict[str, Decimal] = {}  # our view: each tracked order's filled qty reported to the fill receiver
+        self._adopted: dict[str, Order] = {}  # orders of an earlier run taken over by `adopt`, as last reported
+        self.subscribe(on_fill, on_update)
         self._now: datetime | None = None; self.last: dict[str, Decimal] = {}
+
+    def subscribe(self, on_fill: Callable[[Fill], None] | None = None, on_update: Callable[[Order], None] | None = None):
+        "Register who hears of fills and order updates (replacing earlier receivers; None: nobody)."
+        self.on_fill, self.on_update = on_fill, on_update
 
     def now(self) -> datetime: return self._now
     def _emit(self, o: Order):
@@ -90,7 +101,7 @@ class SimBroker:
             if order.qty > held - pending:
                 rej = order.evolve(status=OrderStatus.REJECTED); self._emit(rej)
                 raise OrderRejectedError(f"insufficient qty available for order (requested: {order.qty}, available: {held - pending})")
-        self._since[order.client_order_id] = at
+        self._since[order.client_order_id] = at; self._booked[order.client_order_id] = Decimal(0)
         return self._emit(order.evolve(status=OrderStatus.ACCEPTED, created_at=at))
 
     def cancel(self, client_order_id: str, at: datetime) -> Order:
@@ -116,7 +127,7 @@ class SimBroker:
 # %% ../../nbs/61_execution.broker.ipynb #2063be16
 from fastcore.basics import patch
 
-def _price_for(o: Order, op, hi, lo):
+def price_for(o: Order, op, hi, lo):
     "Fill price before costs, or None when the order does not trade in this bar."
     buy = o.side is OrderSide.BUY
     if o.type is OrderType.MARKET: return op
@@ -141,7 +152,7 @@ def process_bar(self: SimBroker, timestamp: datetime, bars: dict, regular: bool 
         b = bars.get(o.symbol)
         if b is None or not regular or self._since[o.client_order_id] > timestamp: continue
         op, hi, lo, cl, vol = (to_decimal(x, "bar") for x in b)
-        px = _price_for(o, op, hi, lo)
+        px = price_for(o, op, hi, lo)
         cap = o.remaining_qty if self.participation is None else (vol * to_decimal(self.participation, "participation")).to_integral_value(rounding="ROUND_DOWN")
         qty = min(o.remaining_qty, cap)
         if px is None or qty <= 0: continue
@@ -160,8 +171,60 @@ def process_bar(self: SimBroker, timestamp: datetime, bars: dict, regular: bool 
         filled = o.filled_qty + qty
         avg = ((o.filled_avg_price or 0) * o.filled_qty + price * qty) / filled
         self._emit(o.evolve(filled_qty=filled, filled_avg_price=avg, status=OrderStatus.FILLED if filled == o.qty else OrderStatus.PARTIALLY_FILLED))
-        if self.on_fill: self.on_fill(f)
+        if self.on_fill is not None and o.client_order_id in self._booked: self._deliver(f)  # else: unreported (see executions_since)
     if session_close:
         for o in self.open_orders():
             if o.time_in_force is TimeInForce.DAY: self._emit(o.evolve(status=OrderStatus.EXPIRED))
     return out
+
+# %% ../../nbs/61_execution.broker.ipynb #d86e0d47
+@patch
+def _deliver(self: SimBroker, f: Fill):
+    "Report fill `f` of a tracked order (counted as reported even when nobody listens: the caller was told)."
+    self._booked[f.client_order_id] += f.qty
+    if self.on_fill: self.on_fill(f)
+
+@patch
+def _catch_up(self: SimBroker, want) -> list[Fill]:
+    "Report the unreported fills of tracked orders for which `want(fill)` holds; those fills, oldest first."
+    cum, out = {}, []
+    for f in self.fills:
+        k = f.client_order_id
+        if k not in self._booked: continue
+        cum[k] = cum.get(k, Decimal(0)) + f.qty
+        if cum[k] > self._booked[k] and want(f): out.append(f)
+    for f in out: self._deliver(f)
+    return out
+
+@patch
+def executions_since(self: SimBroker, t: datetime) -> list[Fill]:
+    "Fills made at or after `t` of the tracked orders, not reported yet: reported now (to the fill receiver), and returned."
+    return self._catch_up(lambda f: f.timestamp >= t)
+
+# %% ../../nbs/61_execution.broker.ipynb #766e7b1a
+@patch
+def find_order(self: SimBroker, client_order_id: str) -> Order | None:
+    "The order as the market has it (its unreported fills reported now), or None when it never received it."
+    o = self.orders.get(client_order_id)
+    mine = self._adopted.get(client_order_id)
+    if o is None:  # an adopted order the market never saw: rejected, and no longer tracked
+        self._adopted.pop(client_order_id, None); self._booked.pop(client_order_id, None)
+        if mine is not None and mine.is_open and self.on_update: self.on_update(mine.evolve(status=OrderStatus.REJECTED))
+        return None
+    if client_order_id in self._booked: self._catch_up(lambda f: f.client_order_id == client_order_id)
+    if mine is not None and mine.status is not o.status:
+        self._adopted[client_order_id] = o
+        if self.on_update: self.on_update(o)
+    return o
+
+@patch
+def adopt(self: SimBroker, orders: list[Order], booked: dict[str, tuple[Decimal, Decimal]] | None = None):
+    "Track `orders` of an earlier run; `booked`: client order id -> (qty, cost) of its fills already booked (default: the order's own)."
+    for o in orders:
+        self._adopted[o.client_order_id] = o
+        self._booked[o.client_order_id] = to_decimal((booked or {}).get(o.client_order_id, (o.filled_qty, None))[0], "booked qty")
+
+@patch
+def reset(self: SimBroker):
+    "Forget our view (tracked orders, what was reported); what the market did stays."
+    self._booked.clear(); self._adopted.clear()

@@ -105,7 +105,7 @@ class TradingEngine:
         self.held = self.rejected = None  # [T x N] bars of the bound panel the guard held or rejected
         self._win = None  # the live path's clean window (start_live)
         if self.repos.risk is not None: self.bus.subscribe(RiskAlert, lambda e: self.repos.risk.add(e.risk))
-        broker.on_fill, broker.on_update = self.on_fill, self.on_update
+        broker.subscribe(on_fill=self.on_fill, on_update=self.on_update)
         self.kill_switch.on_activate(lambda reason: self._on_kill(reason))  # defined with the kill switch section below
 
     def __repr__(self): return f"TradingEngine({self.strategy.name}, {len(self.symbols)} symbols, broker={type(self.broker).__name__})"
@@ -291,6 +291,32 @@ def cancel_all(self: TradingEngine, reason: str = "") -> int:
 
 @patch
 def _on_kill(self: TradingEngine, reason: str): self.cancel_all(reason)
+
+# %% ../../nbs/72_trading.engine.ipynb #9d970888
+@patch
+def reset(self: TradingEngine, cash=0):
+    "An empty book: `cash`, no positions, no known orders, nothing in flight."
+    self.om = OrderManager(self.repos.orders, self.bus)
+    self.qty[:] = 0; self.inflight[:] = False; self.cash = to_decimal(cash, "cash")
+    return self
+
+@patch
+def restore(self: TradingEngine, cash,  # the run's starting cash
+            fills: list[Fill],  # every fill the ledger recorded, oldest first
+            orders: list[Order],  # the open orders, each with the fills already booked (filled_qty, filled_avg_price)
+           ) -> "TradingEngine":
+    "The book a ledger describes: `cash` less what the `fills` cost, their positions, and the open `orders` in flight."
+    self.reset(cash)
+    for f in fills:
+        self.om.tracker.apply(f); self.cash -= f.signed_qty * f.price + f.commission
+    for s, q, _ in self.om.tracker.held():
+        if s not in self.col: raise InvalidValueError(f"the run {self.cfg.run_id!r} holds {s}, which is not in the universe")
+        self.qty[self.col[s]] = float(q)
+    bad = [o.client_order_id for o in orders if o.symbol not in self.col or not o.is_open]
+    if bad: raise InvalidValueError(f"restore: orders {bad} are not open orders of the universe {self.symbols[:5]}...")
+    self.om.restore(orders)
+    for o in orders: self.inflight[self.col[o.symbol]] = True
+    return self
 
 # %% ../../nbs/72_trading.engine.ipynb #32ebe00f
 class _Window:
