@@ -15,7 +15,7 @@ import pandas as pd
 import requests
 from aiohttp import web
 from fastcore.basics import patch
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from .core.config import load_settings, load_universe, shared_data_dir
 from .core.errors import AlphaTradeError, BrokerConnectionError, BrokerError, DataError, InvalidValueError
@@ -36,35 +36,16 @@ from .apps.specs import LiveSpec, LIVE_MODES
 from .apps.sources import make_strategy, replay_panel
 
 # %% auto #0
-__all__ = ['MODES', 'log', 'JsonFormatter', 'setup_logging', 'LiveConfig', 'LiveMetrics', 'LiveDaemon', 'orders_of',
-           'run_in_thread', 'spec_from_args', 'run_live_spec', 'main']
+__all__ = ['MODES', 'log', 'LiveConfig', 'LiveDaemon', 'orders_of', 'run_in_thread', 'spec_from_args', 'run_live_spec', 'main']
 
 # %% ../nbs/98_apps.live.ipynb #275450a3
-from .core.secrets import Redact, redact, redact_logging, secret_values, url_password  # one redaction for every command (core.secrets)
-
-_CATEGORY = {"alphatrade.engine": "trading", "alphatrade.alpaca": "execution", "alphatrade.guard": "data", "alphatrade.live": "system",
-             "alphatrade.risk": "risk"}
-
-class JsonFormatter(logging.Formatter):
-    "One JSON object per line: time, level, category, logger, message."
-    def format(self, rec: logging.LogRecord) -> str:
-        d = {"time": datetime.fromtimestamp(rec.created, timezone.utc).isoformat(timespec="milliseconds"), "level": rec.levelname,
-             "category": _CATEGORY.get(rec.name, "system"), "logger": rec.name, "message": rec.getMessage()}
-        if rec.exc_text or rec.exc_info: d["exception"] = rec.exc_text or self.formatException(rec.exc_info)
-        return json.dumps(d)
-
-def setup_logging(*secrets: str, level: int = logging.INFO, stream=None) -> logging.Handler:
-    "JSON lines on `stream` (stderr) for the whole process, with `secrets` and those of the environment redacted; the handler."
-    h = logging.StreamHandler(stream or sys.stderr); h.setFormatter(JsonFormatter())
-    root = logging.getLogger(); root.handlers[:] = [h]
-    redact_logging(*secrets, level=level)  # the filter on the handler, and uncaught exceptions redacted
-    logging.getLogger("alpaca").setLevel(logging.WARNING); logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    return h
+from .core.secrets import redact, secret_values, url_password  # one redaction for every command (core.secrets)
+from .infra.monitoring import LiveMetrics, setup_logging  # JSON logs, the per-daemon metrics registry
 
 # %% ../nbs/98_apps.live.ipynb #0775958b
 MODES = ("sim", "paper", "live")
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LiveConfig:
     "How the daemon runs; the trading itself is configured as in a backtest."
     symbols: tuple  # the universe, in the engine's order
@@ -94,26 +75,6 @@ class LiveConfig:
         if self.stream_timeframe is None: object.__setattr__(self, "stream_timeframe", self.timeframe if self.mode == "sim" else "1Min")
         if bar_length(self.timeframe) % bar_length(self.stream_timeframe) != pd.Timedelta(0):
             raise InvalidValueError(f"LiveConfig.stream_timeframe: {self.stream_timeframe} bars do not add up to {self.timeframe} bars")
-
-# %% ../nbs/98_apps.live.ipynb #69f603e9
-class LiveMetrics:
-    "The daemon's prometheus metrics, in a registry of its own."
-    def __init__(self):
-        r = self.registry = CollectorRegistry()
-        self.steps = Counter("alphatrade_steps", "bars decided", registry=r)
-        self.skipped = Counter("alphatrade_steps_skipped", "bars not decided (the book could not be brought up to date)", registry=r)
-        self.orders = Counter("alphatrade_orders", "orders sent", registry=r)
-        self.fills = Counter("alphatrade_fills", "fills booked", registry=r)
-        self.late_bars = Counter("alphatrade_late_bars", "bars that came after their step was decided", registry=r)
-        self.backfilled = Counter("alphatrade_backfilled_bars", "bars fetched over REST that the stream did not deliver", registry=r)
-        self.equity = Gauge("alphatrade_equity", "equity at the last step", registry=r)
-        self.drawdown = Gauge("alphatrade_drawdown", "drawdown from the peak equity", registry=r)
-        self.kill = Gauge("alphatrade_kill_switch", "1 when the kill switch is active", registry=r)
-        self.mismatch = Gauge("alphatrade_position_mismatch", "symbols whose position differs from the broker's at reconciliation", registry=r)
-        self.feed_lag = Gauge("alphatrade_feed_lag_seconds", "wall time between a step's end and its last bar's arrival (real time only)", registry=r)
-        self.latency = Histogram("alphatrade_step_latency_seconds", "last bar of a step in -> its orders submitted", registry=r,
-                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
-    def text(self) -> bytes: return generate_latest(self.registry)
 
 # %% ../nbs/98_apps.live.ipynb #a66ba49c
 log = logging.getLogger("alphatrade.live")
@@ -184,7 +145,7 @@ def warm_up(self: LiveDaemon) -> MarketPanel:
     missing = [s for s in self.cfg.symbols if s not in have]
     if missing: raise DataError(f"no history for {missing} in the last {days} days before {now}: cannot trade them")
     p = panel_from_bars(bars, sectors=self.engine.checker.sectors).select(list(self.cfg.symbols))
-    p = p._rows(max(0, len(p) - self.cfg.history), len(p))
+    p = p.rows(max(0, len(p) - self.cfg.history), len(p))
     self.engine.start_live(p, self.cfg.window)
     self.last_step = p.timestamps[-1]; self._checked_until = now
     log.info("warmed up on %d bars of %d symbols, %s .. %s", len(p), len(p.symbols), p.timestamps[0], p.timestamps[-1])

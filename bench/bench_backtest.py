@@ -32,7 +32,7 @@ def run_alphatrade(frames: list[pd.DataFrame], fast=FAST, slow=SLOW, notional=NO
     t_panel = time.perf_counter() - t0
     cfg = BacktestConfig(cash=cash, slippage_bps=slippage_bps, impact=0.0, participation=None, commission=f"{commission_bps}bps",
                          jump_band=None)  # backtrader has no feed guard: compare like with like
-    res = run_backtest(p, MACrossover(fast, slow, sizer=FixedNotional(notional)), config=cfg, benchmark=None,
+    res = run_backtest(p, MACrossover(fast, slow, sizer=FixedNotional(notional=notional)), config=cfg, benchmark=None,
                        risk=RiskSettings(max_portfolio_positions=1000, max_position_pct=1.0),
                        pretrade=PreTradeConfig(max_open_orders=10_000, max_sector_pct=1.0),
                        monitor=MonitorConfig(max_consecutive_losses=10**9, max_vol=1e9, var_limit=1e9))

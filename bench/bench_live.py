@@ -47,7 +47,7 @@ def live_latency(timer):
                 except requests.RequestException: time.sleep(0.1)
             db = Database(f"sqlite:///{d}/live.db").migrate()
             broker = AlpacaBroker(AlpacaEndpoints.simulator(url), rate_limit=10**6)
-            dmn = LiveDaemon(LiveConfig(panel.symbols, drive=True, grace=0.5, history=600, health_port=None), broker, strat, db)
+            dmn = LiveDaemon(LiveConfig(symbols=panel.symbols, drive=True, grace=0.5, history=600, health_port=None), broker, strat, db)
             with timer("replay"):
                 run_in_thread(dmn, timeout=1800)
             db.dispose()

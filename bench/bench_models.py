@@ -15,7 +15,7 @@ def walk_forward_lgbm(timer):
     with timer("dataset"):  # features and label for every bar
         ds = make_dataset(p, DEFAULT_FEATURES, "fwd_ret_1", target="zscore")
     with timer("walk_forward"):  # 10 folds: fit (models.yaml's LightGBM, early stopping on the inner validation split) + predict
-        r = walk_forward(lambda: make_model("lightgbm", seed=1), ds, WalkForward(10, horizon=ds.horizon), refit=False)
+        r = walk_forward(lambda: make_model("lightgbm", seed=1), ds, WalkForward(n_folds=10, horizon=ds.horizon), refit=False)
     T, N, F = ds.X.shape
     rows = int((~np.isnan(ds.y)).sum())
     return {"symbols": N, "bars": T, "features": F, "rows": rows, "folds": 10, "oos_ic": r.summary["ic"],

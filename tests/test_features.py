@@ -32,7 +32,6 @@ def real_panel(shared_data):
 
 def _alphas():
     from alphatrade.alpha.factors import ALPHAS
-    import alphatrade.alpha.combiner  # registers the combined alphas
     assert len(ALPHAS) >= 7
     return {f"alpha:{a.name}": (lambda p, a=a: a.compute_panel(p)) for a in ALPHAS.values()}
 

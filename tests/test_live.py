@@ -112,7 +112,7 @@ def sim_run(panel, start, strategy, tmp_path, name: str, **cfg):
     with sim.running():
         db = Database(f"sqlite:///{tmp_path}/{name}.db").migrate()
         broker = AlpacaBroker(AlpacaEndpoints.simulator(sim.url), rate_limit=10**6)
-        lc = LiveConfig(panel.symbols, run_id=name, drive=True, **{"grace": 0.3, "poll": 0.3, "history": HISTORY, "health_port": None, **cfg})
+        lc = LiveConfig(symbols=panel.symbols, run_id=name, drive=True, **{"grace": 0.3, "poll": 0.3, "history": HISTORY, "health_port": None, **cfg})
         dmn = run_in_thread(LiveDaemon(lc, broker, strategy, db, risk=load_settings().risk, sectors={s: uni[s] for s in panel.symbols if s in uni}), timeout=600)
         orders, fills = orders_of(db, name), fills_of(db, name)
         sim_pos = {s: p.qty for s, p in sim.broker.positions().items()}
@@ -292,7 +292,7 @@ def test_parity_bad_feed(tmp_path):
     with AlpacaSimulator(planted, start=start, check_buying_power=False, rate_limit=10**6).running() as sim:
         db = Database(f"sqlite:///{tmp_path}/bad.db").migrate()
         broker = AlpacaBroker(AlpacaEndpoints.simulator(sim.url), rate_limit=10**6)
-        dmn = run_in_thread(LiveDaemon(LiveConfig(planted.symbols, drive=True, grace=0.3, poll=0.3, history=200), broker, strat(), db))
+        dmn = run_in_thread(LiveDaemon(LiveConfig(symbols=planted.symbols, drive=True, grace=0.3, poll=0.3, history=200), broker, strat(), db))
         live, fills = orders_of(db, "live"), fills_of(db, "live")
         sim_pos = {s: p.qty for s, p in sim.broker.positions().items()}
         assert problems(sim, db, "live", {s: q for s, q, _ in dmn.engine.om.tracker.held()}) == []
@@ -348,7 +348,7 @@ def _fault_run(panel, start, tmp_path, n_faults, name):
     with sim.running():
         db = Database(f"sqlite:///{tmp_path}/{name}.db").migrate()
         broker = AlpacaBroker(AlpacaEndpoints.simulator(sim.url), rate_limit=10**6, backoff=0.01, max_backoff=0.05, timeout=1.0)
-        dmn = LiveDaemon(LiveConfig(panel.symbols, drive=True, grace=0.3, poll=0.3, history=HISTORY), broker, MACrossover(13, 52), db)
+        dmn = LiveDaemon(LiveConfig(symbols=panel.symbols, drive=True, grace=0.3, poll=0.3, history=HISTORY), broker, MACrossover(13, 52), db)
         stop = threading.Event()
         def inject():  # once the daemon trades: a fault of a random kind whenever the previous one has happened, until enough have
             while not stop.is_set() and dmn.status != "running": time.sleep(0.05)
@@ -398,7 +398,7 @@ def test_fault_checks_can_fail(shared_data, tmp_path):
     with sim.running():
         db = Database(f"sqlite:///{tmp_path}/naive.db").migrate()
         broker = AlpacaBroker(AlpacaEndpoints.simulator(sim.url), rate_limit=10**6, backoff=0.01, max_backoff=0.02, idempotent=False)
-        dmn = LiveDaemon(LiveConfig(panel.symbols, drive=True, grace=0.3, poll=0.3, history=HISTORY), broker, MACrossover(5, 20), db)
+        dmn = LiveDaemon(LiveConfig(symbols=panel.symbols, drive=True, grace=0.3, poll=0.3, history=HISTORY), broker, MACrossover(5, 20), db)
         orig = broker.client.submit_order
         first = set()
         def flaky_submit(req):

@@ -30,7 +30,6 @@ from alphatrade.trading.engine import EngineConfig, TradingEngine
 from alphatrade.trading.signals import MLStrategy, SignalGenerator, fit_ridge
 from alphatrade.trading.strategy import (BUILTINS, MeanReversionStrategy, MomentumStrategy, Strategy, _ffill, _first_bar_of_session,
                                          builtin_strategy)
-import alphatrade.alpha.combiner  # registers the combined alphas
 
 SEEDS = range(20)  # seeds of the look-ahead check (causal_seed)
 START, TRADE_FROM, END = "2025-01-02", "2025-02-03", "2025-03-31"

@@ -33,7 +33,7 @@ def _market(planted, seed):
 
 def _walk(p, seed, features=FEATURES, folds=10):
     ds = make_dataset(p, features, "fwd_ret_1", target="zscore")
-    r = walk_forward(lambda: make_model("lightgbm", seed=seed, **LGBM), ds, WalkForward(folds, horizon=ds.horizon), refit=False)
+    r = walk_forward(lambda: make_model("lightgbm", seed=seed, **LGBM), ds, WalkForward(n_folds=folds, horizon=ds.horizon), refit=False)
     return ds, r
 
 
@@ -78,7 +78,7 @@ def test_null_check_catches_a_leaky_feature():
     "The null test can fail: the same market with one feature that peeks one bar ahead shows a large, significant IC."
     name = "_peek_next_ret"
     peek = lambda q: np.vstack([np.log(q.data["close"][1:] / q.data["close"][:-1]), np.full((1, q.shape[1]), np.nan)])
-    REGISTRY[name] = Feature(name, "statistical", 1, ("close",), peek, "the next bar's return: a planted leak")
+    REGISTRY[name] = Feature(name=name, family="statistical", lookback=1, inputs=("close",), fn=peek, doc="the next bar's return: a planted leak")
     try:
         p, _ = _market(0.0, seed=8)
         p = p.between(None, "2025-04-01")

@@ -7,21 +7,20 @@ from __future__ import annotations
 import numpy as np
 
 from .base import AlphaFactor
+from ..core.types import Registry
 from ..data.panel import MarketPanel
 from ..features.base import dep, log_return, safe_div
-import alphatrade.features.pipeline  # registers every feature
 from ..features.pipeline import FeaturePipeline
 
 # %% auto #0
 __all__ = ['ALPHAS', 'register', 'Momentum', 'MeanReversion', 'LowVolatility', 'VolumeConfirmedMove', 'TrendQuality', 'MLAlpha']
 
 # %% ../../nbs/31_alpha.factors.ipynb #ff5eab4e
-ALPHAS: dict[str, AlphaFactor] = {}
+ALPHAS = Registry("alpha", builtins=["alphatrade.alpha.combiner"])  # the combined alphas; the single ones are defined below
 
 def register(a: AlphaFactor) -> AlphaFactor:
     "Add an alpha instance to the registry (by name)."
-    ALPHAS[a.name] = a
-    return a
+    return ALPHAS.add(a.name, a)
 
 class Momentum(AlphaFactor):
     "Past winners keep winning: the `lookback`-bar return, skipping the most recent `skip` bars (which tend to reverse)."

@@ -28,7 +28,7 @@ from .analyzer import performance, round_trips, tear_sheet
 __all__ = ['BacktestConfig', 'BacktestResult', 'equal_weight_index', 'run_backtest']
 
 # %% ../../nbs/80_backtest.engine.ipynb #06552b9e
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BacktestConfig:
     "The simulation's settings (saved with every result)."
     cash: float = 100_000.0
@@ -57,8 +57,9 @@ class BacktestConfig:
 
     def engine(self) -> EngineConfig:
         "The engine's part of these settings."
-        return EngineConfig(self.allow_short, self.verify_causal, self.min_order_value, self.flatten_on_kill, self.seed, self.run_id, self.jump_band,
-                            self.causal_seed)
+        return EngineConfig(allow_short=self.allow_short, verify_causal=self.verify_causal, min_order_value=self.min_order_value,
+                            flatten_on_kill=self.flatten_on_kill, seed=self.seed, run_id=self.run_id, jump_band=self.jump_band,
+                            causal_seed=self.causal_seed)
 
 # %% ../../nbs/80_backtest.engine.ipynb #bc337cbb
 @dataclass
@@ -148,10 +149,11 @@ def run_backtest(panel: MarketPanel,  # bars: history before `start` included fo
     p = panel.between(None, end) if end is not None else panel
     i0 = 0 if start is None else p.loc_of(pd.Timestamp(start) - pd.Timedelta(1, "ns")) + 1
     if i0 >= len(p): raise InvalidValueError(f"run_backtest: no bars between {start} and {end}")
-    broker = SimBroker(cfg.cash, cfg.costs(), cfg.slippage_bps, cfg.impact, cfg.participation, cfg.allow_short)
+    broker = SimBroker(cash=cfg.cash, costs=cfg.costs(), slippage_bps=cfg.slippage_bps, impact=cfg.impact, participation=cfg.participation,
+                       allow_short=cfg.allow_short)
     ecfg = cfg.engine()
-    eng = TradingEngine(strategy, broker, list(p.symbols), cfg.cash, risk, pretrade, monitor, kill_switch, p.sectors, bus,
-                        repositories, config=ecfg)
+    eng = TradingEngine(strategy, broker, list(p.symbols), cash=cfg.cash, risk=risk, pretrade=pretrade, monitor=monitor, kill_switch=kill_switch,
+                        sectors=p.sectors, bus=bus, repositories=repositories, config=ecfg)
     t0 = time.perf_counter()
     eng.bind(p)
     regular = is_regular_bar(p.timestamps)
@@ -171,7 +173,7 @@ def _result(eng: TradingEngine, p: MarketPanel, i0: int, cfg: BacktestConfig, be
     t, eq, ex = zip(*eng.equity_curve)
     idx = pd.DatetimeIndex(t, name="timestamp")
     equity, exposure = pd.Series(eq, idx, name="equity"), pd.Series(ex, idx, name="exposure")
-    bench = equal_weight_index(p._rows(i0, len(p))) if isinstance(benchmark, str) and benchmark == "equal_weight" else benchmark
+    bench = equal_weight_index(p.rows(i0, len(p))) if isinstance(benchmark, str) and benchmark == "equal_weight" else benchmark
     if isinstance(bench, str): raise InvalidValueError(f"benchmark: {bench!r} is not 'equal_weight', a price Series or None")
     fills, orders, refusals = _frames(eng, p)
     m = performance(equity, fills, bench, exposure)

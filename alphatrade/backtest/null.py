@@ -29,7 +29,7 @@ NULL_RISK = RiskSettings(max_daily_loss_pct=1.0, max_drawdown_pct=1.0)  # daily-
 NULL_MONITOR = MonitorConfig(max_consecutive_losses=10**6)  # ... and the losing-streak halt
 
 # %% ../../nbs/82_backtest.null.ipynb #f2bb8bc4
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NullSpec:
     "The null test's markets: one synthetic market per seed with nothing to find (planted_alpha=0)."
     seeds: tuple = tuple(range(16))

@@ -5,30 +5,21 @@
 # %% ../../nbs/03_core.events.ipynb #0698da0c
 from __future__ import annotations
 import asyncio, inspect, logging, threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Callable
 
-from .types import Fill, Order, RiskEvent, TradeSignal
+from .types import Fill, Order, RiskEvent
 
 # %% auto #0
-__all__ = ['log', 'Event', 'BarEvent', 'SignalEvent', 'OrderEvent', 'FillEvent', 'RiskAlert', 'KillSwitchEvent', 'SystemEvent',
-           'HandlerError', 'EventBus', 'publish', 'publish_async']
+__all__ = ['log', 'Event', 'OrderEvent', 'FillEvent', 'RiskAlert', 'KillSwitchEvent', 'HandlerError', 'EventBus', 'publish',
+           'publish_async']
 
 # %% ../../nbs/03_core.events.ipynb #8140888f
 @dataclass(frozen=True)
 class Event:
     "Base of every event; `timestamp` is the engine clock's time (never the wall clock in a backtest)."
     timestamp: datetime
-
-@dataclass(frozen=True)
-class BarEvent(Event):
-    "New bars closed: the step's timestamps' bars (any container the producer documents, e.g. a panel row)."
-    bars: Any = None
-
-@dataclass(frozen=True)
-class SignalEvent(Event):
-    signal: TradeSignal = None
 
 @dataclass(frozen=True)
 class OrderEvent(Event):
@@ -49,13 +40,6 @@ class KillSwitchEvent(Event):
     active: bool = True
     reason: str = ""
     by: str = ""  # who activated or reset it
-
-@dataclass(frozen=True)
-class SystemEvent(Event):
-    "Start, stop, errors and other lifecycle news."
-    kind: str = "info"
-    message: str = ""
-    data: dict = field(default_factory=dict)
 
 # %% ../../nbs/03_core.events.ipynb #9053244c
 log = logging.getLogger("alphatrade.events")

@@ -76,7 +76,8 @@ def panel_to_bars(p: MarketPanel) -> pd.DataFrame:
 from fastcore.basics import patch
 
 @patch
-def _rows(self: MarketPanel, i0: int, i1: int) -> MarketPanel:
+def rows(self: MarketPanel, i0: int, i1: int) -> MarketPanel:
+    "Bars `i0 .. i1 - 1` by position (a view, not a copy): what the engine, the look-ahead check and the daemon cut by row number."
     return MarketPanel(self.timestamps[i0:i1], self.symbols, {k: v[i0:i1] for k, v in self.data.items()}, self.sectors)
 
 @patch
@@ -88,20 +89,20 @@ def loc_of(self: MarketPanel, t) -> int:
 @patch
 def upto(self: MarketPanel, t) -> MarketPanel:
     "Bars starting at or before `t`: what is known once bar `t` has closed."
-    return self._rows(0, self.loc_of(t) + 1)
+    return self.rows(0, self.loc_of(t) + 1)
 
 @patch
 def window(self: MarketPanel, t, n: int) -> MarketPanel:
     "The last `n` bars up to and including `t`."
     i = self.loc_of(t) + 1
-    return self._rows(max(0, i - n), i)
+    return self.rows(max(0, i - n), i)
 
 @patch
 def between(self: MarketPanel, start=None, end=None) -> MarketPanel:
     "Bars with `start <= timestamp < end`."
     i0 = 0 if start is None else self.loc_of(pd.Timestamp(start) - pd.Timedelta(1, "ns")) + 1
     i1 = len(self) if end is None else self.loc_of(pd.Timestamp(end) - pd.Timedelta(1, "ns")) + 1
-    return self._rows(i0, i1)
+    return self.rows(i0, i1)
 
 @patch
 def select(self: MarketPanel, symbols) -> MarketPanel:

@@ -17,7 +17,7 @@ from .calendar import BAR_COLUMNS, session_bars, bar_length
 __all__ = ['SyntheticConfig', 'intraday_profile', 'generate_market', 'wide', 'mean_rank_ic']
 
 # %% ../../nbs/10_data.synthetic.ipynb #4f833207
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SyntheticConfig:
     "Everything that determines a synthetic market; the same config gives the same bytes."
     seed: int = 42

@@ -38,7 +38,7 @@ class Broker(Protocol):
     def executions_since(self, t: datetime) -> list[Fill]: ...
 
 # %% ../../nbs/61_execution.broker.ipynb #c04a0002
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CostModel:
     "Commission and regulatory fees of one fill."
     per_share: Decimal = Decimal(0)

@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from ..core.types import Registry
 from ..data.panel import MarketPanel
 
 # %% auto #0
@@ -19,7 +20,7 @@ __all__ = ['FAMILIES', 'REGISTRY', 'Feature', 'feature', 'memo', 'dep', 'per_sym
 # %% ../../nbs/20_features.base.ipynb #38ff4f1f
 FAMILIES = ("technical", "statistical", "microstructure", "cross_sectional", "intraday")
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Feature:
     "A registered feature: `fn(panel) -> [T x N]` using bars up to each row only."
     name: str
@@ -34,14 +35,14 @@ class Feature:
         if out.shape != p.shape: raise ValueError(f"feature {self.name}: returned shape {out.shape}, expected {p.shape}")
         return out
 
-REGISTRY: dict[str, Feature] = {}
+REGISTRY = Registry("feature", builtins=[f"alphatrade.features.{m}" for m in ("technical", "statistical", "microstructure", "cross_sectional")])
 
 def feature(name: str, family: str, lookback: int, inputs=("close",)):
     "Decorator: register `fn(panel) -> [T x N]` as a feature; its docstring says what it measures and its lookback."
     if family not in FAMILIES: raise ValueError(f"feature {name}: unknown family {family!r}")
     def deco(fn):
         if not (fn.__doc__ or "").strip(): raise ValueError(f"feature {name}: needs a docstring saying what it measures")
-        REGISTRY[name] = Feature(name, family, int(lookback), tuple(inputs), fn, fn.__doc__.strip())
+        REGISTRY.add(name, Feature(name=name, family=family, lookback=int(lookback), inputs=tuple(inputs), fn=fn, doc=fn.__doc__.strip()))
         return fn
     return deco
 

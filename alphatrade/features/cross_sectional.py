@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 
 from .base import feature, log_return, safe_div, REGISTRY, dep
-from . import technical, statistical, microstructure  # registers the features these build on
 
 # %% auto #0
 __all__ = ['cs_rank', 'row_stat', 'cs_zscore', 'sector_groups', 'demean_by_group', 'cs_rank_ret_4', 'cs_rank_ret_26',

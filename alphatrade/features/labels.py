@@ -9,9 +9,9 @@ from typing import Callable
 
 import numpy as np
 
+from ..core.types import Registry
 from ..data.panel import MarketPanel
 from .base import dep
-from . import statistical  # vol_26 for barrier widths
 
 # %% auto #0
 __all__ = ['LABELS', 'lead', 'Label', 'label', 'class_26', 'barrier_26']
@@ -23,7 +23,7 @@ def lead(a: np.ndarray, k: int) -> np.ndarray:
     out = np.full(a.shape, np.nan); out[:-k] = a[k:]
     return out
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Label:
     "A training target; row t reads bars t+1 .. t+horizon."
     name: str
@@ -34,12 +34,12 @@ class Label:
 
     def __call__(self, p: MarketPanel) -> np.ndarray: return np.asarray(self.fn(p), dtype="float64")
 
-LABELS: dict[str, Label] = {}
+LABELS = Registry("label")  # the labels are defined below, in this module
 
 def label(name: str, horizon: int, kind: str = "regression"):
     "Decorator: register a label function `fn(panel) -> [T x N]`."
     def deco(fn):
-        LABELS[name] = Label(name, horizon, fn, (fn.__doc__ or "").strip(), kind)
+        LABELS.add(name, Label(name=name, horizon=horizon, fn=fn, doc=(fn.__doc__ or "").strip(), kind=kind))
         return fn
     return deco
 

@@ -42,7 +42,7 @@ def find_leaks(fns: dict[str, Callable],  # name -> fn(panel) -> [T x N] (or [T]
         full = np.asarray(fn(p), dtype="float64")
         h = (horizons or {}).get(name, 0)
         for c in cuts:
-            part = np.asarray(fn(p._rows(0, c)), dtype="float64")
+            part = np.asarray(fn(p.rows(0, c)), dtype="float64")
             a, b = full[:c - h], part[:c - h]
             same = np.isclose(a, b, rtol=rtol, atol=atol) | (np.isnan(a) & np.isnan(b))
             if h:  # a label cannot know what lies past the cut: those rows must be unknown
@@ -116,10 +116,10 @@ def _stretches(cuts: list, window: int | None, T: int) -> list:
 def _prefix_check(fn, p, cuts, full, window, name, rtol, atol, rows: list) -> Leak | None:
     for s, e, cs in _stretches(sorted(int(c) for c in cuts), window, len(p)):
         if e is None and full is None: full = np.asarray(fn(p), dtype="float64"); rows.append(len(p))
-        ref = full if e is None else np.asarray(fn(p._rows(s, e)), dtype="float64")
+        ref = full if e is None else np.asarray(fn(p.rows(s, e)), dtype="float64")
         if e is not None: rows.append(e - s)
         for c in cs:
-            part = np.asarray(fn(p._rows(s, c + 1)), dtype="float64"); rows.append(c + 1 - s)
+            part = np.asarray(fn(p.rows(s, c + 1)), dtype="float64"); rows.append(c + 1 - s)
             bad = _differ(ref[:c + 1 - s], part, rtol, atol)
             if bad.any():
                 at = tuple(np.argwhere(bad)[0])

@@ -14,7 +14,6 @@ import pandas as pd
 import alphatrade
 from ..data.panel import MarketPanel
 from .base import REGISTRY, Feature, dep
-from . import technical, statistical, microstructure, cross_sectional  # register every family
 
 # %% auto #0
 __all__ = ['FeatureSet', 'panel_key', 'FeaturePipeline', 'feature_table']
@@ -91,7 +90,7 @@ def compute(self: FeaturePipeline, p: MarketPanel) -> FeatureSet:
 @patch
 def update(self: FeaturePipeline, window: MarketPanel) -> pd.DataFrame:
     "Features of the newest bar of `window` (its last `history` bars are used): a symbol x feature frame."
-    w = window._rows(max(0, len(window) - self.history), len(window))
+    w = window.rows(max(0, len(window) - self.history), len(window))
     vals = np.stack([f(w)[-1] for f in self.features], axis=-1) if len(w) else np.empty((len(window.symbols), 0))
     return pd.DataFrame(vals, index=list(window.symbols), columns=list(self.names))
 

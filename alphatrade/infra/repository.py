@@ -222,7 +222,8 @@ class KillSwitchRepository:
 def engine_repositories(db: Database):
     "The `trading.engine.Repositories` of `db`: orders, trades, signals, risk events and positions."
     from alphatrade.trading.engine import Repositories
-    return Repositories(OrderRepository(db), TradeRepository(db), SignalRepository(db), RiskEventRepository(db), PositionRepository(db))
+    return Repositories(orders=OrderRepository(db), trades=TradeRepository(db), signals=SignalRepository(db), risk=RiskEventRepository(db),
+                        positions=PositionRepository(db))
 
 # %% ../../nbs/93_infra.repository.ipynb #bfa2838e
 _MONEY_COLS = ["open", "high", "low", "close", "vwap"]

@@ -14,10 +14,12 @@ import pandas as pd
 from scipy import stats
 
 from ..core.errors import ModelError, ModelNotFittedError, InvalidValueError
+from ..core.types import Registry
 
 # %% auto #0
 __all__ = ['MODEL_CLASSES', 'ModelType', 'regression_metrics', 'classification_metrics', 'register_model', 'TradingModel', 'fit',
-           'predict', 'predict_proba', 'score', 'evaluate', 'get_feature_importance', 'save', 'load_model']
+           'check_fitted', 'predict', 'predict_proba', 'score', 'evaluate', 'get_feature_importance', 'save',
+           'load_model']
 
 # %% ../../nbs/40_models.base.ipynb #685546c4
 class ModelType(str, Enum):
@@ -65,12 +67,11 @@ def classification_metrics(y: np.ndarray,  # true class labels
     return out
 
 # %% ../../nbs/40_models.base.ipynb #7496b005
-MODEL_CLASSES: dict[str, type] = {}
+MODEL_CLASSES = Registry("model class", builtins=["alphatrade.models.classical", "alphatrade.models.ensemble"])
 
 def register_model(cls):
     "Class decorator: allow `load_model` to rebuild `cls` from its `model.json`."
-    MODEL_CLASSES[cls.__name__] = cls
-    return cls
+    return MODEL_CLASSES.add(cls.__name__, cls)
 
 def _jsonable(v):
     if isinstance(v, dict): return {str(k): _jsonable(x) for k, x in v.items()}
@@ -100,7 +101,7 @@ class TradingModel(ABC):
         self._fitted = False
 
     name = property(lambda self: self._name)
-    version = property(lambda self: self._version)
+    version = property(lambda self: self._version, lambda self, v: setattr(self, "_version", str(v)))  # the registry sets it on register
     is_fitted = property(lambda self: self._fitted)
     feature_names = property(lambda self: list(self._feature_names or []))
     training_metrics = property(lambda self: dict(self._training_metrics))
@@ -188,12 +189,13 @@ def fit(self: TradingModel,
 TradingModel._target, TradingModel.fit = _target, fit
 
 # %% ../../nbs/40_models.base.ipynb #b9785b4d
-def _check_fitted(self: TradingModel, what: str):
+def check_fitted(self: TradingModel, what: str):  # what needs the fit, for the message
+    "Raise `ModelNotFittedError` unless the model is fitted (or loaded): the guard of everything that reads a fit."
     if not self._fitted: raise ModelNotFittedError(f"{self.name}: {what} called before fit (or load)")
 
 def predict(self: TradingModel, X) -> np.ndarray:
     "Predictions for the rows of X: class labels (classifier) or values (regressor)."
-    self._check_fitted("predict")
+    self.check_fitted("predict")
     A = self._matrix(X)
     if self.model_type is ModelType.CLASSIFIER: return self.classes[np.asarray(self._predict_proba(A)).argmax(axis=1)]
     return np.asarray(self._predict(A), "float64")
@@ -201,7 +203,7 @@ def predict(self: TradingModel, X) -> np.ndarray:
 def predict_proba(self: TradingModel, X) -> np.ndarray:
     "Class probabilities [n x K], columns in `classes` order (classifiers only)."
     if self.model_type is not ModelType.CLASSIFIER: raise ModelError(f"{self.name}: predict_proba needs a classifier; this is a {self.model_type.value}")
-    self._check_fitted("predict_proba")
+    self.check_fitted("predict_proba")
     return np.asarray(self._predict_proba(self._matrix(X)), "float64")
 
 def score(self: TradingModel, X) -> np.ndarray:
@@ -216,13 +218,13 @@ def evaluate(self: TradingModel, X, y) -> dict:
     if self.model_type is ModelType.CLASSIFIER: return classification_metrics(yv, self.predict_proba(A), self.classes)
     return regression_metrics(yv, self.predict(A))
 
-TradingModel._check_fitted, TradingModel.predict, TradingModel.predict_proba = _check_fitted, predict, predict_proba
+TradingModel.check_fitted, TradingModel.predict, TradingModel.predict_proba = check_fitted, predict, predict_proba
 TradingModel.score, TradingModel.evaluate = score, evaluate
 
 # %% ../../nbs/40_models.base.ipynb #15bad372
 def get_feature_importance(self: TradingModel) -> pd.Series:
     "Importance per feature, summing to 1 (0 everywhere if the model uses none), largest first."
-    self._check_fitted("get_feature_importance")
+    self.check_fitted("get_feature_importance")
     v = np.abs(np.asarray(self._importance(), "float64"))
     if len(v) != len(self._feature_names): raise ModelError(f"{self.name}: {len(v)} importances for {len(self._feature_names)} features")
     tot = v.sum()
@@ -234,7 +236,7 @@ TradingModel.get_feature_importance = get_feature_importance
 # %% ../../nbs/40_models.base.ipynb #c817a647
 def save(self: TradingModel, path: Path | str) -> list[Path]:
     "Write the model into the folder `path` (created); returns the files written, `model.json` last."
-    self._check_fitted("save")
+    self.check_fitted("save")
     folder = Path(path); folder.mkdir(parents=True, exist_ok=True)
     files = [folder / f for f in self._save_artifact(folder)]
     meta = {"class": type(self).__name__, "name": self.name, "version": self.version, "model_type": self.model_type.value,

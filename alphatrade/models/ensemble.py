@@ -20,7 +20,7 @@ __all__ = ['fresh', 'VotingEnsemble', 'StackingEnsemble', 'adaptive_weights', 'A
 # %% ../../nbs/43_models.ensemble.ipynb #6e2e016d
 def fresh(m: TradingModel) -> TradingModel:
     "An unfitted copy of `m`: same class, name, seed and hyper-parameters."
-    extra = m._parts() if isinstance(m, _Ensemble) else {}  # an ensemble's members (and meta-model) are copied too
+    extra = m.parts() if isinstance(m, _Ensemble) else {}  # an ensemble's members (and meta-model) are copied too
     return type(m)(name=m.name, seed=m.seed, **extra, **m.params)
 
 class _Ensemble(TradingModel):
@@ -34,7 +34,7 @@ class _Ensemble(TradingModel):
             kinds = {m.model_type for m in members}
             if len(kinds) > 1: raise ModelError(f"{self.name}: members mix classifiers and regressors ({[type(m).__name__ for m in members]})")
             self.model_type = kinds.pop()
-    def _parts(self) -> dict: return {"members": self.members}
+    def parts(self) -> dict: return {"members": self.members}  # constructor arguments beyond params, for `fresh`
     def _fit_members(self, X, y_dec, validation, w, rows=None):
         "Fit every member on (decoded) labels; `rows` restricts to a subset."
         Xf, yf = (X, y_dec) if rows is None else (X[rows], y_dec[rows])
@@ -121,7 +121,7 @@ class StackingEnsemble(_Ensemble):
         self.oof_rows_ = int(ok.sum())
         val = None if validation is None else (validation[0], self._decode(validation[1]))
         self._fit_members(X, yd, val, sample_weights)
-    def _parts(self): return {"members": self.members, "meta": self.meta}
+    def parts(self): return {"members": self.members, "meta": self.meta}
     def _meta_in(self, X): return self._scores(X)
     def _predict(self, X): return self.meta.predict(self._meta_in(X))
     def _predict_proba(self, X): return self.meta.predict_proba(self._meta_in(X))
@@ -178,7 +178,7 @@ class AdaptiveEnsemble(_Ensemble):
         return _weights(np.nanmean(h, axis=0))
     def update(self, X, y) -> np.ndarray:
         "Record one bar's cross-section (features X, realised labels y) and return the new weights."
-        self._check_fitted("update")
+        self.check_fitted("update")
         S = self._scores(self._matrix(X)); yv = np.asarray(y, "float64").ravel()
         self.history.append([float(ic_series(S[:, j][None], yv[None])[0]) for j in range(S.shape[1])])
         return self.weights

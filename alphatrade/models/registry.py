@@ -17,7 +17,6 @@ from fastcore.basics import patch
 from ..core.config import load_settings, project_root
 from ..core.errors import ModelError, UnsafeArtifactError
 from .base import MODEL_CLASSES, TradingModel, load_model
-from . import classical, ensemble  # their model classes register on import: `load` rebuilds any of them, also in a fresh process
 
 # %% auto #0
 __all__ = ['SUMS', 'METADATA', 'PICKLE_SUFFIXES', 'LIBRARIES', 'RESERVED', 'LS_COLUMNS', 'HEADLINE', 'sha256_file',
@@ -252,7 +251,7 @@ def register(self: ModelRegistry,
             ) -> ModelRecord:
     "Write `model` as a new version of `name`, atomically; sets `model.version`. Nothing is ever overwritten."
     if not isinstance(model, TradingModel): raise ModelError(f"register: expected a TradingModel, got {type(model).__name__}")
-    model._check_fitted("register")
+    model.check_fitted("register")
     cls = type(model)
     # by name, not identity: re-running a notebook's (or an autoreloaded module's) class definition registers a new
     # class object under the same name, and models built from the earlier one must still register and load
@@ -271,13 +270,13 @@ def register(self: ModelRegistry,
     if want is not None and (d / want).exists(): raise ModelError(f"{name}: version {want} already exists in {self.root}; versions are never overwritten")
     created = not d.exists()
     d.mkdir(parents=True, exist_ok=True)
-    old = model._version
+    old = model.version
     try:
         for _ in range(100):
             v = want or str(int((self._versions(name) or ["0"])[-1]) + 1)
             tmp = d / f".tmp-{v}-{uuid.uuid4().hex[:12]}"
             try:
-                model._version = v
+                model.version = v
                 sha = _write_version(model, tmp, {**base, "version": v})
                 try: os.rename(tmp, d / v)
                 except OSError:
@@ -289,7 +288,7 @@ def register(self: ModelRegistry,
                 if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
         raise ModelError(f"{name}: could not claim a new version in {d} after 100 attempts")
     except BaseException:
-        model._version = old
+        model.version = old
         if created:
             try: d.rmdir()  # only if still empty: never another writer's files
             except OSError: pass

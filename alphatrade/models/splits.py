@@ -41,7 +41,7 @@ def _align(b: int, starts: np.ndarray | None) -> int:
     i = np.searchsorted(starts, b); return int(starts[i]) if i < len(starts) else b
 
 # %% ../../nbs/42_models.splits.ipynb #2ed46a7b
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WalkForward:
     "Walk-forward splits: train strictly before each test window."
     n_folds: int = 10  # test windows
@@ -78,7 +78,7 @@ class WalkForward:
         return folds
 
 # %% ../../nbs/42_models.splits.ipynb #091e021a
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PurgedKFold:
     "K contiguous test blocks; training on both sides with a purge before and an embargo after."
     n_splits: int = 5

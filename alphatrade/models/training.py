@@ -95,7 +95,8 @@ def make_dataset(panel: MarketPanel,  # the market
 
 # %% ../../nbs/45_models.training.ipynb #b3d6d0f0
 @patch
-def _positions(self: Dataset, positions) -> np.ndarray:
+def positions(self: Dataset, positions) -> np.ndarray:
+    "`positions` (bar numbers) as an int array, checked to lie inside the dataset."
     pos = np.asarray(positions, dtype=np.int64).ravel()
     if len(pos) and (pos.min() < 0 or pos.max() >= len(self)): raise InvalidValueError(f"Dataset: positions outside [0, {len(self)})")
     return pos
@@ -106,7 +107,7 @@ def rows(self: Dataset,
          dropna_X: bool = False,  # also drop rows with any missing feature
         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     "(X [n x F], target `fit_y` [n], bar position [n], symbol index [n]) of the labelled rows of the chosen bars."
-    pos = self._positions(positions); N, F = len(self.symbols), len(self.feature_names)
+    pos = self.positions(positions); N, F = len(self.symbols), len(self.feature_names)
     X2, y1 = self.X[pos].reshape(-1, F), self.fit_y[pos].reshape(-1)
     t_pos, s_idx = np.repeat(pos, N), np.tile(np.arange(N), len(pos))
     keep = ~np.isnan(y1)
@@ -158,7 +159,7 @@ def _fit_on(model: TradingModel, ds: Dataset, train: np.ndarray, validation_frac
 
 def _score(model: TradingModel, ds: Dataset, positions, dropna_X: bool) -> np.ndarray:
     "The model's score for every symbol of the bars `positions` [len x N]: NaN without a bar or (dropna_X) with a missing feature."
-    pos = ds._positions(positions); N, F = len(ds.symbols), len(ds.feature_names)
+    pos = ds.positions(positions); N, F = len(ds.symbols), len(ds.feature_names)
     X2 = ds.X[pos].reshape(-1, F)
     ok = ~np.isnan(X2).any(axis=1) if dropna_X else ~np.isnan(X2).all(axis=1)
     if ds.present is not None: ok &= ds.present[pos].reshape(-1)
@@ -217,7 +218,7 @@ class WalkForwardResult:
 # %% ../../nbs/45_models.training.ipynb #c81cddcb
 def walk_forward(model_factory,  # () -> a fresh, unfitted TradingModel (called once per fold and for the refit)
                  dataset: Dataset,  # features and label
-                 splitter=None,  # an object with .split(times=...) -> [Fold], or a list of Folds; default WalkForward(10, horizon)
+                 splitter=None,  # an object with .split(times=...) -> [Fold], or a list of Folds; default WalkForward(n_folds=10, horizon)
                  validation_frac: float | None = 0.2,  # share of each fold's training bars for early stopping; None: fit on all
                  progress: bool = False,  # a tqdm bar over the folds
                  refit: bool = True,  # also fit a final model on every bar
@@ -362,7 +363,7 @@ def _holdout_cut(ds: Dataset, holdout: float) -> int:
 def tune(family: str,  # a key of MODELS
          dataset: Dataset,  # features and label
          n_trials: int = 20,  # optuna trials
-         splitter=None,  # as for walk_forward (over the tuning period); default WalkForward(10, horizon)
+         splitter=None,  # as for walk_forward (over the tuning period); default WalkForward(n_folds=10, horizon)
          search_space: dict | None = None,  # {param: spec}; default SEARCH_SPACES[family]
          seed: int = 42,  # seeds the sampler and every model
          kind: str | None = None,  # "regression"/"classification"; default the label's kind

@@ -80,7 +80,7 @@ class KillSwitch:
         if self.bus is not None: self.bus.publish(KillSwitchEvent(at, False, "reset", by))
 
 # %% ../../nbs/50_risk.limits.ipynb #80b4dff8
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PreTradeConfig:
     "Limits beyond the settings' `RiskSettings`."
     max_sector_pct: float = 0.30  # gross exposure of one sector / equity
@@ -136,7 +136,7 @@ class PreTradeRiskChecker:
 # %% ../../nbs/50_risk.limits.ipynb #e80b2917
 BARS_PER_YEAR = 26 * 252
 
-@dataclass
+@dataclass(kw_only=True)
 class MonitorConfig:
     max_vol: float = 0.60  # annualised volatility of bar returns that raises a warning
     var_level: float = 0.95

@@ -40,7 +40,7 @@ class BarClock:
         self._now = now; return now
 
 # %% ../../nbs/72_trading.engine.ipynb #0dc37413
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EngineConfig:
     "How the engine behaves, beyond its components."
     allow_short: bool = False  # may a target be negative?
@@ -52,7 +52,7 @@ class EngineConfig:
     jump_band: float | None = 0.2  # a close this far from the symbol's level is held until the next bar confirms it (None: no jump rule)
     causal_seed: int | None = None  # picks the look-ahead check's rows; None: a fresh seed at every bind (recorded in `engine.causal`)
 
-@dataclass
+@dataclass(kw_only=True)
 class Repositories:
     "Where the engine writes when a database is configured (any may be None); `infra.repository.engine_repositories(db)` builds them."
     orders: object = None  # OrderRepository
@@ -178,7 +178,7 @@ def _wanted(self: TradingEngine, s: np.ndarray, px: np.ndarray, equity: float) -
 def _oid(self: TradingEngine, at: datetime, symbol: str) -> str: return f"{self.cfg.run_id}-{at:%Y%m%dT%H%M}-{symbol}"
 
 @patch
-def _send(self: TradingEngine, j: int, qty: float, at: datetime, tag: str, check: bool, pf: Portfolio | None, n_open: int):
+def _send(self: TradingEngine, j: int, qty: float, at: datetime, *, tag: str, check: bool, pf: Portfolio | None, n_open: int):
     "Risk-check one order against `pf`, then create, submit and send it; return the portfolio as if it filled."
     sym = self.symbols[j]
     o = Order(sym, OrderSide.BUY if qty > 0 else OrderSide.SELL, to_decimal(abs(qty), "qty"), client_order_id=self._oid(at, sym), tag=tag)
@@ -217,7 +217,7 @@ def _decide(self: TradingEngine, t, at: datetime, s: np.ndarray, px: np.ndarray,
     if self.kill_switch.active:
         if self.cfg.flatten_on_kill:
             for j in np.flatnonzero((self.qty != 0) & ~self.inflight & have):
-                self._send(j, -self.qty[j], at, "kill_switch", False, None, 0); sent.append(self.symbols[j])
+                self._send(j, -self.qty[j], at, tag="kill_switch", check=False, pf=None, n_open=0); sent.append(self.symbols[j])
         return sent
     delta = self._wanted(np.where(have, s, np.nan), self.last_px, equity)
     idx = np.flatnonzero(delta)
@@ -226,7 +226,7 @@ def _decide(self: TradingEngine, t, at: datetime, s: np.ndarray, px: np.ndarray,
     pf, n_open = self._portfolio(at), int(self.inflight.sum())
     accepted = []
     for j in idx:
-        pf, ok = self._send(j, delta[j], at, self.strategy.name, True, pf, n_open)
+        pf, ok = self._send(j, delta[j], at, tag=self.strategy.name, check=True, pf=pf, n_open=n_open)
         if ok: sent.append(self.symbols[j]); accepted.append(j); n_open += 1
     if self.repos.signals is not None and accepted:
         self.repos.signals.add_many([TradeSignal(self.symbols[j], t, float(s[j]), source=self.strategy.name) for j in accepted])

@@ -19,7 +19,6 @@ from ..features.base import compact, rolling
 from ..features.cross_sectional import cs_rank
 from ..features.microstructure import session_position
 from ..alpha.factors import ALPHAS
-import alphatrade.alpha.combiner  # registers the combined alphas
 
 # %% auto #0
 __all__ = ['BUILTINS', 'SignalWeight', 'EqualWeight', 'FixedNotional', 'Strategy', 'generate_signals', 'get_position_sizes',
@@ -29,7 +28,7 @@ __all__ = ['BUILTINS', 'SignalWeight', 'EqualWeight', 'FixedNotional', 'Strategy
 def _shares(w: np.ndarray, price: np.ndarray, equity: float) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"): return np.trunc(w * equity / price)
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SignalWeight:
     "Weight = strength x the per-name cap; scaled down so gross exposure stays within `gross`."
     gross: float = 1.0  # most gross exposure, as a fraction of equity
@@ -39,7 +38,7 @@ class SignalWeight:
         g = np.nansum(np.abs(w))
         return _shares(w * (self.gross / g if g > self.gross else 1.0), price, equity)
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EqualWeight:
     "`gross` split equally over the names with a non-zero signal (by sign), each capped."
     gross: float = 1.0
@@ -47,7 +46,7 @@ class EqualWeight:
         k = np.count_nonzero(np.nan_to_num(s))
         return _shares(np.sign(s) * min(self.gross / max(k, 1), cap), price, equity)
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FixedNotional:
     "A fixed dollar amount per name (times |strength|), whatever the equity: the classic per-trade sizing."
     notional: float = 10_000.0

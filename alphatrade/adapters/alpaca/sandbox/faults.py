@@ -18,7 +18,7 @@ __all__ = ['Faults', 'inject_before', 'inject_after', 'rejection']
 # %% ../../../../nbs/66b_adapters.alpaca.sandbox.faults.ipynb #a2262e0f
 _FAULT_KINDS = ("http_429", "http_5xx", "http_5xx_after", "slow", "reject", "partial_fill", "drop")
 
-@dataclass
+@dataclass(kw_only=True)
 class Faults:
     "Faults to inject, switchable at run time with `set`; `injected` counts every fault that happened."
     http_429: int = 0  # answer the next K REST requests 429 (with the rate-limit headers), doing nothing

@@ -1,0 +1,67 @@
+"""The four registries (features, labels, alphas, model classes): a duplicate name is refused, and a fresh process that
+imports only a registry's own module still sees every built-in (the registry loads them itself, on first lookup)."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from alphatrade.core.errors import ConfigError
+
+HOMES = {"features": ("alphatrade.features.base", "REGISTRY"), "labels": ("alphatrade.features.labels", "LABELS"),
+         "alphas": ("alphatrade.alpha.factors", "ALPHAS"), "models": ("alphatrade.models.base", "MODEL_CLASSES")}
+
+
+def _names(imports: str) -> dict:
+    "Each registry's sorted names, in a fresh interpreter that first runs `imports`."
+    code = imports + "\nimport importlib, json\n" + f"homes = {HOMES!r}\n" + \
+        "print(json.dumps({k: sorted(getattr(importlib.import_module(m), n)) for k, (m, n) in homes.items()}))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_fresh_process_sees_every_builtin():
+    alone = _names("")  # nothing imported but the registries' own modules
+    # the reference: every module that defines built-ins imported by hand, as the side-effect imports used to do
+    everything = _names("import alphatrade.features.technical, alphatrade.features.statistical, alphatrade.features.microstructure, "
+                        "alphatrade.features.cross_sectional, alphatrade.features.labels, alphatrade.alpha.combiner, "
+                        "alphatrade.models.classical, alphatrade.models.ensemble")
+    assert alone == everything
+    assert {"rsi_14", "adx_14", "amihud_26", "beta_mkt_260"} <= set(alone["features"])
+    assert {"fwd_ret_1", "fwd_ret_26", "class_26", "barrier_26"} <= set(alone["labels"])
+    assert {"momentum_130_4", "reversal_1", "combined_ic", "combined_orthogonal"} <= set(alone["alphas"])
+    assert {"LightGBMRegressor", "XGBoostClassifier", "StackingEnsemble", "AdaptiveEnsemble"} <= set(alone["models"])
+    assert (len(alone["features"]), len(alone["labels"]), len(alone["alphas"]), len(alone["models"])) == (77, 8, 9, 11)
+
+
+def test_duplicate_feature_refused():
+    from alphatrade.features.base import REGISTRY, feature
+    before = REGISTRY["rsi_14"]
+    with pytest.raises(ConfigError, match=r"feature 'rsi_14' is defined twice: by alphatrade\.features\.technical\.\w+ and by "
+                                          r"test_registries\.test_duplicate_feature_refused\.<locals>\.my_rsi"):
+        @feature("rsi_14", "technical", 14)
+        def my_rsi(p):
+            "Not the real RSI."
+            return p.close
+    assert REGISTRY["rsi_14"] is before  # the refused definition left the registry as it was
+
+
+def test_duplicate_label_alpha_and_model_refused():
+    from alphatrade.alpha.factors import register, Momentum
+    from alphatrade.features.labels import label
+    from alphatrade.models.base import MODEL_CLASSES, register_model
+    with pytest.raises(ConfigError, match=r"label 'fwd_ret_1' is defined twice: by alphatrade\.features\.labels\.\w+ and by test_registries\."):
+        @label("fwd_ret_1", 1)
+        def other(p):
+            "Another forward return."
+            return p.close
+
+    class NotMomentum(Momentum): pass
+    with pytest.raises(ConfigError, match=r"alpha 'momentum_130_4' is defined twice: by alphatrade\.alpha\.factors\.Momentum and by "
+                                          r"test_registries\..*NotMomentum"):
+        register(NotMomentum(130, 4))
+    cls = MODEL_CLASSES["StackingEnsemble"]
+    with pytest.raises(ConfigError, match=r"model class 'StackingEnsemble' is defined twice: by alphatrade\.models\.ensemble\.StackingEnsemble"):
+        register_model(type("StackingEnsemble", (), {}))
+    assert MODEL_CLASSES["StackingEnsemble"] is cls
