@@ -58,6 +58,53 @@ def _zscore_rows(x):
     m = x.mean(axis=-1, keepdims=True); s = x.std(axis=-1, keepdims=True)
     return (x - m) / np.where(s > 0, s, 1)
 
+def _std_returns(cfg, rng, T: int, beta, sec_idx, n_sectors: int) -> tuple:
+    "Unit-variance bar returns [T x N] (GARCH market and idiosyncratic parts, sector shocks, the planted signal), the planted signal and the gap draws."
+    N = len(beta)
+    a, b_g = cfg.garch; w = 1 - a - b_g
+    df = cfg.tail_df
+    zm = _t(rng, df, T); zs = _t(rng, df, (T, n_sectors)); zi = _t(rng, df, (T, N))
+    zg = _t(rng, df, (T, N))
+    sm, ss, si = np.sqrt(cfg.market_share), np.sqrt(cfg.sector_share), np.sqrt(1 - cfg.market_share - cfg.sector_share)
+    b_plant = cfg.planted_alpha / np.sqrt(1 - cfg.planted_alpha ** 2)
+    L = cfg.planted_lookback
+    std_ret = np.zeros((T, N)); signal = np.full((T, N), np.nan)
+    hm, hi = 1.0, np.ones(N)
+    em_prev, ei_prev = 0.0, np.zeros(N)
+    for t in range(T):
+        hm = w + a * em_prev ** 2 + b_g * hm
+        hi = w + a * ei_prev ** 2 + b_g * hi
+        em, ei = np.sqrt(hm) * zm[t], np.sqrt(hi) * zi[t]
+        if b_plant and t >= L:
+            s = -_zscore_rows(std_ret[t - L:t].sum(axis=0))
+            signal[t - 1] = s  # known at the close of bar t-1, predicts bar t
+            ei = np.sqrt(hi) * (b_plant * s + zi[t]) / np.sqrt(1 + b_plant ** 2)
+        std_ret[t] = sm * beta * em + ss * zs[t, sec_idx] + si * ei
+        em_prev, ei_prev = zm[t], zi[t]
+    return std_ret, signal, zg
+
+def _ohlcv(rng, std_ret, bar_sd, gap, first, price0, k, n_full: int, vol_level, trade_size) -> dict:
+    "Prices rounded to cents (open, high, low, close, vwap) and volume/trades from the bar returns, the gaps and the intraday profile."
+    T, N = std_ret.shape
+    ret = std_ret * bar_sd + gap
+    close = np.exp(np.log(price0) + np.cumsum(ret, axis=0))
+    prev = np.vstack([price0, close[:-1]])
+    open_ = prev * np.exp(gap + rng.normal(0, 0.05, (T, N)) * bar_sd * ~first[:, None])
+    intrabar = np.abs(np.log(close / open_))
+    ext = bar_sd * 0.6
+    high = np.maximum(open_, close) * np.exp(ext * np.abs(rng.standard_normal((T, N))) + 0.1 * intrabar)
+    low = np.minimum(open_, close) * np.exp(-ext * np.abs(rng.standard_normal((T, N))) - 0.1 * intrabar)
+    o, c = np.round(open_, 2), np.round(close, 2)
+    h = np.maximum(np.round(high, 2), np.maximum(o, c)); l = np.minimum(np.round(low, 2), np.minimum(o, c))
+    l = np.maximum(l, 0.01)
+    vw = np.clip(np.round((o + h + l + c) / 4 + rng.normal(0, 0.1, (T, N)) * (h - l) / 4, 4), l, h)
+    # volume: U-shaped (the close busier than the open), per-stock level, lognormal noise, more on big moves
+    uv = intraday_profile(np.minimum(k, n_full - 1), n_full, open_boost=1.5, close_boost=2.0, tau=1.5)
+    vol_ = np.round(vol_level * uv[:, None] * np.exp(0.35 * rng.standard_normal((T, N)) - 0.06) * (1 + 1.5 * np.abs(std_ret) / 2))
+    vol_ = np.maximum(vol_, 100.0)
+    trades = np.maximum(1.0, np.round(vol_ / trade_size * np.exp(0.15 * rng.standard_normal((T, N)))))
+    return {"open": o, "high": h, "low": l, "close": c, "volume": vol_, "vwap": vw, "trade_count": trades}
+
 def generate_market(config: SyntheticConfig | None = None,
                     return_signal: bool = False,  # also return the planted signal (timestamp x symbol)
                     **kwargs,  # SyntheticConfig fields, e.g. seed=1, start=..., planted_alpha=0.05
@@ -77,7 +124,6 @@ def generate_market(config: SyntheticConfig | None = None,
     k = np.arange(T) - np.maximum.accumulate(np.where(first, np.arange(T), 0))  # position in the session
     n_full = int(pd.Timedelta("390min") / bar_length(cfg.timeframe))
     rng = np.random.Generator(np.random.PCG64(cfg.seed))
-
     # per-stock parameters
     vol = rng.uniform(*cfg.vol_range, N)
     beta = rng.uniform(0.7, 1.3, N)
@@ -89,57 +135,18 @@ def generate_market(config: SyntheticConfig | None = None,
     u = intraday_profile(np.minimum(k, n_full - 1), n_full)
     bar_sd = np.sqrt(np.outer(u ** 2 * (1 - cfg.overnight_share) / n_full, daily_var))  # T x N
     gap_sd = np.sqrt(cfg.overnight_share * daily_var)
-
-    a, b_g = cfg.garch; w = 1 - a - b_g
-    df = cfg.tail_df
-    zm = _t(rng, df, T); zs = _t(rng, df, (T, len(sectors))); zi = _t(rng, df, (T, N))
-    zg = _t(rng, df, (T, N))
-    sm, ss, si = np.sqrt(cfg.market_share), np.sqrt(cfg.sector_share), np.sqrt(1 - cfg.market_share - cfg.sector_share)
-    b_plant = cfg.planted_alpha / np.sqrt(1 - cfg.planted_alpha ** 2)
-    L = cfg.planted_lookback
-
-    std_ret = np.zeros((T, N)); signal = np.full((T, N), np.nan)
-    hm, hi = 1.0, np.ones(N)
-    em_prev, ei_prev = 0.0, np.zeros(N)
-    for t in range(T):
-        hm = w + a * em_prev ** 2 + b_g * hm
-        hi = w + a * ei_prev ** 2 + b_g * hi
-        em, ei = np.sqrt(hm) * zm[t], np.sqrt(hi) * zi[t]
-        if b_plant and t >= L:
-            s = -_zscore_rows(std_ret[t - L:t].sum(axis=0))
-            signal[t - 1] = s  # known at the close of bar t-1, predicts bar t
-            ei = np.sqrt(hi) * (b_plant * s + zi[t]) / np.sqrt(1 + b_plant ** 2)
-        std_ret[t] = sm * beta * em + ss * zs[t, sec_idx] + si * ei
-        em_prev, ei_prev = zm[t], zi[t]
+    std_ret, signal, zg = _std_returns(cfg, rng, T, beta, sec_idx, len(sectors))
     gap = np.where(first[:, None], gap_sd * zg, 0.0)  # the overnight move, on each session's first bar
     gap[0] = 0.0  # nothing before the first bar
-    ret = std_ret * bar_sd + gap
-    logp = np.log(price0) + np.cumsum(ret, axis=0)
-    close = np.exp(logp)
-    prev = np.vstack([price0, close[:-1]])
-    open_ = prev * np.exp(gap + rng.normal(0, 0.05, (T, N)) * bar_sd * ~first[:, None])
-    intrabar = np.abs(np.log(close / open_))
-    ext = bar_sd * 0.6
-    high = np.maximum(open_, close) * np.exp(ext * np.abs(rng.standard_normal((T, N))) + 0.1 * intrabar)
-    low = np.minimum(open_, close) * np.exp(-ext * np.abs(rng.standard_normal((T, N))) - 0.1 * intrabar)
-    o, c = np.round(open_, 2), np.round(close, 2)
-    h = np.maximum(np.round(high, 2), np.maximum(o, c)); l = np.minimum(np.round(low, 2), np.minimum(o, c))
-    l = np.maximum(l, 0.01)
-    vw = np.clip(np.round((o + h + l + c) / 4 + rng.normal(0, 0.1, (T, N)) * (h - l) / 4, 4), l, h)
-    # volume: U-shaped (the close busier than the open), per-stock level, lognormal noise, more on big moves
-    uv = intraday_profile(np.minimum(k, n_full - 1), n_full, open_boost=1.5, close_boost=2.0, tau=1.5)
-    vol_ = np.round(vol_level * uv[:, None] * np.exp(0.35 * rng.standard_normal((T, N)) - 0.06) * (1 + 1.5 * np.abs(std_ret) / 2))
-    vol_ = np.maximum(vol_, 100.0)
-    trades = np.maximum(1.0, np.round(vol_ / trade_size * np.exp(0.15 * rng.standard_normal((T, N)))))
-
+    fields = _ohlcv(rng, std_ret, bar_sd, gap, first, price0, k, n_full, vol_level, trade_size)
     out = pd.DataFrame({"timestamp": np.tile(ts, N), "symbol": np.repeat(np.array(syms, dtype=object), T)})
-    for name, arr in (("open", o), ("high", h), ("low", l), ("close", c), ("volume", vol_), ("vwap", vw), ("trade_count", trades)):
-        out[name] = arr.T.reshape(-1).astype("float64")
+    for name, arr in fields.items(): out[name] = arr.T.reshape(-1).astype("float64")
     out["timestamp"] = pd.DatetimeIndex(out["timestamp"]).as_unit("ns")
     out = out[BAR_COLUMNS]
     out.attrs["source"] = f"synthetic(seed={cfg.seed})"
     if return_signal: return out, pd.DataFrame(signal, index=ts, columns=syms)
     return out
+
 
 # %% ../../nbs/10_data.synthetic.ipynb #3603a037
 def wide(bars: pd.DataFrame, field: str = "close") -> pd.DataFrame:
