@@ -23,7 +23,8 @@ def live_latency(timer):
     from alphatrade.apps.specs import LiveSpec
     from alphatrade.apps.sources import make_strategy
     from alphatrade.models.registry import ModelRegistry
-    from alphatrade.models.training import DEFAULT_FEATURES, train_model
+    from alphatrade.models.training import DEFAULT_FEATURES
+    from alphatrade.models.train import train_model
     logging.getLogger().setLevel(logging.WARNING)
     bars = generate_market(seed=1, start="2025-01-02", end="2025-06-06", planted_alpha=0.05)
     panel = panel_from_bars(bars, sectors=load_universe())

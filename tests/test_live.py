@@ -218,7 +218,7 @@ def test_parity_ml(shared_data, tmp_path):
     the backtest of the same registered model (`registered_model`): the same orders, fills and final positions. The process also takes
     `--stream-timeframe 1Min`: its simulator streams minute bars, which the daemon folds back (see the minute-stream run below)."""
     from alphatrade.models.registry import ModelRegistry
-    from alphatrade.models.training import train_model
+    from alphatrade.models.train import train_model
     from alphatrade.trading.signals import MLStrategy, SignalGenerator, registered_model
     first, last = "2025-10-06", "2025-10-08"  # days on which this model trades to the end (on 09-15..17 it trips the kill switch in 2 hours)
     panel, start = real_panel(shared_data, first, last, SYMBOLS20)

@@ -16,7 +16,8 @@ from alphatrade.features.base import REGISTRY, Feature
 from alphatrade.models.classical import make_model
 from alphatrade.models.registry import ModelRegistry
 from alphatrade.models.splits import WalkForward
-from alphatrade.models.training import make_dataset, walk_forward, train_model
+from alphatrade.models.training import make_dataset, walk_forward
+from alphatrade.models.train import train_model
 
 # The planted signal is a one-bar reversal scaled by each stock's volatility (planted_lookback=1), so the feature set
 # below can express it: the point is to test the training machinery (alignment, purging, early stopping, stitching),

@@ -48,7 +48,7 @@ def prepare_train(spec: TrainSpec) -> PreparedTraining:
 def fit_model(spec: TrainSpec, prep: PreparedTraining, progress: bool = False):
     "(WalkForwardResult, ModelRecord or None): `train_model` on the prepared panel."
     from alphatrade.models.registry import ModelRegistry
-    from alphatrade.models.training import train_model
+    from alphatrade.models.train import train_model
     try:
         return train_model(spec.model, prep.panel, prep.features, label=spec.label, start=prep.start, end=prep.end, n_folds=spec.folds,
                            window=spec.window, tune_trials=spec.tune, tune_holdout=spec.tune_holdout, seed=spec.seed,

@@ -12,7 +12,7 @@ import pandas as pd
 from ..core.errors import InvalidValueError
 
 # %% auto #0
-__all__ = ['Fold', 'WalkForward', 'PurgedKFold', 'inner_split', 'assert_no_overlap']
+__all__ = ['Fold', 'session_bounds', 'align_to_session', 'WalkForward', 'PurgedKFold', 'inner_split', 'assert_no_overlap']
 
 # %% ../../nbs/42_models.splits.ipynb #153d2829
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Fold:
         rng = lambda a: f"[{a[0]}..{a[-1]}] ({len(a)})" if len(a) else "[] (0)"
         return f"Fold({self.k}, train={rng(self.train)}, test={rng(self.test)})"
 
-def _bounds(n: int, times) -> tuple[int, np.ndarray | None]:
+def session_bounds(n: int, times) -> tuple[int, np.ndarray | None]:
     "The timeline's length and, when timestamps are given, the positions where a new session starts."
     if times is None: return int(n), None
     t = pd.DatetimeIndex(times)
@@ -35,7 +35,7 @@ def _bounds(n: int, times) -> tuple[int, np.ndarray | None]:
     starts = np.r_[0, np.flatnonzero(day[1:] != day[:-1]) + 1]
     return len(t), starts
 
-def _align(b: int, starts: np.ndarray | None) -> int:
+def align_to_session(b: int, starts: np.ndarray | None) -> int:
     "Move a boundary forward to the next session start (no-op without timestamps)."
     if starts is None: return b
     i = np.searchsorted(starts, b); return int(starts[i]) if i < len(starts) else b
@@ -62,11 +62,11 @@ class WalkForward:
               times=None,  # bar timestamps: boundaries snap to session starts
              ) -> list[Fold]:
         "The folds over a timeline of `n` bars (or of `times`)."
-        T, starts = _bounds(n if times is None else len(times), times)
+        T, starts = session_bounds(n if times is None else len(times), times)
         size = self.test_size or T // (self.n_folds + 1)
         first = T - self.n_folds * size
         if size < 1 or first < 1: raise InvalidValueError(f"WalkForward: {T} bars cannot hold {self.n_folds} test windows of {size} bars after some training")
-        edges = [_align(first + k * size, starts) for k in range(self.n_folds)] + [T]
+        edges = [align_to_session(first + k * size, starts) for k in range(self.n_folds)] + [T]
         folds = []
         for k in range(self.n_folds):
             a, b = edges[k], edges[k + 1]
@@ -87,10 +87,10 @@ class PurgedKFold:
 
     def split(self, n: int | None = None, times=None) -> list[Fold]:
         "The folds over a timeline of `n` bars (or of `times`)."
-        T, starts = _bounds(n if times is None else len(times), times)
+        T, starts = session_bounds(n if times is None else len(times), times)
         if self.n_splits < 2 or T < self.n_splits: raise InvalidValueError(f"PurgedKFold: {T} bars into {self.n_splits} splits; need 2 <= splits <= bars")
         emb = self.horizon if self.embargo is None else self.embargo
-        edges = [0] + [_align(k * T // self.n_splits, starts) for k in range(1, self.n_splits)] + [T]
+        edges = [0] + [align_to_session(k * T // self.n_splits, starts) for k in range(1, self.n_splits)] + [T]
         folds = []
         for k in range(self.n_splits):
             a, b = edges[k], edges[k + 1]
