@@ -18,7 +18,7 @@ from fastcore.basics import patch
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from .core.config import load_settings, load_universe, shared_data_dir
-from .core.errors import AlphaTradeError, BrokerConnectionError, BrokerError, DataError, InvalidValueError
+from .core.errors import AlphaTradeError, BrokerConnectionError, BrokerError, BrokerUnreachableError, DataError, InvalidValueError, exit_code
 from .core.types import Fill, OrderStatus, to_decimal
 from .data.calendar import bar_length
 from .data.panel import MarketPanel, panel_from_bars
@@ -314,11 +314,13 @@ async def run(self: LiveDaemon) -> int:
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT): self._loop.add_signal_handler(sig, self.stop, signal.Signals(sig).name)
     if self.cfg.health_port is not None: await self._serve()
+    started = True  # False when the broker refused the first connection: no run to finish, no order to cancel
     try:
         for attempt in range(self.cfg.start_attempts):  # the broker may be unreachable for a while: keep trying, then give up
             try: self.reconcile(); self.warm_up(); break
             except BrokerConnectionError as e:
-                if attempt + 1 == self.cfg.start_attempts: raise
+                started = not isinstance(e, BrokerUnreachableError)  # nothing listens: say so now, not after minutes of retries
+                if attempt + 1 == self.cfg.start_attempts or not started: raise
                 wait = min(0.5 * 2 ** attempt, 10.0)
                 log.warning("start: %s; trying again in %.1f s", e, wait); await asyncio.sleep(wait)
         self._streams = st = AlpacaStreams(self.broker.ep, reconnect_min=0.2, reconnect_max=5.0)
@@ -330,7 +332,8 @@ async def run(self: LiveDaemon) -> int:
         if self.cfg.drive: self._drive_soon()
         await self._stop.wait()
     finally:
-        await self._shutdown()
+        if started: await self._shutdown()
+        elif getattr(self, "_runner", None) is not None: await self._runner.cleanup()
     return 0
 
 @patch
@@ -453,7 +456,7 @@ def main(argv=None) -> int:
     setup_logging(*secrets, level=logging.WARNING if args.quiet else logging.INFO)
     try: return run_live_spec(spec_from_args(args), settings)
     except (AlphaTradeError, InvalidValueError) as e:
-        print(f"alphatrade live: {redact(redact(e), secrets)}", file=sys.stderr); return 2  # a server may echo a key back in its error body
+        print(f"alphatrade live: {redact(redact(e), secrets)}", file=sys.stderr); return exit_code(e)  # a server may echo a key back in its error body
 
 # %% ../nbs/98_apps.live.ipynb #ffd7046a
 #| eval: false

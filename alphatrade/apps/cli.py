@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse, sys
 
 import alphatrade
-from ..core.errors import AlphaTradeError
+from ..core.errors import AlphaTradeError, exit_code
+from ..infra.db import db_errors
 from ..core.secrets import redact, redact_logging, url_password
 from .data import add_data_parser
 from .db import add_db_parser
@@ -42,10 +43,11 @@ def main(argv: list[str] | None = None) -> int:
         return live_main(argv[1:])
     hide = redact_logging(*[p for a in argv for p in url_password(a)])  # log records and escaping tracebacks never carry a key,
     args = build_parser().parse_args(argv)                              # nor the password of a --db-url given here
-    try: return args.func(args)
-    except AlphaTradeError as e:
+    try:
+        with db_errors(getattr(args, "db_url", None)): return args.func(args)  # a database that cannot be reached: one line
+    except AlphaTradeError as e:  # exit 2: bad input or configuration; 3: a service that cannot be reached (core.errors.exit_code)
         print(f"alphatrade: error: {redact(e, hide.secrets)}", file=sys.stderr)
-        return 2
+        return exit_code(e)
 
 # %% ../../nbs/95h_apps.cli.ipynb #797204d4
 #| eval: false

@@ -7,10 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # %% auto #0
-__all__ = ['AlphaTradeError', 'ConfigError', 'InvalidValueError', 'DataError', 'StoreError', 'BrokerError', 'OrderRejectedError',
-           'InsufficientFundsError', 'BrokerConnectionError', 'InvalidTransitionError', 'RiskLimitError',
+__all__ = ['EXIT_CODES', 'AlphaTradeError', 'ConfigError', 'InvalidValueError', 'DataError', 'StoreError', 'BrokerError',
+           'OrderRejectedError', 'InsufficientFundsError', 'InfraError', 'InfraConfigError', 'ServiceUnavailableError',
+           'BrokerConnectionError', 'BrokerUnreachableError', 'InvalidTransitionError', 'RiskLimitError',
            'KillSwitchActiveError', 'LookAheadError', 'ModelError', 'ModelNotFittedError', 'UnsafeArtifactError',
-           'DataIssue', 'DataValidationError']
+           'exit_code', 'DataIssue', 'DataValidationError']
 
 # %% ../../nbs/00_core.errors.ipynb #598a7e01
 class AlphaTradeError(Exception):
@@ -37,8 +38,20 @@ class OrderRejectedError(BrokerError):
 class InsufficientFundsError(OrderRejectedError):
     "Not enough buying power or quantity for the order."
 
-class BrokerConnectionError(BrokerError):
+class InfraError(AlphaTradeError):
+    "A service alphatrade depends on (the database, a broker, the simulator) cannot be used; the message is one line: what, where, what to do."
+
+class InfraConfigError(InfraError, ConfigError):
+    "A service's address or driver is wrong: an unparseable URL, an unknown database dialect, a driver that is not installed."
+
+class ServiceUnavailableError(InfraError):
+    "A service is configured but cannot be reached: nothing listens, the connection is refused or times out."
+
+class BrokerConnectionError(BrokerError, ServiceUnavailableError):
     "The broker could not be reached (timeouts, refused connections, 5xx and 429 after every retry)."
+
+class BrokerUnreachableError(BrokerConnectionError):
+    "The broker refused the very first connection: nothing listens at its address, so retrying for minutes is pointless."
 
 class InvalidTransitionError(AlphaTradeError):
     "An order was moved to a state its state machine does not allow."
@@ -60,6 +73,13 @@ class ModelNotFittedError(ModelError):
 
 class UnsafeArtifactError(ModelError):
     "A model artifact failed its checksum or would need an unsafe loader (pickle from an untrusted path)."
+
+# %% ../../nbs/00_core.errors.ipynb #014ae853
+EXIT_CODES = {"ok": 0, "error": 1, "bad input or configuration": 2, "service unreachable": 3}  # what each exit code means
+
+def exit_code(e: BaseException) -> int:
+    "The exit code for `e`: 3 when a service cannot be reached (`ServiceUnavailableError`), else 2 (bad input or configuration)."
+    return EXIT_CODES["service unreachable"] if isinstance(e, ServiceUnavailableError) else EXIT_CODES["bad input or configuration"]
 
 # %% ../../nbs/00_core.errors.ipynb #cb73d482
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@
 # %% ../../nbs/90_infra.db.ipynb #cde051a5
 from __future__ import annotations
 import re
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -15,12 +16,14 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ..core.config import load_settings, project_root
-from ..core.errors import AlphaTradeError, ConfigError
+from ..core.errors import AlphaTradeError, ConfigError, InfraConfigError, InfraError, ServiceUnavailableError
+from ..core.secrets import MASK, redact, url_password
 
 # %% auto #0
-__all__ = ['MONEY', 'JSONType', 'TS', 'SCHEMA_RE', 'Base', 'Bar', 'OrderRow', 'TradeRow', 'PositionRow', 'SignalRow',
-           'RiskEventRow', 'RunRow', 'KillSwitchRow', 'database_url', 'make_engine', 'alembic_config', 'upgrade',
-           'downgrade', 'status', 'check_schema', 'quote_ident']
+__all__ = ['MONEY', 'JSONType', 'TS', 'CONNECT_TIMEOUT', 'TIMEOUT_DRIVERS', 'DRIVER_PACKAGES', 'URL_FORM', 'URL_WHERE',
+           'SCHEMA_RE', 'Base', 'Bar', 'OrderRow', 'TradeRow', 'PositionRow', 'SignalRow', 'RiskEventRow', 'RunRow',
+           'KillSwitchRow', 'shown_url', 'connect_error', 'db_errors', 'database_url', 'make_engine', 'alembic_config',
+           'upgrade', 'downgrade', 'status', 'check_schema', 'quote_ident']
 
 # %% ../../nbs/90_infra.db.ipynb #6aa6469c
 MONEY = Numeric(20, 8, asdecimal=True)
@@ -133,11 +136,56 @@ class KillSwitchRow(Base):
     reset_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reset_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
 
+# %% ../../nbs/90_infra.db.ipynb #4a5fda8e
+CONNECT_TIMEOUT = 5  # seconds a PostgreSQL server gets to accept a connection (psycopg, psycopg2)
+TIMEOUT_DRIVERS = ("psycopg", "psycopg2")  # the drivers that take libpq's `connect_timeout`
+DRIVER_PACKAGES = {"MySQLdb": "mysqlclient", "pymysql": "PyMySQL", "mysql": "mysql-connector-python", "asyncpg": "asyncpg",
+                   "psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary", "pg8000": "pg8000", "aiosqlite": "aiosqlite",
+                   "aiomysql": "aiomysql", "asyncmy": "asyncmy", "oracledb": "oracledb", "pyodbc": "pyodbc"}  # module -> pip package
+URL_FORM = "dialect+driver://user:password@host:port/database, e.g. sqlite:///data/alphatrade.db or postgresql+psycopg://user@localhost:5432/alphatrade"
+URL_WHERE = "check --db-url (--db for the daemon) or the settings' database.url"
+
+def shown_url(url) -> str:
+    "`url` as it may be printed: its password (even in a URL that does not parse) replaced by ***."
+    url = redact(str(url), url_password(str(url)))
+    return re.sub(r"(?<=:)[^:/@\s]+(?=@)", MASK, url)  # user:PASSWORD@host, whatever else is wrong with the URL
+
+# %% ../../nbs/90_infra.db.ipynb #f0d0ef5a
+def _first_line(e) -> str: return (str(e).strip().splitlines() or [type(e).__name__])[0].strip()
+
+def connect_error(e: BaseException,  # what SQLAlchemy or the driver raised
+                  url: str | None,  # the URL it was given (None: the settings')
+                  ) -> InfraError:
+    "Our one-line error for `e`, raised while parsing `url`, loading its driver or connecting to it."
+    u = shown_url(url or load_settings().database.url)
+    if isinstance(e, sa.exc.NoSuchModuleError):  # "Can't load plugin: sqlalchemy.dialects:nonsense"
+        name = str(e).rsplit(":", 1)[-1].strip()
+        err = InfraConfigError(f"database URL {u!r}: unknown database dialect {name!r}; use sqlite:///PATH or postgresql+psycopg://...; {URL_WHERE}")
+    elif isinstance(e, sa.exc.ArgumentError):
+        err = InfraConfigError(f"database URL {u!r} cannot be used: {_first_line(e)} (expected {URL_FORM}); {URL_WHERE}")
+    elif isinstance(e, ImportError):
+        mod = (e.name or _first_line(e)).split(".")[0]
+        err = InfraConfigError(f"database URL {u!r} needs the driver module {mod!r}, which is not installed: "
+                               f"pip install {DRIVER_PACKAGES.get(mod, mod)} (or name another driver in the URL)")
+    elif isinstance(e, sa.exc.DBAPIError):
+        err = ServiceUnavailableError(f"database at {u!r} cannot be reached: {_first_line(e.orig)}; is the server running? {URL_WHERE}")
+    else: err = InfraError(f"database at {u!r}: {type(e).__name__}: {_first_line(e)}")
+    return type(err)(redact(err, url_password(url)))
+
+@contextmanager
+def db_errors(url: str | None):
+    "Run the block; a failure to connect to the database at `url` is re-raised as `connect_error` (a failed statement passes through)."
+    try: yield
+    except sa.exc.DBAPIError as e:
+        if e.statement is not None: raise  # the server answered and refused a statement: not a connection problem
+        raise connect_error(e, url) from e
+
 # %% ../../nbs/90_infra.db.ipynb #72f7f905
 def database_url(url: str | None = None) -> str:
     "The database URL: `url`, else the settings' `database.url`; relative SQLite paths resolved from the project root."
     url = url or load_settings().database.url
-    u = sa.engine.make_url(url)
+    try: u = sa.engine.make_url(url)
+    except sa.exc.ArgumentError as e: raise connect_error(e, url) from e
     if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:" and not Path(u.database).is_absolute():
         root = project_root() or Path.cwd()
         path = root / u.database
@@ -147,7 +195,13 @@ def database_url(url: str | None = None) -> str:
 
 def make_engine(url: str | None = None, **kw) -> sa.Engine:
     "An engine for `url` (default: the settings'); SQLite gets foreign keys on."
-    eng = sa.create_engine(database_url(url), **kw)
+    url = database_url(url)
+    try:  # an unknown dialect or a driver that is not installed: one line naming it
+        u = sa.engine.make_url(url)
+        if u.get_driver_name() in TIMEOUT_DRIVERS and "connect_timeout" not in u.query:
+            kw.setdefault("connect_args", {}).setdefault("connect_timeout", CONNECT_TIMEOUT)  # a server that never answers: seconds, not minutes
+        eng = sa.create_engine(url, **kw)
+    except (sa.exc.ArgumentError, ImportError) as e: raise connect_error(e, url) from e
     if eng.dialect.name == "sqlite":
         @sa.event.listens_for(eng, "connect")
         def _fk(dbapi_conn, _):
@@ -159,21 +213,24 @@ def alembic_config(url: str | None = None, schema: str | None = None):
     "An Alembic `Config` for alphatrade's migrations and the database at `url` (optionally a PostgreSQL schema)."
     from alembic.config import Config
     import alphatrade
+    make_engine(url).dispose()  # an unknown dialect or a missing driver: one line now, not a traceback from Alembic's env.py
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(alphatrade.__file__).parent / "migrations"))
-    cfg.set_main_option("sqlalchemy.url", database_url(url).replace("%", "%%"))
+    u = sa.engine.make_url(database_url(url))
+    if u.get_driver_name() in TIMEOUT_DRIVERS and "connect_timeout" not in u.query: u = u.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT)})
+    cfg.set_main_option("sqlalchemy.url", u.render_as_string(hide_password=False).replace("%", "%%"))
     if check_schema(schema): cfg.attributes["schema"] = schema
     return cfg
 
 def upgrade(url: str | None = None, revision: str = "head", schema: str | None = None):
     "Migrate the database up to `revision`."
     from alembic import command
-    command.upgrade(alembic_config(url, schema), revision)
+    with db_errors(url): command.upgrade(alembic_config(url, schema), revision)
 
 def downgrade(url: str | None = None, revision: str = "base", schema: str | None = None):
     "Migrate the database down to `revision` (default: drop everything)."
     from alembic import command
-    command.downgrade(alembic_config(url, schema), revision)
+    with db_errors(url): command.downgrade(alembic_config(url, schema), revision)
 
 def status(url: str | None = None, schema: str | None = None) -> dict:
     "The database's current revision, the newest available, and whether it is up to date."
@@ -182,7 +239,7 @@ def status(url: str | None = None, schema: str | None = None) -> dict:
     cfg = alembic_config(url, schema)
     head = ScriptDirectory.from_config(cfg).get_current_head()
     eng = make_engine(url)
-    with eng.connect() as c:
+    with db_errors(url), eng.connect() as c:
         if schema: c.exec_driver_sql(f"SET search_path TO {quote_ident(schema)}")
         cur = MigrationContext.configure(c, opts={"version_table_schema": schema} if schema else {}).get_current_revision()
     eng.dispose()

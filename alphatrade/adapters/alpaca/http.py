@@ -8,17 +8,19 @@ import logging, threading, time
 from collections import deque
 from functools import partial
 from typing import Callable
+from urllib.parse import urlsplit
 
 import requests
 from alpaca.common.exceptions import APIError
+from urllib3.exceptions import NewConnectionError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from .config import AlpacaHttpConfig
-from ...core.errors import BrokerConnectionError, BrokerError, InsufficientFundsError, InvalidValueError, OrderRejectedError
+from ...core.errors import BrokerConnectionError, BrokerError, BrokerUnreachableError, InsufficientFundsError, InvalidValueError, OrderRejectedError
 
 # %% auto #0
 __all__ = ['RETRY_STATUS', 'log', 'configure_client', 'RateLimiter', 'status_code', 'error_message', 'is_retryable', 'map_error',
-           'AlpacaHttp']
+           'connection_refused', 'unreachable_error', 'AlpacaHttp']
 
 # %% ../../../nbs/65b_adapters.alpaca.http.ipynb #36ce6a98
 def configure_client(client,  # an alpaca-py REST client (TradingClient, StockHistoricalDataClient, ...)
@@ -78,6 +80,20 @@ def map_error(e: BaseException, what: str) -> BrokerError:
     if isinstance(e, (requests.ConnectionError, requests.Timeout)): return BrokerConnectionError(f"{what}: {type(e).__name__}: {e}")
     return BrokerError(f"{what}: {type(e).__name__}: {e}")
 
+# %% ../../../nbs/65b_adapters.alpaca.http.ipynb #6a3221b3
+def connection_refused(e: BaseException) -> bool:
+    "Nothing accepted the connection (refused, or no such host): requests' `ConnectionError` from urllib3's `NewConnectionError`."
+    if not isinstance(e, requests.ConnectionError) or isinstance(e, requests.Timeout): return False
+    r = e.args[0] if e.args else None
+    return isinstance(getattr(r, "reason", r), NewConnectionError)
+
+def unreachable_error(e: BaseException, what: str) -> BrokerUnreachableError:
+    "The one-line error for a broker that refused the first connection; `what` names the request."
+    u = urlsplit(getattr(getattr(e, "request", None), "url", None) or "")
+    where = f"{u.scheme}://{u.netloc}" if u.netloc else "the broker's address"
+    return BrokerUnreachableError(f"{what}: nothing listens at {where} (connection refused); start the simulator there "
+                                  "(alphatrade sim serve) or check --sim-url, or the Alpaca URL of the settings")
+
 # %% ../../../nbs/65b_adapters.alpaca.http.ipynb #90ec71a9
 log = logging.getLogger("alphatrade.alpaca")
 
@@ -90,6 +106,7 @@ class AlpacaHttp:
         self.limiter = limiter or RateLimiter(self.config.rate_limit)
         self.stats = stats if stats is not None else {}
         self.stats.setdefault("requests", 0); self.stats.setdefault("retries", 0)
+        self.reached = False  # has the broker answered once? Until it has, a refused connection is not retried
 
     def __repr__(self): return f"AlpacaHttp({self.config}, {self.stats['requests']} requests, {self.stats['retries']} retries)"
 
@@ -102,12 +119,15 @@ class AlpacaHttp:
         "`fn(*args, **kwargs)` with the rate limit and retries; a `BrokerError` for what still fails."
         def once():
             self.limiter.acquire(); self.stats["requests"] += 1
-            return fn(*args, **kwargs)
+            try: out = fn(*args, **kwargs)
+            except APIError: self.reached = True; raise  # an HTTP error is an answer
+            self.reached = True; return out
         def before_sleep(state):
             self.stats["retries"] += 1
             log.warning("%s: %s; retry %d", what, state.outcome.exception(), state.attempt_number)
         c = self.config
         r = Retrying(stop=stop_after_attempt(c.retries), wait=wait_exponential(multiplier=c.backoff, max=c.max_backoff),
-                     retry=retry_if_exception(is_retryable), before_sleep=before_sleep, reraise=True)
+                     retry=retry_if_exception(lambda e: is_retryable(e) and (self.reached or not connection_refused(e))), before_sleep=before_sleep, reraise=True)
         try: return r(once)
-        except (APIError, requests.RequestException) as e: raise map_error(e, what) from None
+        except (APIError, requests.RequestException) as e:
+            raise (unreachable_error(e, what) if connection_refused(e) and not self.reached else map_error(e, what)) from None
