@@ -2387,4 +2387,6 @@ d = { 'settings': { 'branch': 'main',
                                              'alphatrade.trading.strategy.generate_signals': ( 'trading.strategy.html#generate_signals',
                                                                                                'alphatrade/trading/strategy.py'),
                                              'alphatrade.trading.strategy.get_position_sizes': ( 'trading.strategy.html#get_position_sizes',
-                                                                                                 'alphatrade/trading/strategy.py')}}}
+                                                                                                 'alphatrade/trading/strategy.py'),
+                                             'alphatrade.trading.strategy.strongest': ( 'trading.strategy.html#strongest',
+                                                                                        'alphatrade/trading/strategy.py')}}}
