@@ -175,8 +175,8 @@ def test_parity_real_week(shared_data, tmp_path):
     print(f"\nparity: daemon {len(live)} orders, {len(fills)} fills, {len(ledger)} positions, {live.symbol.nunique()} symbols traded; "
           f"backtest {len(bt.orders)} orders, {len(bt.fills)} fills")
     assert len(bt.orders) >= 50, f"too few orders ({len(bt.orders)}) for the comparison to mean something"
-    # (the final positions are flat: on 09-09 both trip the kill switch, 5 losing trades in a row, and flatten: 20 of the orders.
-    # They come from the trades table: the positions table cannot say "flat", a snapshot of no positions writes no rows.)
+    # (no kill switch fires this week: the losing-streak rule, which halted both on 09-09 when its default was 5, is off by default
+    # now; both end holding 20 names, the position limit, which the sizer knows. The final positions come from the trades table.)
     assert parity(live, fills, ledger, bt) == AGREE
     # the feed guard acted in both: ORCL's gap bar is held, so no ORCL order is decided at it
     gap_end = pd.Timestamp("2025-09-10 13:45", tz="UTC")

@@ -43,7 +43,7 @@ def backtest_config(spec: BacktestSpec) -> BacktestConfig:
     "The `BacktestConfig` a spec describes (the commission checked)."
     cfg = BacktestConfig(cash=spec.cash, slippage_bps=spec.slippage_bps, participation=spec.participation or None,
                          commission=spec.commission, allow_short=spec.long_short, seed=spec.seed, run_id=f"backtest-{spec.strategy}",
-                         verify_causal=spec.causal_checks, causal_seed=spec.causal_seed)
+                         verify_causal=spec.causal_checks, causal_seed=spec.causal_seed, kill_switch=spec.kill_switch)
     try: cfg.costs()
     except InvalidValueError as e: raise AlphaTradeError(f"--commission: {e}") from None
     return cfg
@@ -68,9 +68,9 @@ def prepare_backtest(spec: BacktestSpec) -> PreparedBacktest:
     return PreparedBacktest(start=start, end=end, warm=warm, bars=bars, bench=bench, source=source, panel=panel, strategy=strat, fit=fit, n_hist=n_hist)
 
 def simulate(spec: BacktestSpec, prep: PreparedBacktest, progress: bool = False) -> BacktestResult:
-    "The prepared strategy over its bars. The losing-streak rule is `max_losing_streak` (default 20, 0: off)."
+    "The prepared strategy over its bars, with the risk defaults of `risk.limits` (the losing-streak rule only when `max_losing_streak` > 0)."
     return run_backtest(prep.panel, prep.strategy, start=prep.start, end=prep.end, config=backtest_config(spec), risk=load_settings().risk,
-                        monitor=MonitorConfig(max_consecutive_losses=spec.max_losing_streak or 10**9),
+                        monitor=MonitorConfig(max_consecutive_losses=spec.max_losing_streak or None),
                         benchmark=prep.bench if prep.bench is not None else "equal_weight", progress=progress)
 
 # %% ../../nbs/95e_apps.backtest.ipynb #4926983e
@@ -143,7 +143,8 @@ def cmd_backtest(args) -> int:
     res = r.result
     say(metrics_table({k: res.metrics[k] for k in SUMMARY if k in res.metrics}).to_string(index=False))
     ks = res.kill_switch
-    say(f"kill switch: FIRED ({ks['reason']})" if ks.get("active") else "kill switch: not fired")
+    for w in res.warnings: say(f"WARNING: {w}")
+    if not ks.get("events"): say("kill switch: not fired")
     say(f"{len(res.equity):,} bars in {time.perf_counter() - t0:.1f} s; every metric, the fills and the tear sheet are in {r.folder}")
     return 0
 
@@ -163,7 +164,9 @@ def _cost_options(b):
     b.add_argument("--commission", default="alpaca", help="alpaca (SEC + FINRA TAF on sells), none, or <n>bps of notional (default alpaca)")
     b.add_argument("--slippage-bps", type=float, default=2.0, help="slippage against the trader on every fill, in bps (default 2)")
     b.add_argument("--participation", type=float, default=0.1, help="most of a bar's volume one order may take (default 0.1; 0: no cap)")
-    b.add_argument("--max-losing-streak", type=int, default=20, help="losing round trips in a row that fire the kill switch (default 20; 0: off)")
+    b.add_argument("--max-losing-streak", type=int, default=0, help="losing round trips in a row that fire the kill switch (default 0: off)")
+    b.add_argument("--kill-switch", default="halt", choices=("halt", "report"),
+                   help="halt: stop trading when it fires, as live (default); report: record when it would fire (marked on the tear sheet) and keep trading")
     b.add_argument("--causal-checks", type=int, default=64, help="look-ahead check: rows where the strategy acts re-checked on a cut panel (default 64; 0: off)")
     b.add_argument("--causal-seed", type=int, help="seed of the look-ahead check's rows (default: fresh per run, recorded in provenance.json)")
 

@@ -73,7 +73,8 @@ class BacktestSpec(Spec):
     commission: str = "alpaca"  # alpaca, none or <n>bps
     slippage_bps: float = 2.0  # against the trader on every fill
     participation: float = 0.1  # most of a bar's volume one order may take (0: no cap)
-    max_losing_streak: int = 20  # losing round trips in a row that fire the kill switch (0: off)
+    max_losing_streak: int = 0  # losing round trips in a row that fire the kill switch (0: off, the default everywhere: see risk.limits)
+    kill_switch: str = "halt"  # halt (as live) or report: record when it would fire and keep trading (research)
     causal_checks: int = 64  # look-ahead check: rows re-checked (0: off)
     causal_seed: int | None = None  # the look-ahead check's seed (None: fresh per run, recorded)
 
@@ -82,6 +83,7 @@ class BacktestSpec(Spec):
         for k in ("train_days", "max_losing_streak", "causal_checks"):
             if getattr(self, k) < 0: raise InvalidValueError(f"--{k.replace('_', '-')}: {getattr(self, k)} must be >= 0")
         if self.cash <= 0: raise InvalidValueError(f"--cash: {self.cash} must be > 0")
+        if self.kill_switch not in ("halt", "report"): raise InvalidValueError(f"--kill-switch: {self.kill_switch!r} is not halt or report")
         if self.slippage_bps < 0: raise InvalidValueError(f"--slippage-bps: {self.slippage_bps} must be >= 0")
         if not 0 <= self.participation <= 1: raise InvalidValueError(f"--participation: {self.participation} must be in [0, 1] (0: no cap)")
         _strategy_checks(self)

@@ -18,7 +18,7 @@ from ..risk.limits import BARS_PER_YEAR
 
 # %% auto #0
 __all__ = ['BAR', 'FILL_COLUMNS', 'TRIP_COLUMNS', 'round_trips', 'align_benchmark', 'performance', 'metrics_table',
-           'monthly_returns', 'rolling_sharpe', 'tear_sheet']
+           'monthly_returns', 'rolling_sharpe', 'mark_halts', 'tear_sheet']
 
 # %% ../../nbs/81_backtest.analyzer.ipynb #daa801a3
 BAR = pd.Timedelta("15min")
@@ -265,6 +265,15 @@ def _plot_trades(ax, rt: pd.DataFrame):
     if rt.empty: return _note(ax, "no closed trades", title)
     ax.hist(rt["pnl"], bins=min(40, max(5, len(rt) // 2)), color="tab:blue", alpha=0.7); ax.axvline(0, color="grey", lw=0.5); ax.set_title(title)
 
+# %% ../../nbs/81_backtest.analyzer.ipynb #a7c3e1d2
+def mark_halts(ax, halts: list[dict] | None):
+    "A red dashed vertical line at each kill-switch event's `time`, labelled with its `reason` (a halted run's flat tail says why)."
+    for k, h in enumerate(halts or []):
+        t = pd.Timestamp(h["time"]).tz_convert("UTC").tz_localize(None)
+        ax.axvline(t, color="tab:red", ls="--", lw=1)
+        ax.annotate(f"kill switch: {h['reason']}", (t, 1 - 0.07 * (k % 4 + 1)), xycoords=("data", "axes fraction"), xytext=(4, 0),
+                    textcoords="offset points", color="tab:red", fontsize=8, ha="left", va="top")
+
 # %% ../../nbs/81_backtest.analyzer.ipynb #fbc8ec65
 def tear_sheet(
     equity: pd.Series,  # portfolio equity at each bar's close, on a UTC DatetimeIndex of bar starts
@@ -274,11 +283,12 @@ def tear_sheet(
     title: str = "backtest",  # the figure's title
     path: str | Path | None = None,  # save a PNG here (parent folders are created)
     bars_per_year: int = BARS_PER_YEAR,  # bars in a year, for annualising
+    halts: list[dict] | None = None,  # kill-switch events {time, reason}: each marked on the equity panel (`mark_halts`)
 ) -> Figure:
     "A six-panel figure of the backtest with its headline metrics in the title."
     p, eq = performance(equity, fills, benchmark, exposure, bars_per_year), _check_equity(equity)
     fig = Figure(figsize=(14, 12), layout="constrained"); ax = fig.subplots(3, 2)
-    _plot_equity(ax[0, 0], eq, benchmark); _plot_drawdown(ax[0, 1], eq); _plot_monthly(ax[1, 0], eq)
+    _plot_equity(ax[0, 0], eq, benchmark); mark_halts(ax[0, 0], halts); _plot_drawdown(ax[0, 1], eq); _plot_monthly(ax[1, 0], eq)
     _plot_rolling(ax[1, 1], eq, bars_per_year); _plot_exposure(ax[2, 0], exposure); _plot_trades(ax[2, 1], round_trips(fills))
     fig.suptitle(f"{title}: Sharpe {_fmt('sharpe', p['sharpe'])} | annual return {_fmt('annual_return', p['annual_return'])} | "
                  f"max drawdown {_fmt('max_drawdown', p['max_drawdown'])} | {p['n_trades']} trades", fontsize=13)

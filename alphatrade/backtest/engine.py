@@ -4,7 +4,7 @@
 
 # %% ../../nbs/80_backtest.engine.ipynb #ab203a43
 from __future__ import annotations
-import json, time
+import json, logging, time
 from dataclasses import dataclass, asdict, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -19,13 +19,13 @@ from ..core.events import EventBus
 from ..data.calendar import bar_length, is_regular_bar, session_of
 from ..data.panel import MarketPanel
 from ..execution.broker import CostModel, SimBroker
-from ..risk.limits import KillSwitch, MonitorConfig, PreTradeConfig
+from ..risk.limits import KillSwitch, MonitorConfig, PreTradeConfig, ReportingKillSwitch
 from ..trading.engine import EngineConfig, Repositories, TradingEngine
 from ..trading.strategy import Strategy
 from .analyzer import performance, round_trips, tear_sheet
 
 # %% auto #0
-__all__ = ['BacktestConfig', 'BacktestResult', 'equal_weight_index', 'run_backtest']
+__all__ = ['log', 'BacktestConfig', 'BacktestResult', 'equal_weight_index', 'run_backtest']
 
 # %% ../../nbs/80_backtest.engine.ipynb #06552b9e
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +44,10 @@ class BacktestConfig:
     run_id: str = "bt"
     jump_band: float | None = 0.2  # the feed guard: a close this far from the symbol's level trades only once the next bar confirms it (None: off)
     causal_seed: int | None = None  # the look-ahead check's rows; None: fresh each run (the result's config records the seed used)
+    kill_switch: str = "halt"  # halt: as live; report: record when it would fire (result.kill_switch, the tear sheet's marks) and keep trading
+
+    def __post_init__(self):
+        if self.kill_switch not in ("halt", "report"): raise InvalidValueError(f"BacktestConfig.kill_switch: {self.kill_switch!r} is not 'halt' or 'report'")
 
     def costs(self) -> CostModel:
         "The commission model named by `commission`."
@@ -77,11 +81,13 @@ class BacktestResult:
     kill_switch: dict = field(default_factory=dict)
     seconds: float = 0.0
     feed: pd.DataFrame | None = None  # the feed guard's events from `start` on: time, symbol, kind (rejected, held, confirmed, reverted), reason
+    warnings: list = field(default_factory=list)  # what the run wants you to see: refusals by reason, a kill switch that fired
 
     @property
     def trades(self) -> pd.DataFrame: return round_trips(self.fills)
     def tear_sheet(self, path=None):
-        return tear_sheet(self.equity, self.fills, self.benchmark, self.exposure, title=self.strategy, path=path)
+        return tear_sheet(self.equity, self.fills, self.benchmark, self.exposure, title=self.strategy, path=path,
+                          halts=self.kill_switch.get("events"))
     def __repr__(self):
         m = self.metrics
         return (f"BacktestResult({self.strategy}: {len(self.equity)} bars, {len(self.fills)} fills, total return {m.get('total_return', np.nan):.2%}, "
@@ -152,6 +158,9 @@ def run_backtest(panel: MarketPanel,  # bars: history before `start` included fo
     broker = SimBroker(cash=cfg.cash, costs=cfg.costs(), slippage_bps=cfg.slippage_bps, impact=cfg.impact, participation=cfg.participation,
                        allow_short=cfg.allow_short)
     ecfg = cfg.engine()
+    report = cfg.kill_switch == "report"
+    if report and kill_switch is not None: raise InvalidValueError("run_backtest: kill_switch= halts; BacktestConfig(kill_switch='report') makes its own reporting switch")
+    if report: kill_switch = ReportingKillSwitch()
     eng = TradingEngine(strategy, broker, list(p.symbols), cash=cfg.cash, risk=risk, pretrade=pretrade, monitor=monitor, kill_switch=kill_switch,
                         sectors=p.sectors, bus=bus, repositories=repositories, config=ecfg)
     t0 = time.perf_counter()
@@ -164,6 +173,7 @@ def run_backtest(panel: MarketPanel,  # bars: history before `start` included fo
         js = np.flatnonzero(eng.inflight)
         if len(js): broker.process_bar(starts[i], _bars_at(p, i, js, ~eng.rejected[i]), bool(regular[i]), bool(last[i]))
         eng.step(i)
+        if report: kill_switch.next_bar()
     secs = time.perf_counter() - t0
     if eng.cash != broker.cash: raise AlphaTradeError(f"backtest book mismatch: engine cash {eng.cash} != broker cash {broker.cash}")
     return _result(eng, p, i0, cfg, benchmark, secs)
@@ -177,11 +187,42 @@ def _result(eng: TradingEngine, p: MarketPanel, i0: int, cfg: BacktestConfig, be
     if isinstance(bench, str): raise InvalidValueError(f"benchmark: {bench!r} is not 'equal_weight', a price Series or None")
     fills, orders, refusals = _frames(eng, p)
     m = performance(equity, fills, bench, exposure)
-    ks = {"active": eng.kill_switch.active, "reason": eng.kill_switch.reason}
+    ks = _kill_switch_report(eng.kill_switch, cfg.kill_switch)
+    at = ks["at"]
     m |= {"orders": len(orders), "refusals": len(refusals), "kill_switch": ks["active"], "kill_switch_reason": ks["reason"],
+          "kill_switch_at": str(at) if at is not None else None, "kill_switch_events": len(ks["events"]),
+          "to_halt": _to_halt(equity, fills, bench, exposure, at), "refused_by_reason": dict(eng.checker.refused.most_common()),
+          "broker_rejected": len(eng.rejections),
           "symbols": len(p.symbols), "symbol_bars": int((~np.isnan(p.data["close"][i0:])).sum()), "seconds": secs,
           "feed_rejected": int(eng.rejected[i0:].sum()), "feed_held": int(eng.held[i0:].sum())}
     feed = eng.feed_events; feed = feed[feed.time >= p.timestamps[i0]].reset_index(drop=True)
     return BacktestResult(eng.strategy.name, {**asdict(cfg), "start": str(p.timestamps[i0]), "end": str(p.timestamps[-1]),
                            "causal_check": eng.causal},
-                          equity, exposure, fills, orders, refusals, m, bench, ks, secs, feed)
+                          equity, exposure, fills, orders, refusals, m, bench, ks, secs, feed, _warn(eng, ks))
+
+# %% ../../nbs/80_backtest.engine.ipynb #13ce2975
+log = logging.getLogger("alphatrade.backtest")
+
+def _kill_switch_report(ks: KillSwitch, mode: str) -> dict:
+    "When and why the kill switch fired (halt) or would have (report): its state and its `events` [{time, kind, reason}]."
+    ev = list(ks.events) if isinstance(ks, ReportingKillSwitch) else ([{"time": ks.at, "kind": ks.kind, "reason": ks.reason}] if ks.active else [])
+    first = ev[0] if ev else {"time": None, "kind": "", "reason": ""}
+    return {"mode": mode, "active": ks.active, "at": first["time"], "kind": first["kind"], "reason": first["reason"], "events": ev}
+
+def _to_halt(equity: pd.Series, fills: pd.DataFrame, bench, exposure: pd.Series, at) -> dict | None:
+    "The metrics over the bars that closed by the halt `at` (None: no halt, or fewer than two bars before it)."
+    if at is None: return None
+    keep = equity.index < pd.Timestamp(at)  # a bar is indexed by its start: it closed by `at` if it started before
+    if keep.sum() < 2: return None
+    f = fills[fills.timestamp <= pd.Timestamp(at)]
+    return {"until": str(pd.Timestamp(at)), **performance(equity[keep], f, bench, exposure[keep])}
+
+def _warn(eng: TradingEngine, ks: dict) -> list[str]:
+    "The run's loud lines (also logged as warnings): refusals by reason with their limits, the kill switch's firing."
+    out = [s] if (s := eng.checker.refusal_summary()) else []
+    if ks["events"]:
+        verb = "would have fired (kill_switch='report': kept trading)" if ks["mode"] == "report" else "fired (no new orders after it)"
+        more = f"; {len(ks['events']) - 1} more time(s)" if len(ks["events"]) > 1 else ""
+        out.append(f"kill switch {verb} at {ks['at']}: {ks['reason']}{more}; metrics['to_halt'] has the metrics up to it")
+    for w in out: log.warning(w)
+    return out

@@ -75,7 +75,7 @@ class TradingSettings(_Section):
     "What the engine trades on."
     bar_timeframe: Literal["1Min", "5Min", "15Min", "1Hour", "1Day"] = "15Min"
     signal_threshold: float = Field(0.5, ge=0, le=1)  # |signal| needed to trade
-    max_open_orders: int = Field(10, gt=0)
+    max_open_orders: int | None = Field(None, gt=0)  # None: the universe's size (the engine's default; see risk.limits' table of defaults)
 
 class RiskSettings(_Section):
     "Portfolio risk limits, as fractions of equity."

@@ -5,6 +5,8 @@
 # %% ../../nbs/50_risk.limits.ipynb #f5af0342
 from __future__ import annotations
 import json, os, tempfile, threading
+from collections import Counter
+from fastcore.basics import patch
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -19,8 +21,8 @@ from ..core.events import EventBus, KillSwitchEvent, RiskAlert
 from ..core.types import Order, OrderSide, OrderType, Portfolio, RiskEvent, Severity, to_decimal
 
 # %% auto #0
-__all__ = ['BARS_PER_YEAR', 'FileKillSwitchStore', 'KillSwitch', 'PreTradeConfig', 'PreTradeRiskChecker', 'MonitorConfig',
-           'IntraTradeMonitor']
+__all__ = ['BARS_PER_YEAR', 'FileKillSwitchStore', 'KillSwitch', 'ReportingKillSwitch', 'PreTradeConfig', 'PreTradeRiskChecker',
+           'MonitorConfig', 'IntraTradeMonitor']
 
 # %% ../../nbs/50_risk.limits.ipynb #464742e9
 class FileKillSwitchStore:
@@ -50,6 +52,7 @@ class KillSwitch:
         self._lock = threading.Lock()
         st = store.state() if store is not None else {"active": False, "reason": ""}
         self._active, self.reason = bool(st["active"]), st.get("reason", "")
+        self.at, self.kind = st.get("activated_at"), ""  # when it fired and the rule that fired it (max_drawdown, daily_loss, ...)
         self._listeners: list[Callable] = []
 
     @property
@@ -59,13 +62,13 @@ class KillSwitch:
         "Call `fn(reason)` when the switch activates (cancel orders, flatten)."
         self._listeners.append(fn)
 
-    def activate(self, reason: str, at: datetime | None = None) -> bool:
+    def activate(self, reason: str, at: datetime | None = None, kind: str = "manual") -> bool:
         "Halt; False if it was already active. The state is persisted before anyone is told."
         at = at or datetime.now(timezone.utc)
         with self._lock:
             if self._active: return False
             if self.store is not None: self.store.activate(reason, at)
-            self._active, self.reason = True, reason
+            self._active, self.reason, self.at, self.kind = True, reason, at, kind
         if self.bus is not None: self.bus.publish(KillSwitchEvent(at, True, reason))
         for fn in self._listeners: fn(reason)
         return True
@@ -76,8 +79,25 @@ class KillSwitch:
         at = at or datetime.now(timezone.utc)
         with self._lock:
             if self.store is not None: self.store.reset(by, at)
-            self._active, self.reason = False, ""
+            self._active, self.reason, self.at, self.kind = False, "", None, ""
         if self.bus is not None: self.bus.publish(KillSwitchEvent(at, False, "reset", by))
+
+# %% ../../nbs/50_risk.limits.ipynb #5dd4ad82
+class ReportingKillSwitch(KillSwitch):
+    "A research switch: never halts; records each time a halting rule starts firing (`events`), for a backtest's unconstrained path."
+    def __init__(self, bus: EventBus | None = None):
+        super().__init__(None, bus)
+        self.events: list[dict] = []  # {time, kind, reason}: a rule that starts firing (again, after a bar without it)
+        self._now: set[str] = set(); self._prev: set[str] = set()
+    def activate(self, reason: str, at: datetime | None = None, kind: str = "manual") -> bool:
+        at = at or datetime.now(timezone.utc)
+        new = kind not in self._prev and kind not in self._now
+        if new: self.events.append({"time": at, "kind": kind, "reason": reason})
+        self._now.add(kind)
+        return new
+    def next_bar(self):
+        "The bar is over: a rule that did not fire in it is re-armed."
+        self._prev, self._now = self._now, set()
 
 # %% ../../nbs/50_risk.limits.ipynb #80b4dff8
 @dataclass(frozen=True, kw_only=True)
@@ -86,7 +106,7 @@ class PreTradeConfig:
     max_sector_pct: float = 0.30  # gross exposure of one sector / equity
     price_band_pct: float = 0.05  # a limit price further than this from the last price is a fat finger
     allow_short: bool = False
-    max_open_orders: int = 10
+    max_open_orders: int | None = None  # None: the universe's size (the engine fills it in), so a whole cross-section can rebalance at once
 
 class PreTradeRiskChecker:
     "Checks one order at a time; every refusal is a RiskEvent on the bus."
@@ -94,8 +114,10 @@ class PreTradeRiskChecker:
                  sectors: dict[str, str] | None = None, bus: EventBus | None = None):
         self.limits, self.cfg = limits or RiskSettings(), config or PreTradeConfig()
         self.kill_switch, self.sectors, self.bus = kill_switch, dict(sectors or {}), bus
+        self.refused: Counter = Counter()  # refusals by kind (max_positions, max_open_orders, ...), for the summaries
 
     def _refuse(self, order: Order, reason: str, kind: str, at) -> tuple[bool, str]:
+        self.refused[kind] += 1
         if self.bus is not None:
             self.bus.publish(RiskAlert(at, RiskEvent(at, kind, Severity.WARNING, f"{order.symbol} {order.side.value} {order.qty}: {reason}", {"client_order_id": order.client_order_id})))
         return False, reason
@@ -113,7 +135,7 @@ class PreTradeRiskChecker:
         new_qty = held + order.signed_qty
         if new_qty < 0 and not self.cfg.allow_short:
             return self._refuse(order, f"short sale not allowed: selling {order.qty} with {held} held", "short_sale", at)
-        if open_orders >= self.cfg.max_open_orders:
+        if self.cfg.max_open_orders is not None and open_orders >= self.cfg.max_open_orders:
             return self._refuse(order, f"{open_orders} open orders (max {self.cfg.max_open_orders})", "max_open_orders", at)
         n_pos = sum(1 for p in portfolio.positions.values() if p.qty != 0)
         if held == 0 and new_qty != 0 and n_pos >= self.limits.max_portfolio_positions:
@@ -133,6 +155,19 @@ class PreTradeRiskChecker:
             return self._refuse(order, f"insufficient buying power: needs {order.qty * px:.2f}, cash {portfolio.cash:.2f}", "buying_power", at)
         return True, ""
 
+# %% ../../nbs/50_risk.limits.ipynb #cf755e9b
+_LIMIT_OF = {"max_positions": lambda c: c.limits.max_portfolio_positions, "max_open_orders": lambda c: c.cfg.max_open_orders,
+             "position_limit": lambda c: f"{c.limits.max_position_pct:.0%}", "sector_limit": lambda c: f"{c.cfg.max_sector_pct:.0%}",
+             "price_band": lambda c: f"{c.cfg.price_band_pct:.0%}"}
+
+@patch
+def refusal_summary(self: PreTradeRiskChecker) -> str:
+    "One loud line: how many orders were refused and why, each reason with its limit ('' when none)."
+    n = sum(self.refused.values())
+    if n == 0: return ""
+    part = lambda k, v: f"{v} {k}" + (f" ({_LIMIT_OF[k](self)})" if k in _LIMIT_OF else "")
+    return f"{n} orders refused: " + ", ".join(part(k, v) for k, v in self.refused.most_common())
+
 # %% ../../nbs/50_risk.limits.ipynb #e80b2917
 BARS_PER_YEAR = 26 * 252
 
@@ -142,7 +177,7 @@ class MonitorConfig:
     var_level: float = 0.95
     var_limit: float = 0.02  # one-bar VaR (fraction of equity) that raises a warning
     window: int = 26 * 5  # bars of history for volatility and VaR
-    max_consecutive_losses: int = 5
+    max_consecutive_losses: int | None = None  # losing round trips in a row that fire the kill switch; None: off (see the table above)
 
 def _var_cvar(r: np.ndarray, alpha: float) -> tuple[float, float]:
     "The `alpha` quantile of `r` (numpy's linear interpolation) and minus the mean at or below it; a sort, not np.quantile's overhead."
@@ -165,7 +200,7 @@ class IntraTradeMonitor:
     def _alert(self, at, kind, sev, msg, data, halt=False):
         e = RiskEvent(at, kind, sev, msg, data)
         if self.bus is not None: self.bus.publish(RiskAlert(at, e))
-        if halt and self.kill_switch is not None: self.kill_switch.activate(msg, at)
+        if halt and self.kill_switch is not None: self.kill_switch.activate(msg, at, kind)
         return e
 
     def update(self, portfolio: Portfolio, session=None) -> list[RiskEvent]:
@@ -185,7 +220,7 @@ class IntraTradeMonitor:
         loss = 1 - eq / self.day_start if self.day_start else 0.0
         if loss > self.limits.max_daily_loss_pct:
             out.append(self._alert(at, "daily_loss", Severity.CRITICAL, f"daily loss {loss:.1%} > {self.limits.max_daily_loss_pct:.0%}", {"loss": loss}, True))
-        if self.losing_streak >= self.cfg.max_consecutive_losses:
+        if self.cfg.max_consecutive_losses is not None and self.losing_streak >= self.cfg.max_consecutive_losses:
             out.append(self._alert(at, "losing_streak", Severity.CRITICAL, f"{self.losing_streak} losing trades in a row", {"streak": self.losing_streak}, True))
         r = np.diff(np.log(np.asarray(self.equity[-self.cfg.window - 1:])))
         if len(r) >= 26:

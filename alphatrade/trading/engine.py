@@ -5,7 +5,7 @@
 # %% ../../nbs/72_trading.engine.ipynb #92b549ba
 from __future__ import annotations
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -21,7 +21,7 @@ from ..data.panel import FIELDS, MarketPanel
 from ..execution.orders import OrderManager
 from ..features.leakage import check_causal
 from ..risk.limits import IntraTradeMonitor, KillSwitch, MonitorConfig, PreTradeConfig, PreTradeRiskChecker
-from .strategy import Strategy
+from .strategy import Strategy, strongest
 from .guard import FeedGuard
 
 # %% auto #0
@@ -85,6 +85,7 @@ class TradingEngine:
         self.repos = repositories or Repositories()
         self.kill_switch = kill_switch or KillSwitch(bus=self.bus)
         pre = pretrade or PreTradeConfig(allow_short=self.cfg.allow_short)
+        if pre.max_open_orders is None: pre = replace(pre, max_open_orders=len(self.symbols))  # the default: the universe's size
         self.checker = PreTradeRiskChecker(self.risk, pre, self.kill_switch, sectors, self.bus)
         self.monitor = IntraTradeMonitor(self.risk, monitor, self.kill_switch, self.bus)
         self.om = OrderManager(self.repos.orders, self.bus)
@@ -161,7 +162,10 @@ def _portfolio(self: TradingEngine, at) -> Portfolio:
 
 @patch
 def _wanted(self: TradingEngine, s: np.ndarray, px: np.ndarray, equity: float) -> np.ndarray:
-    "Share deltas worth trading now [N] (0: nothing)."
+    "Share deltas worth trading now [N] (0: nothing); the sizer sees only the strongest names the position limit leaves room for."
+    held = (self.qty != 0) | self.inflight
+    kept = held & (np.isnan(s) | np.isnan(px) | self.inflight)  # held whatever the signal: each takes a slot
+    s = strongest(np.where(kept, np.nan, s), self.risk.max_portfolio_positions - int(kept.sum()), held)
     tgt = np.asarray(self.strategy.target_shares(s, px, equity, self.risk.max_position_pct), dtype="float64")
     hold = np.isnan(tgt) | np.isnan(px) | self.inflight
     tgt = np.where(hold, self.qty, tgt)
@@ -222,7 +226,8 @@ def _decide(self: TradingEngine, t, at: datetime, s: np.ndarray, px: np.ndarray,
     delta = self._wanted(np.where(have, s, np.nan), self.last_px, equity)
     idx = np.flatnonzero(delta)
     if len(idx) == 0: return sent
-    idx = idx[np.argsort(delta[idx] > 0, kind="stable")]  # sells first: they free cash for the buys
+    strength, value = np.abs(np.nan_to_num(s[idx])), np.abs(delta[idx] * self.last_px[idx])
+    idx = idx[np.lexsort((idx, -value, -strength, delta[idx] > 0))]  # sells first (they free cash), then the strongest, never by symbol
     pf, n_open = self._portfolio(at), int(self.inflight.sum())
     accepted = []
     for j in idx:

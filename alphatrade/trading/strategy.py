@@ -21,8 +21,8 @@ from ..features.microstructure import session_position
 from ..alpha.factors import ALPHAS
 
 # %% auto #0
-__all__ = ['BUILTINS', 'SignalWeight', 'EqualWeight', 'FixedNotional', 'Strategy', 'generate_signals', 'get_position_sizes',
-           'MACrossover', 'MomentumStrategy', 'MeanReversionStrategy', 'builtin_strategy']
+__all__ = ['BUILTINS', 'SignalWeight', 'EqualWeight', 'FixedNotional', 'strongest', 'Strategy', 'generate_signals',
+           'get_position_sizes', 'MACrossover', 'MomentumStrategy', 'MeanReversionStrategy', 'builtin_strategy']
 
 # %% ../../nbs/70_trading.strategy.ipynb #5c974879
 def _shares(w: np.ndarray, price: np.ndarray, equity: float) -> np.ndarray:
@@ -52,6 +52,19 @@ class FixedNotional:
     notional: float = 10_000.0
     def __call__(self, s, price, equity, cap):
         with np.errstate(invalid="ignore", divide="ignore"): return np.sign(s) * np.floor(self.notional * np.abs(s) / price)
+
+# %% ../../nbs/70_trading.strategy.ipynb #1c565296
+def strongest(s: np.ndarray,  # strengths [N] (NaN: no view)
+              n: int | None,  # how many names may be held (None: no limit)
+              held: np.ndarray | None = None,  # [N] bool: names held now, preferred at equal strength (no churn among ties)
+             ) -> np.ndarray:
+    "`s` with all but the `n` strongest non-zero strengths set to 0; ties go to a held name, then to the earlier symbol."
+    s = np.asarray(s, dtype="float64"); live = np.flatnonzero(~np.isnan(s) & (s != 0))
+    if n is None or len(live) <= n: return s
+    new = np.zeros(len(s)) if held is None else (~np.asarray(held, bool)).astype(float)
+    order = live[np.lexsort((live, new[live], -np.abs(s[live])))]
+    out = s.copy(); out[order[max(n, 0):]] = 0.0
+    return out
 
 # %% ../../nbs/70_trading.strategy.ipynb #1ab6fd7d
 class Strategy(ABC):
@@ -124,7 +137,7 @@ def _first_bar_of_session(p: MarketPanel) -> np.ndarray:
     return session_position(p.timestamps)["minutes_since_open"].to_numpy() == 0
 
 class MomentumStrategy(Strategy):
-    "Long the strongest `quantile` by momentum (short the weakest when long_short); re-ranked at each session's first bar."
+    "Long the strongest `quantile` by momentum (short the weakest when long_short), its rank as strength; re-ranked at each session's first bar."
     name = "momentum"
     def __init__(self, alpha: str = "momentum_130_4", quantile: float = 0.2, long_short: bool = False, every: str = "session", sizer=None):
         if alpha not in ALPHAS: raise InvalidValueError(f"MomentumStrategy.alpha: unknown alpha {alpha!r}; known: {sorted(ALPHAS)}")
@@ -135,7 +148,7 @@ class MomentumStrategy(Strategy):
         self.lookback = ALPHAS[alpha].lookback
     def signals(self, p):
         r = cs_rank(ALPHAS[self.alpha].compute_panel(p)) + 0.5  # [0, 1]
-        s = np.where(r >= 1 - self.quantile, 1.0, np.where((r <= self.quantile) & self.long_short, -1.0, 0.0))
+        s = np.where(r >= 1 - self.quantile, r, np.where((r <= self.quantile) & self.long_short, r - 1, 0.0))  # the rank is the strength
         s[np.isnan(r)] = np.nan
         if self.every == "session": s[~_first_bar_of_session(p)] = np.nan
         return s
