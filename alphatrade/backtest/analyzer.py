@@ -309,7 +309,9 @@ def _plot_equity(ax, eq: pd.Series, benchmark):
     ax.plot(_x(eq), eq.to_numpy(), label="strategy", lw=1)
     if benchmark is not None:
         b = align_benchmark(benchmark, eq.index); first = b.first_valid_index()
-        if first is not None: ax.plot(_x(b), (b / b.loc[first] * eq.loc[first]).to_numpy(), label="benchmark", lw=1, alpha=0.8)
+        b = b[b.index <= benchmark.index[-1]]  # drawn where it has prices, not carried flat past its last one
+        if first is not None: ax.plot(_x(b), (b / b.loc[first] * eq.loc[first]).to_numpy(), lw=1, alpha=0.8,
+                                      label=benchmark.name if isinstance(benchmark.name, str) and benchmark.name else "benchmark")
     _dates(ax, "Equity ($)"); ax.legend(loc="upper left"); ax.grid(alpha=0.3)
 
 def _plot_drawdown(ax, eq: pd.Series):
