@@ -305,13 +305,15 @@ def _dates(ax, title: str):
     loc = AutoDateLocator(maxticks=9); ax.xaxis.set_major_locator(loc); ax.xaxis.set_major_formatter(ConciseDateFormatter(loc))
     ax.set_title(title, loc="left", fontsize=10)
 
+def _name(b: pd.Series) -> str: return b.name if isinstance(b.name, str) and b.name not in ("", "close", "price") else "benchmark"
+
 def _plot_equity(ax, eq: pd.Series, benchmark):
     ax.plot(_x(eq), eq.to_numpy(), label="strategy", lw=1)
     if benchmark is not None:
         b = align_benchmark(benchmark, eq.index); first = b.first_valid_index()
         b = b[b.index <= benchmark.index[-1]]  # drawn where it has prices, not carried flat past its last one
         if first is not None: ax.plot(_x(b), (b / b.loc[first] * eq.loc[first]).to_numpy(), lw=1, alpha=0.8,
-                                      label=benchmark.name if isinstance(benchmark.name, str) and benchmark.name else "benchmark")
+                                      label=_name(benchmark))
     _dates(ax, "Equity ($)"); ax.legend(loc="upper left"); ax.grid(alpha=0.3)
 
 def _plot_drawdown(ax, eq: pd.Series):
