@@ -438,7 +438,8 @@ def cmd_run(args) -> int:
         print(f"alphatrade: error: {redact(e)}", file=sys.stderr)
         return 1
     say(f"run {r['run_id']} finished in {r['seconds']:.1f} s: {metrics_line(r['metrics']) or 'see metrics.json'}")
-    say(f"folder: {runs_root(args.runs_dir) / r['run_id']}")
+    d = runs_root(args.runs_dir) / r["run_id"]
+    say(f"folder: {d}" + (f"\nread it: {d / 'report.html'}" if (d / "report.html").is_file() else ""))
     return 0
 
 # %% ../../nbs/95c_apps.runs.ipynb #025ae7e6
