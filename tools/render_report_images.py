@@ -36,7 +36,7 @@ def main(root, first, second):
     spy = pd.concat(read_bars_dir(shared_data_dir() / "etf15m", pattern="SPY_15min_*.csv")).set_index("timestamp")["close"].rename("SPY")
     spy = spy[~spy.index.duplicated()].sort_index()
     tear_sheet(e["equity"], pd.read_parquet(d / "fills.parquet"), benchmark=spy.loc[:e.index[-1]], exposure=e["exposure"],
-               title="momentum, 64 real stocks", halts=halts_of(d, e["equity"]), path=OUT / "tearsheet_momentum_real.png")
+               title="momentum, 47 real stocks (config/symbols.yaml)", halts=halts_of(d, e["equity"]), path=OUT / "tearsheet_momentum_real.png")
     ids = [resolve(r, root).name for r in (first, second)]
     t = metrics_frame(ids, root)
     fig = Figure(figsize=(11, 4 + 0.22 * len(t)), dpi=110, layout="constrained")
