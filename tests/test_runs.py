@@ -1,7 +1,7 @@
 """Research runs end to end through the real `alphatrade` console script: papermill pipelines into run folders,
 reproducibility (same inputs -> same metrics.json bytes and trades; one parameter changed -> other provenance),
 a failed run, `runs ls/show/compare`, the database's runs table, and train -> ml backtest -> report."""
-import json, os, subprocess, sys
+import json, os, re, subprocess, sys
 from pathlib import Path
 
 import pandas as pd
@@ -145,3 +145,11 @@ def test_train_then_ml_backtest_then_report(where):
     m = json.loads((d / "runs" / r / "metrics.json").read_text())
     assert m["runs"] == [t, b]  # the latest train and backtest
     assert (d / "runs" / r / "equity_overlay.png").stat().st_size > 10_000
+    assert m["sections"] == ["train", "backtest"] and (d / "runs" / r / "fold_ic.png").is_file()  # like with like: two sections
+    html = (d / "runs" / r / "report.html").read_text()
+    assert "Training runs (1)" in html and "Backtests (1)" in html
+    assert "skip_exec" not in html and "run_dir =" not in html and "def section" not in html  # the pipeline's internals stay hidden
+    cells = re.findall(r"<td>(.*?)</td>", html)
+    assert cells and not {"None", "NaN", "nan"} & set(cells)  # formatted values only
+    nb = json.loads((d / "runs" / r / "report.ipynb").read_text())
+    assert sum(o.get("output_type") == "display_data" and "image/png" in o.get("data", {}) for c in nb["cells"] for o in c.get("outputs", [])) == 2

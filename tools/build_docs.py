@@ -364,6 +364,7 @@ def render_site(pages: list[Page], proc: Path, out: Path):
     if out.exists(): shutil.rmtree(out)
     out.mkdir(parents=True)
     write_assets(out)
+    if (ROOT / "nbs" / "images").is_dir(): shutil.copytree(ROOT / "nbs" / "images", out / "images")  # figures the prose shows
     for p in pages:
         body = bodies[p.out]
         if p.out == "index.html": body += overview_html(pages); p.ids |= set(re.findall(r'\bid="([^"]+)"', body))
