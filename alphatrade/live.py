@@ -515,7 +515,8 @@ def _summary(d: LiveDaemon, broker: AlpacaBroker, out=print):
         f"{'1 halt' if d.kill_switch.active else '0 halts'}")
     for f in e.fills:
         out(f"  {pd.Timestamp(f.timestamp):%Y-%m-%d %H:%M}Z  {f.side.value:4s} {f.qty:>6} {f.symbol:6s} @ {f.price}  fee {f.commission}")
-    for why, n in pd.Series([w for _, _, w in e.rejections], dtype=object).value_counts().head(5).items(): out(f"  rejected {n}x: {why}")
+    whys = [w.split("): ", 1)[-1] for _, _, w in e.rejections]  # the broker's reason, without the order it was given for
+    for why, n in pd.Series(whys, dtype=object).value_counts().head(5).items(): out(f"  rejected {n}x: {why}")
     start = d.equity_start if d.equity_start is not None else acc["equity"]
     out(f"equity {acc['equity']:.2f} (cash {acc['cash']:.2f}); P&L {acc['equity'] - start:+.2f} on the starting equity {start:.2f}")
     if d.kill_switch.active: out(f"HALTED: kill switch active: {d.kill_switch.reason} (it stays active until a person resets it)")
