@@ -19,7 +19,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from .core.config import load_settings, load_universe, shared_data_dir
 from .core.errors import AlphaTradeError, BrokerConnectionError, BrokerError, BrokerUnreachableError, DataError, InvalidValueError, exit_code
-from .core.types import Fill, OrderStatus, to_decimal
+from .core.events import OrderEvent, RiskAlert
+from .core.types import Fill, OrderStatus, RiskEvent, Severity, to_decimal
 from .data.calendar import bar_length
 from .data.panel import MarketPanel, panel_from_bars
 from .adapters.alpaca.config import AlpacaEndpoints
@@ -36,7 +37,9 @@ from .apps.specs import LiveSpec, LIVE_MODES
 from .apps.sources import make_strategy, replay_panel
 
 # %% auto #0
-__all__ = ['MODES', 'log', 'LiveConfig', 'LiveDaemon', 'orders_of', 'run_in_thread', 'spec_from_args', 'run_live_spec', 'main']
+__all__ = ['MODES', 'log', 'EXIT_OK', 'EXIT_ERROR', 'EXIT_ACCOUNT', 'EXIT_HALTED', 'EXIT_REJECTED', 'step_log', 'LiveConfig',
+           'LiveDaemon', 'AccountMismatch', 'account_of', 'check_account', 'orders_of', 'run_in_thread',
+           'spec_from_args', 'run_until_stopped', 'run_live_spec', 'main']
 
 # %% ../nbs/98_apps.live.ipynb #275450a3
 from .core.secrets import redact, secret_values, url_password  # one redaction for every command (core.secrets)
@@ -63,6 +66,7 @@ class LiveConfig:
     timeframe: str = "15Min"
     start_attempts: int = 8  # reconciliation and warm-up are retried this often (0.5 s, 1 s, 2 s ... apart) while the broker is unreachable
     stream_timeframe: str | None = None  # the bars the data stream sends: Alpaca's are 1Min (aggregated here); None: 1Min for paper/live, `timeframe` for sim
+    on_mismatch: str = "halt"  # positions differ from the broker's after reconciliation: "halt" (kill switch, no trading) or "adopt" the broker's
 
     def __post_init__(self):
         object.__setattr__(self, "symbols", tuple(self.symbols))
@@ -71,6 +75,7 @@ class LiveConfig:
         if self.drive and self.mode != "sim": raise InvalidValueError("LiveConfig.drive: only the simulator can be stepped")
         if self.grace < 0 or self.poll <= 0: raise InvalidValueError("LiveConfig: grace must be >= 0 and poll > 0")
         if self.history < 1: raise InvalidValueError("LiveConfig.history: need at least one bar")
+        if self.on_mismatch not in ("halt", "adopt"): raise InvalidValueError(f"LiveConfig.on_mismatch: {self.on_mismatch!r} is not 'halt' or 'adopt'")
         if "-" in self.run_id or not self.run_id: raise InvalidValueError(f"LiveConfig.run_id: {self.run_id!r} must be non-empty without '-'")
         if self.stream_timeframe is None: object.__setattr__(self, "stream_timeframe", self.timeframe if self.mode == "sim" else "1Min")
         if bar_length(self.timeframe) % bar_length(self.stream_timeframe) != pd.Timedelta(0):
@@ -102,27 +107,90 @@ class LiveDaemon:
         self._stop: asyncio.Event | None = None; self._loop = None; self._tasks = []; self._streams: AlpacaStreams | None = None
         self._checked_until = None; self._stale_since = None; self._busy = False; self._replay_done = False
         self.url = None
+        self.equity_start = None; self.halted: str | None = None  # the account's equity when the run began; why trading halted at start
+        self._seen = (0, 0, 0, 0)  # fills, rejections, refusals, guard events already reported by a step line
+        self._sent: list = []  # the orders submitted since the last step line
+        self.n_sent = 0; self._trusted = False  # orders submitted; the run's ledger was found to be this account's (or opened now)
+        self.engine.bus.subscribe(OrderEvent, self._on_order)
 
     def __repr__(self): return f"LiveDaemon({self.cfg.mode}, {len(self.cfg.symbols)} symbols, {self.engine.strategy.name}, run {self.cfg.run_id!r}, {self.status})"
 
+# %% ../nbs/98_apps.live.ipynb #1b5598f8
+@patch
+def _on_order(self: LiveDaemon, e: OrderEvent):
+    if e.order.status == OrderStatus.SUBMITTED: self._sent.append(e.order); self.n_sent += 1
+
+@patch
+def exit_code(self: LiveDaemon) -> int:
+    "How the run ended, as the process's exit code: `EXIT_HALTED` if the kill switch is active, `EXIT_REJECTED` if every order sent was rejected, else 0."
+    if self.halted or self.kill_switch.active: return EXIT_HALTED
+    if self.n_sent and not self.engine.fills and len(self.engine.rejections) >= self.n_sent: return EXIT_REJECTED
+    return EXIT_OK
+
 # %% ../nbs/98_apps.live.ipynb #52024f5b
+EXIT_OK, EXIT_ERROR, EXIT_ACCOUNT, EXIT_HALTED, EXIT_REJECTED = 0, 2, 6, 4, 5  # the daemon's exit codes (core.errors.EXIT_CODES; 3: a service unreachable)
+
+class AccountMismatch(AlphaTradeError):
+    "The run id's ledger belongs to another broker account, or to this one before it was reset: the daemon does not start."
+
+def account_of(acc: dict) -> dict:
+    "The broker account a ledger belongs to, as the runs table records it: id, number, creation time (ISO)."
+    c = acc.get("created_at")
+    return {"id": acc.get("id"), "account_number": acc.get("account_number"), "created_at": c.isoformat() if c else None}
+
+def check_account(run: dict,  # the run's row (`RunRepository.get`)
+                  acc: dict,  # the broker's account (`AlpacaBroker.account()`)
+                  db: str):  # the database, as the message names it
+    "Raise `AccountMismatch` if the run was opened against another account than `acc`, or against it before a reset."
+    mine, now = run["parameters"].get("account"), account_of(acc)
+    if not mine: log.warning("run %r has no broker account on record (an older ledger): taken as this one's", run["run_id"]); return
+    name = lambda a: a.get("account_number") or a.get("id")
+    if mine.get("id") != now["id"]: why = f"belongs to broker account {name(mine)}, not to this one ({name(now)})"
+    elif mine.get("created_at") != now["created_at"] or (now["created_at"] and pd.Timestamp(now["created_at"]) > run["created_at"]):
+        why = f"was opened against account {name(mine)} created {mine.get('created_at')}; the account now says created {now['created_at']} (reset?)"
+    else: return
+    raise AccountMismatch(f"--run-id {run['run_id']!r} in --db {db} {why}: its ledger cannot describe this account's book. "
+                          "Start with a new --run-id, or point --db at another database.")
+
 @patch
 def reconcile(self: LiveDaemon) -> dict:
-    "Rebuild the engine's book from the database and settle with the broker (`trading.reconcile`); the report, also in the gauges and the log."
-    runs = RunRepository(self.db)
-    try: cash0, restart = to_decimal(runs.get(self.cfg.run_id)["parameters"]["cash"], "runs.parameters.cash"), True
-    except KeyError:
-        cash0, restart = self.broker.account()["cash"], False
-        runs.start(self.cfg.run_id, "live", {"cash": str(cash0), "mode": self.cfg.mode, "symbols": list(self.cfg.symbols),
-                                             "strategy": repr(self.engine.strategy)}, {"engine": asdict(self.engine.cfg)})
-    ledger = recon.Ledger(orders=self.repos.orders, trades=self.repos.trades, run_id=self.cfg.run_id, cash=cash0, restart=restart)
+    "Check the run belongs to the broker's account, rebuild the engine's book from the database and settle with the broker (`trading.reconcile`); the report."
+    runs, acc = RunRepository(self.db), self.broker.account()
+    try: run = runs.get(self.cfg.run_id)
+    except KeyError: run = None
+    if run is not None:  # nothing is written before this check
+        check_account(run, acc, self.db.engine.url.render_as_string(hide_password=True))
+        par = run["parameters"]; cash0 = to_decimal(par["cash"], "runs.parameters.cash")
+        self.equity_start = to_decimal(par.get("equity", par["cash"]), "runs.parameters.equity")
+    else:
+        cash0, self.equity_start = acc["cash"], acc["equity"]
+    self._trusted = True
+    if run is None:
+        runs.start(self.cfg.run_id, "live", {"cash": str(cash0), "equity": str(acc["equity"]), "account": account_of(acc), "mode": self.cfg.mode,
+                                             "symbols": list(self.cfg.symbols), "strategy": repr(self.engine.strategy)}, {"engine": asdict(self.engine.cfg)})
+    ledger = recon.Ledger(orders=self.repos.orders, trades=self.repos.trades, run_id=self.cfg.run_id, cash=cash0, restart=run is not None)
     rep = recon.reconcile(self.engine, self.broker, ledger)
-    diff = rep.position_mismatch
-    self.metrics.mismatch.set(len(diff)); self.metrics.kill.set(1 if self.kill_switch.active else 0)
-    if diff: log.error("positions differ from the broker's after reconciliation (ours, broker's): %s", diff)
-    self.report = rep.as_dict()
+    self.report = rep.as_dict() | {"equity_start": str(self.equity_start), "account": account_of(acc)["account_number"]}
     log.info("reconciled: %s", json.dumps(self.report))
+    if rep.position_mismatch: self._on_mismatch(rep.position_mismatch)
+    self.metrics.mismatch.set(len(rep.position_mismatch)); self.metrics.kill.set(1 if self.kill_switch.active else 0)
     return self.report
+
+@patch
+def _on_mismatch(self: LiveDaemon, diff: dict):
+    "Positions differ from the broker's after reconciliation: halt (the kill switch, with the symbols), or adopt the broker's book."
+    at = datetime.now(timezone.utc)
+    what = ", ".join(f"{s} ours {a}, broker's {b}" for s, (a, b) in diff.items())
+    if self.cfg.on_mismatch == "adopt":
+        recon.adopt_positions(self.engine, self.broker, at)
+        msg = f"positions adopted from the broker after reconciliation ({what}); cash is the broker's: {self.engine.cash}"
+        self.report["adopted"] = dict(diff); log.warning(msg)
+    else:
+        msg = f"positions differ from the broker's after reconciliation: {what}"
+        self.halted = msg; log.error("%s; trading halted (restart with --on-mismatch adopt to take the broker's positions as the truth)", msg)
+    self.engine.bus.publish(RiskAlert(at, RiskEvent(at, "position_adopted" if self.halted is None else "position_mismatch",
+                                                    Severity.WARNING if self.halted is None else Severity.CRITICAL, msg, {"mismatch": dict(diff)})))
+    if self.halted: self.kill_switch.activate(msg, at)
 
 # %% ../nbs/98_apps.live.ipynb #08c00e79
 def _utc(t) -> pd.Timestamp:
@@ -226,9 +294,32 @@ def _complete(self: LiveDaemon, t: pd.Timestamp):
             peak = max(e for _, e, _ in self.engine.equity_curve); m.drawdown.set(1 - eq / peak if peak > 0 else 0)
         m.kill.set(1 if self.kill_switch.active else 0)
         if self.cfg.mode != "sim": m.feed_lag.set(max(0.0, time.time() - (t + self.bar).timestamp()))
+        step_log.info(self._step_line(t))
         if self.cfg.max_steps is not None and self.steps >= self.cfg.max_steps: self.stop("max_steps reached")
         elif self.cfg.drive: self._loop.call_soon(self._drive_soon)
     finally: self._busy = False
+
+# %% ../nbs/98_apps.live.ipynb #e374a738
+step_log = logging.getLogger("alphatrade.live.step")  # category "trading": one line per decided step
+
+def _few(items: list, n: int = 5) -> str: return ", ".join(items[:n]) + (f", ... {len(items) - n} more" if len(items) > n else "")
+def _n(k: int, word: str) -> str: return f"{k} {word}{'' if k == 1 else 's'}"
+
+@patch
+def _step_line(self: LiveDaemon, t: pd.Timestamp) -> str:
+    "What step `t` did, for a person: orders sent, fills booked, rejections (with the broker's reason), refusals and guard holds since the last line."
+    e = self.engine; ev = e.guard.events if e.guard else []
+    f0, r0, q0, g0 = self._seen
+    fills, rej, ref = e.fills[f0:], e.rejections[r0:], e.refusals[q0:]
+    holds = sorted({s for _, s, k, _ in ev[g0:] if k == "held"})
+    self._seen = (len(e.fills), len(e.rejections), len(e.refusals), len(ev))
+    sent, self._sent = self._sent, []
+    parts = [_n(len(sent), "order") + (f" ({_few([f'{o.side.value.upper()} {o.qty} {o.symbol}' for o in sent])})" if sent else ""),
+             _n(len(fills), "fill")]
+    if rej: parts.append(_n(len(rej), "rejection") + f" ({_few([f'{s}: {why}' for _, s, why in rej], 3)})")
+    if ref: parts.append(_n(len(ref), "refusal") + f" ({_few([f'{s}: {why}' for _, s, why in ref], 3)})")
+    if holds: parts.append(_n(len(holds), "guard hold") + f" ({_few(holds)})")
+    return f"step {t:%Y-%m-%d %H:%M}: " + ", ".join(parts)
 
 # %% ../nbs/98_apps.live.ipynb #9718accf
 @patch
@@ -309,7 +400,7 @@ def stop(self: LiveDaemon, why: str = "stop requested"):
 # %% ../nbs/98_apps.live.ipynb #85827494
 @patch
 async def run(self: LiveDaemon) -> int:
-    "Reconcile, warm up, subscribe, decide at each closed bar until stopped; 0 on a clean stop."
+    "Reconcile, warm up, subscribe, decide at each closed bar until stopped; 0 on a clean stop (`EXIT_HALTED` if reconciliation halted it)."
     self._loop = asyncio.get_running_loop(); self._stop = asyncio.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT): self._loop.add_signal_handler(sig, self.stop, signal.Signals(sig).name)
@@ -317,12 +408,16 @@ async def run(self: LiveDaemon) -> int:
     started = True  # False when the broker refused the first connection: no run to finish, no order to cancel
     try:
         for attempt in range(self.cfg.start_attempts):  # the broker may be unreachable for a while: keep trying, then give up
-            try: self.reconcile(); self.warm_up(); break
+            try:
+                self.reconcile()
+                if not self.halted: self.warm_up()
+                break
             except BrokerConnectionError as e:
                 started = not isinstance(e, BrokerUnreachableError)  # nothing listens: say so now, not after minutes of retries
                 if attempt + 1 == self.cfg.start_attempts or not started: raise
                 wait = min(0.5 * 2 ** attempt, 10.0)
                 log.warning("start: %s; trying again in %.1f s", e, wait); await asyncio.sleep(wait)
+        if self.halted: return EXIT_HALTED  # a book that cannot be trusted: no streams, no steps
         self._streams = st = AlpacaStreams(self.broker.ep, reconnect_min=0.2, reconnect_max=5.0)
         async def on_bar(b): self._on_bar(b)
         st.subscribe_bars(on_bar, *self.cfg.symbols); st.subscribe_trade_updates(self._on_trade)
@@ -341,11 +436,14 @@ async def _shutdown(self: LiveDaemon):
     self.status = "stopping"
     for tm in self._timers.values(): tm.cancel()
     try:
+        if not self._trusted: raise AlphaTradeError("the run's ledger was not taken up: nothing to persist")
         if self.cfg.cancel_on_exit: log.info("cancelled %d open orders", self.engine.cancel_all("shutdown"))
         if self.engine.equity_curve and self.last_step is not None:
             at = (self.last_step + self.bar).to_pydatetime()
             self.repos.positions.snapshot(self.engine._portfolio(at).positions, at)
-        RunRepository(self.db).finish(self.cfg.run_id, {"steps": self.steps, "orders": len(self.engine.om._orders), "fills": len(self.engine.fills)}, "stopped")
+        RunRepository(self.db).finish(self.cfg.run_id, {"steps": self.steps, "orders": self.n_sent, "fills": len(self.engine.fills),
+                                                        "rejections": len(self.engine.rejections)}, "halted" if self.kill_switch.active else "stopped")
+    except AlphaTradeError as e: log.debug("shutdown: %s", e)
     except Exception: log.exception("shutdown: could not persist the final state")
     if self._streams is not None: await self._streams.stop(2.0)
     for t in self._tasks: t.cancel()
@@ -403,6 +501,9 @@ def _parser() -> argparse.ArgumentParser:
     a("--jump-band", type=float, default=0.2, help="hold a symbol whose close jumps more than this until the next bar confirms (0: off)")
     a("--stream-timeframe", help="the bars the data stream sends (default: 1Min from Alpaca, 15Min from the simulator; 1Min with --data: the simulator splits each bar into minutes)")
     a("--quiet", action="store_true", help="warnings only, and no summary at the end")
+    a("--on-mismatch", choices=("halt", "adopt"), default="halt", help="positions differ from the broker's after reconciliation: halt (default: "
+      "kill switch, exit 4) or adopt the broker's positions and cash as the new truth")
+    a("--log-json", action="store_true", help="JSON log lines even on a terminal (default: JSON only when stderr is not a terminal)")
     return p
 
 def spec_from_args(args) -> LiveSpec:
@@ -411,17 +512,31 @@ def spec_from_args(args) -> LiveSpec:
 
 # %% ../nbs/98_apps.live.ipynb #b43aefaa
 def _summary(d: LiveDaemon, broker: AlpacaBroker, out=print):
-    "The run's fills and P&L, as the demo prints them."
-    acc = broker.account()
-    out(f"\n{d.steps} steps decided, {len(d.engine.om._orders)} orders, {len(d.engine.fills)} fills")
-    for f in d.engine.fills:
+    "The run's orders, fills, rejections and halts, and its P&L from the equity it started with."
+    acc, e = broker.account(), d.engine
+    out(f"\n{d.steps} steps decided: {d.n_sent} orders, {len(e.fills)} fills, {len(e.rejections)} rejections, {len(e.refusals)} refused by risk limits, "
+        f"{'1 halt' if d.kill_switch.active else '0 halts'}")
+    for f in e.fills:
         out(f"  {pd.Timestamp(f.timestamp):%Y-%m-%d %H:%M}Z  {f.side.value:4s} {f.qty:>6} {f.symbol:6s} @ {f.price}  fee {f.commission}")
-    start = to_decimal(d.report.get("cash_start", acc["cash"]), "cash")
-    out(f"equity {acc['equity']:.2f} (cash {acc['cash']:.2f}); P&L {acc['equity'] - start:+.2f} on {start:.2f}")
-    if d.kill_switch.active: out(f"kill switch ACTIVE: {d.kill_switch.reason} (positions flattened; it stays active until a person resets it)")
+    whys = [w.split("): ", 1)[-1] for _, _, w in e.rejections]  # the broker's reason, without the order it was given for
+    for why, n in pd.Series(whys, dtype=object).value_counts().head(5).items(): out(f"  rejected {n}x: {why}")
+    start = d.equity_start if d.equity_start is not None else acc["equity"]
+    out(f"equity {acc['equity']:.2f} (cash {acc['cash']:.2f}); P&L {acc['equity'] - start:+.2f} on the starting equity {start:.2f}")
+    if d.kill_switch.active: out(f"HALTED: kill switch active: {d.kill_switch.reason} (it stays active until a person resets it)")
     if d.latencies: out(f"step latency p50 {np.percentile(d.latencies, 50) * 1e3:.1f} ms, p99 {np.percentile(d.latencies, 99) * 1e3:.1f} ms")
+    out(f"exit code {d.exit_code()}")
 
 # %% ../nbs/98_apps.live.ipynb #9fbc3f4a
+def run_until_stopped(coro, grace: float = 1.0):
+    "`asyncio.run(coro)`, except that tasks still pending at the end get `grace` seconds, not their own timeouts: the websockets library's close handshake waits 10 s per stream, which made SIGTERM take 10-30 s."
+    loop = asyncio.new_event_loop()
+    try: return loop.run_until_complete(coro)
+    finally:
+        left = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for t in left: t.cancel()
+        if left: loop.run_until_complete(asyncio.wait(left, timeout=grace))
+        loop.close()
+
 def run_live_spec(spec: LiveSpec, settings=None) -> int:
     "Run a live spec: the broker (Alpaca, a running simulator, or one started over `spec.data`), the strategy and the daemon."
     settings = settings or load_settings()
@@ -435,16 +550,16 @@ def run_live_spec(spec: LiveSpec, settings=None) -> int:
     db = Database(spec.db or settings.database.url).migrate()
     cfg = LiveConfig(symbols=syms, mode=spec.mode, run_id=spec.run_id, history=spec.history, grace=spec.grace, poll=spec.poll,
                      cancel_on_exit=spec.cancel_on_exit, drive=spec.drive or sim is not None, max_steps=spec.max_steps,
-                     health_port=None if spec.health_port < 0 else spec.health_port, stream_timeframe=spec.stream_timeframe)
+                     health_port=None if spec.health_port < 0 else spec.health_port, stream_timeframe=spec.stream_timeframe, on_mismatch=spec.on_mismatch)
     strat, _ = make_strategy(spec)
     ecfg = EngineConfig(allow_short=spec.long_short, jump_band=spec.jump_band or None)
     uni = load_universe()
     def go(ep):
         broker = AlpacaBroker(ep, rate_limit=10**6 if sim else spec.rate_limit)
         d = LiveDaemon(cfg, broker, strat, db, risk=settings.risk, engine_config=ecfg, sectors={s: uni[s] for s in syms if s in uni})
-        rc = asyncio.run(d.run())
+        rc = run_until_stopped(d.run())
         if not spec.quiet: _summary(d, broker)
-        return rc
+        return rc or d.exit_code()
     if sim is None: return go(ep)
     with sim.running(): return go(AlpacaEndpoints.simulator(sim.url, sim.key, sim.secret))
 
@@ -453,8 +568,9 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     settings = load_settings()
     secrets = secret_values(settings) + url_password(args.db)  # the keys, and the database's password
-    setup_logging(*secrets, level=logging.WARNING if args.quiet else logging.INFO)
+    setup_logging(*secrets, level=logging.WARNING if args.quiet else logging.INFO, json_lines=True if args.log_json else None)
     try: return run_live_spec(spec_from_args(args), settings)
+    except AccountMismatch as e: print(f"alphatrade live: {redact(redact(e), secrets)}", file=sys.stderr); return EXIT_ACCOUNT
     except (AlphaTradeError, InvalidValueError) as e:
         print(f"alphatrade live: {redact(redact(e), secrets)}", file=sys.stderr); return exit_code(e)  # a server may echo a key back in its error body
 

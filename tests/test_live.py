@@ -166,8 +166,9 @@ def test_parity_real_week(shared_data, tmp_path):
     cmd = [PY, "-m", "alphatrade.live", "--mode", "sim", "--data", "real", "--start", "2025-09-08", "--end", "2025-09-12",
            "--strategy", "ma_crossover", "--run-id", "parity", "--db", db_url, "--grace", "1", "--history", str(HISTORY), "--quiet"]
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert p.returncode == 0, p.stderr[-3000:]
     db = Database(db_url)
+    halted = KillSwitchRepository(db).state()["active"]  # a run that halted exits 4 (issue 15), one that did not 0
+    assert p.returncode == (4 if halted else 0), p.stderr[-3000:]
     live, fills, ledger = orders_of(db, "parity"), fills_of(db, "parity"), ledger_positions(db, "parity")
     db.dispose()
     panel, start = real_panel(shared_data, "2025-09-08", "2025-09-12")
@@ -424,7 +425,7 @@ def test_crash_run(shared_data, tmp_path):
     """The market does not wait for the daemon: the simulator publishes a bar every 0.3 s while the daemon (a process, reading the
     streams) is killed with SIGKILL at 10 random moments - some during start-up and reconciliation, most while trading - and
     restarted each time. A kill switch activated while it is down (after the 6th kill) stays active after every restart; the last
-    run is stopped with SIGTERM and exits 0."""
+    run is stopped with SIGTERM and exits 4 (cleanly, but halted)."""
     symbols = ["AAPL", "AMD", "AMZN", "META", "MSFT", "NVDA", "ORCL", "TSLA"]
     panel, start = real_panel(shared_data, "2025-09-08", "2025-09-19", symbols)
     db_url = f"sqlite:///{tmp_path}/crash.db"
@@ -473,7 +474,7 @@ def test_crash_run(shared_data, tmp_path):
         t0 = time.monotonic()
         while (health() or {}).get("last_step") != last and time.monotonic() - t0 < 60: time.sleep(0.1)
         p.send_signal(signal.SIGTERM)
-        assert p.wait(30) == 0, p.stderr.read()[-3000:]
+        assert p.wait(30) == 4, p.stderr.read()[-3000:]  # a clean stop of a halted run: exit 4, not 0 (issue 15)
         p.stderr.close()
         db = Database(db_url)
         found = problems(sim, db, "crash", ledger_positions(db, "crash"))
@@ -550,3 +551,174 @@ def test_sim_serve_command():
         assert p.wait(60) == 0
     finally:
         if p.poll() is None: p.kill(); p.wait()
+
+
+# --------------------------------------------------------------------------------------------------- a book it can trust (issue 15)
+
+SYN = ["AAA", "BBB", "CCC", "DDD"]
+
+
+def syn_sim(**kw) -> AlpacaSimulator:
+    "A fresh simulator (a new account) replaying a small synthetic market from its 6th day."
+    bars = generate_market(seed=7, start="2025-03-03", end="2025-03-14", universe={s: "tech" for s in SYN})
+    panel = panel_from_bars(bars)
+    return AlpacaSimulator(panel, start=panel.timestamps[130], check_buying_power=False, rate_limit=10**6, **kw)
+
+
+def live_cmd(sim, db_url, run_id, *extra, steps=20):
+    return [PY, "-m", "alphatrade.live", "--mode", "sim", "--sim-url", sim.url, "--symbols", ",".join(SYN), "--strategy", "ma_crossover",
+            "--fast", "3", "--slow", "8", "--run-id", run_id, "--db", db_url, "--history", "100", "--grace", "0.2", "--poll", "0.2",
+            "--health-port", "-1", "--rate-limit", "1000000", "--drive", "--max-steps", str(steps), *extra]
+
+
+def run_live(cmd, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, **kw)
+
+
+def json_lines(stderr: str) -> list[dict]:
+    return [json.loads(l) for l in stderr.splitlines() if l.strip()]
+
+
+def table_counts(db_url) -> dict:
+    import sqlalchemy as sa
+    db = Database(db_url)
+    with db.engine.connect() as c: out = {t: c.execute(sa.text(f"select count(*) from {t}")).scalar() for t in ("runs", "orders", "trades", "risk_events", "kill_switch")}
+    db.dispose()
+    return out
+
+
+def test_run_id_belongs_to_one_account(tmp_path):
+    """The README's two `live --mode sim` lines, one after the other: the same run id and database against a second, fresh simulator.
+    The second refuses to start (exit 6, the message names the run id, --run-id and --db) and writes nothing; with a new run id it trades.
+    Each daemon's stderr (not a terminal) is JSON lines, one `step` line per decided step, and no Alembic notes."""
+    db_url = f"sqlite:///{tmp_path}/live.db"
+    s1 = syn_sim()
+    with s1.running():
+        p = run_live(live_cmd(s1, db_url, "live"))
+    assert p.returncode == 0, p.stderr[-3000:]
+    lines = json_lines(p.stderr)
+    steps = [d for d in lines if d["message"].startswith("step ")]
+    assert len(steps) == 20 and all(d["category"] == "trading" for d in steps), [d["message"] for d in lines][-30:]
+    assert not [d for d in lines if d["logger"].startswith("alembic")]
+    assert "20 steps decided:" in p.stdout and " fills, " in p.stdout and "rejections" in p.stdout, p.stdout
+    before = table_counts(db_url)
+    assert before["orders"] > 0
+    s2 = syn_sim()
+    assert s2.account_id != s1.account_id  # two fresh simulators are two accounts
+    with s2.running():
+        refused = run_live(live_cmd(s2, db_url, "live"))
+        assert refused.returncode == 6, (refused.returncode, refused.stderr[-3000:])
+        msg = refused.stderr.strip().splitlines()[-1]
+        assert "alphatrade live:" in msg and "'live'" in msg and "--run-id" in msg and "--db" in msg, msg
+        assert table_counts(db_url) == before  # nothing written
+        assert [r for r in s2.rest.requests if r[0] == "POST"] == []
+        fresh = run_live(live_cmd(s2, db_url, "live2"))
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    assert len(orders_of(Database(db_url), "live2")) > 0
+
+
+def plant(sim, symbol="BBB", qty=10):
+    "Buy `qty` of `symbol` at the simulator by hand (outside any run) and let it fill."
+    h = {"APCA-API-KEY-ID": sim.key, "APCA-API-SECRET-KEY": sim.secret}
+    r = requests.post(f"{sim.url}/v2/orders", headers=h, json={"symbol": symbol, "qty": str(qty), "side": "buy", "type": "market", "time_in_force": "day"}, timeout=10)
+    r.raise_for_status(); sim.advance()
+    return requests.get(f"{sim.url}/v2/account", headers=h, timeout=10).json()
+
+
+def test_position_mismatch_halts_or_is_adopted(tmp_path):
+    """A position at the broker that the ledger does not know: the daemon halts (kill switch with the symbol, ours and the broker's,
+    exit 4, nothing traded); with --on-mismatch adopt it takes the broker's book and trades, and its P&L is measured from the account's
+    equity at the start (cash + the position), not from its cash."""
+    sim = syn_sim()
+    with sim.running():
+        acc0 = plant(sim)
+        db_url = f"sqlite:///{tmp_path}/halt.db"
+        p = run_live(live_cmd(sim, db_url, "halt"))
+        assert p.returncode == 4, (p.returncode, p.stderr[-3000:])
+        db = Database(db_url); ks = KillSwitchRepository(db).state()
+        from alphatrade.infra.repository import RiskEventRepository
+        kinds = [e.kind for e in RiskEventRepository(db).recent()]; db.dispose()
+        assert ks["active"] and "BBB ours 0, broker's 10" in ks["reason"], ks
+        assert "position_mismatch" in kinds
+        assert table_counts(db_url)["orders"] == 0 and "HALTED" in p.stdout, p.stdout
+        db_url = f"sqlite:///{tmp_path}/adopt.db"
+        a = run_live(live_cmd(sim, db_url, "adopt", "--on-mismatch", "adopt", steps=8))  # (short: no losing streak trips the kill switch)
+        h = {"APCA-API-KEY-ID": sim.key, "APCA-API-SECRET-KEY": sim.secret}
+        acc1 = requests.get(f"{sim.url}/v2/account", headers=h, timeout=10).json()
+    assert a.returncode == 0, a.stderr[-3000:]
+    db = Database(db_url)
+    from alphatrade.infra.repository import RiskEventRepository
+    assert "position_adopted" in [e.kind for e in RiskEventRepository(db).recent()]
+    assert len(orders_of(db, "adopt")) > 0; db.dispose()
+    line = [l for l in a.stdout.splitlines() if "P&L" in l][0]
+    pnl, start = line.split("P&L ")[1].split(" on the starting equity ")
+    assert Decimal(acc0["equity"]) != Decimal(acc0["cash"])  # the position counts
+    assert Decimal(start) == Decimal(acc0["equity"]).quantize(Decimal("0.01"))  # the equity when the run began
+    assert Decimal(pnl) == (Decimal(acc1["equity"]) - Decimal(acc0["equity"])).quantize(Decimal("0.01"))
+
+
+def test_repeated_rejections_stop(tmp_path):
+    """Every order is rejected by the broker (403, insufficient buying power): the same order (symbol, side, reason) is sent at most
+    3 times in a row per session, then blocked, with one repeated_rejection risk event and one warning each; the summary counts the
+    rejections and the run exits 5 (everything it sent was rejected)."""
+    sim = syn_sim(faults=Faults(reject=10**6, reject_as=403))
+    db_url = f"sqlite:///{tmp_path}/rej.db"
+    with sim.running():
+        p = run_live(live_cmd(sim, db_url, "rej", steps=40))
+        posts = [r for r in sim.rest.requests if r[0] == "POST" and r[1] == "/v2/orders"]
+    assert p.returncode == 5, (p.returncode, p.stderr[-3000:])
+    db = Database(db_url)
+    orders = orders_of(db, "rej")
+    from alphatrade.infra.repository import RiskEventRepository
+    events = [e for e in RiskEventRepository(db).recent(500) if e.kind == "repeated_rejection"]; db.dispose()
+    assert len(posts) == len(orders) > 0 and (orders.status == "rejected").all()
+    day = pd.to_datetime(orders.decided_at, utc=True).dt.tz_convert("America/New_York").dt.date
+    per = orders.assign(day=day).groupby(["symbol", "side", "day"]).size()
+    assert per.max() <= 3 and (per == 3).any(), per  # without the rule: one per bar for as long as the signal holds
+    assert sorted((e.data["symbol"], e.data["side"]) for e in events) == sorted((s, sd) for (s, sd, _), n in per.items() if n == 3)  # one per block
+    warned = [d for d in json_lines(p.stderr) if d["logger"] == "alphatrade.engine" and "rejected 3 times in a row" in d["message"]]
+    assert len(warned) == len(events) and all("insufficient buying power" in d["message"] for d in warned)
+    assert any("insufficient buying power" in d["message"] for d in json_lines(p.stderr) if d["message"].startswith("step "))
+    assert f"{len(orders)} orders, 0 fills, {len(orders)} rejections" in p.stdout and f"rejected {len(orders)}x: insufficient buying power" in p.stdout, p.stdout
+
+
+def test_console_log_on_a_terminal(tmp_path):
+    "On a terminal the log is one human line per record (time, level, category, message), one `step` line per decided step."
+    import pty, re
+    sim = syn_sim()
+    with sim.running():
+        master, slave = pty.openpty()
+        p = subprocess.Popen(live_cmd(sim, f"sqlite:///{tmp_path}/tty.db", "tty", steps=6), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave); out = b""
+        while True:
+            try: chunk = os.read(master, 65536)
+            except OSError: break
+            if not chunk: break
+            out += chunk
+        rc = p.wait(60); os.close(master)
+    assert rc == 0, out.decode()[-3000:]
+    lines = [l for l in out.decode().replace("\r", "").splitlines() if l.strip()]
+    assert all(re.match(r"^\d\d:\d\d:\d\d (INFO |WARNING|ERROR) \w+ +\S", l) for l in lines), lines
+    steps = [l for l in lines if re.match(r"^\d\d:\d\d:\d\d INFO  trading  step \d{4}-\d\d-\d\d \d\d:\d\d: \d+ orders?", l)]
+    assert len(steps) == 6, lines
+    assert not any(l.lstrip().startswith("{") for l in lines)
+
+
+def test_sigterm_stops_cleanly(tmp_path):
+    "SIGTERM to a running daemon (waiting for bars): it stops and exits 0 (the time it takes is measured in bench/bench_live.py)."
+    sim = syn_sim()
+    port = free_port()
+    with sim.running():
+        cmd = live_cmd(sim, f"sqlite:///{tmp_path}/term.db", "term", steps=1000)
+        cmd = [c for c in cmd if c != "--drive"]; cmd[cmd.index("--health-port") + 1] = str(port)
+        p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        t0 = time.monotonic()
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/health", timeout=1).json()["status"] == "running": break
+            except Exception: pass
+            assert p.poll() is None and time.monotonic() - t0 < 90, p.stderr.read()[-3000:] if p.poll() is not None else "did not start"
+            time.sleep(0.05)
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(60) == 0, p.stderr.read()[-3000:]
+    assert "stopped after" in p.stderr.read()

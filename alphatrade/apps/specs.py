@@ -176,10 +176,13 @@ class LiveSpec(Spec):
     jump_band: float = 0.2  # the feed guard's band (0: off)
     stream_timeframe: str | None = None  # the data stream's bars (None: 1Min from Alpaca, 15Min from the simulator)
     quiet: bool = False
+    on_mismatch: str = "halt"  # positions differ from the broker's after reconciliation: halt (kill switch, exit 4) or adopt the broker's
+    log_json: bool = False  # JSON log lines even on a terminal
 
     def __post_init__(self):
         _common(self)
         if self.mode not in LIVE_MODES: raise InvalidValueError(f"--mode: {self.mode!r} is not one of {', '.join(LIVE_MODES)}")
+        if self.on_mismatch not in ("halt", "adopt"): raise InvalidValueError(f"--on-mismatch: {self.on_mismatch!r} is not halt or adopt")
         if self.mode == "live" and not self.confirm_live: raise InvalidValueError("--mode live trades real money: add --confirm-live to mean it")
         if self.mode != "sim" and (self.sim_url or self.data): raise InvalidValueError(f"--sim-url/--data: only with --mode sim, not {self.mode}")
         if self.mode == "sim" and not (self.sim_url or self.data):

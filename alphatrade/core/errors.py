@@ -75,7 +75,8 @@ class UnsafeArtifactError(ModelError):
     "A model artifact failed its checksum or would need an unsafe loader (pickle from an untrusted path)."
 
 # %% ../../nbs/00_core.errors.ipynb #014ae853
-EXIT_CODES = {"ok": 0, "error": 1, "bad input or configuration": 2, "service unreachable": 3}  # what each exit code means
+EXIT_CODES = {"ok": 0, "error": 1, "bad input or configuration": 2, "service unreachable": 3,  # what each exit code means
+              "halted (kill switch)": 4, "every order rejected": 5, "run id belongs to another account": 6}  # the last three: the live daemon
 
 def exit_code(e: BaseException) -> int:
     "The exit code for `e`: 3 when a service cannot be reached (`ServiceUnavailableError`), else 2 (bad input or configuration)."

@@ -12,11 +12,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from ..core.secrets import redact_logging  # the one redaction every command uses
 
 # %% auto #0
-__all__ = ['JsonFormatter', 'quiet', 'setup_logging', 'LiveMetrics']
+__all__ = ['JsonFormatter', 'ConsoleFormatter', 'quiet', 'setup_logging', 'LiveMetrics']
 
 # %% ../../nbs/94_infra.monitoring.ipynb #b9e79419
 _CATEGORY = {"alphatrade.engine": "trading", "alphatrade.alpaca": "execution", "alphatrade.guard": "data", "alphatrade.live": "system",
-             "alphatrade.risk": "risk"}
+             "alphatrade.live.step": "trading", "alphatrade.risk": "risk"}
 
 class JsonFormatter(logging.Formatter):
     "One JSON object per line: time, level, category, logger, message."
@@ -25,6 +25,14 @@ class JsonFormatter(logging.Formatter):
              "category": _CATEGORY.get(rec.name, "system"), "logger": rec.name, "message": rec.getMessage()}
         if rec.exc_text or rec.exc_info: d["exception"] = rec.exc_text or self.formatException(rec.exc_info)
         return json.dumps(d)
+
+# %% ../../nbs/94_infra.monitoring.ipynb #ba8375b9
+class ConsoleFormatter(logging.Formatter):
+    "One line for a person: local time, level, category, message (and the traceback below it)."
+    def format(self, rec: logging.LogRecord) -> str:
+        line = f"{datetime.fromtimestamp(rec.created):%H:%M:%S} {rec.levelname:<5} {_CATEGORY.get(rec.name, 'system'):<9}{rec.getMessage()}"
+        if rec.exc_text or rec.exc_info: line += "\n" + (rec.exc_text or self.formatException(rec.exc_info))
+        return line
 
 # %% ../../nbs/94_infra.monitoring.ipynb #8cf2c1fb
 def quiet(names,  # logger names, e.g. ["alpaca", "aiohttp.access"]
@@ -36,12 +44,15 @@ def quiet(names,  # logger names, e.g. ["alpaca", "aiohttp.access"]
 def setup_logging(*secrets: str,  # values to hide besides those of the environment (the keys, a database password)
                   level: int = logging.INFO,  # the root logger's level
                   stream=None,  # where the lines go (default: stderr)
+                  json_lines: bool | None = None,  # JSON lines; None: JSON unless `stream` is a terminal (then `ConsoleFormatter`)
                   ) -> logging.Handler:
-    "JSON lines on `stream` (stderr) for the whole process, with `secrets` and those of the environment redacted; the handler."
-    h = logging.StreamHandler(stream or sys.stderr); h.setFormatter(JsonFormatter())
+    "Log lines on `stream` (stderr) for the whole process, with `secrets` and those of the environment redacted; the handler."
+    stream = stream or sys.stderr
+    if json_lines is None: json_lines = not (hasattr(stream, "isatty") and stream.isatty())
+    h = logging.StreamHandler(stream); h.setFormatter(JsonFormatter() if json_lines else ConsoleFormatter())
     root = logging.getLogger(); root.handlers[:] = [h]
     redact_logging(*secrets, level=level)  # the filter on the handler, and uncaught exceptions redacted
-    quiet(["alpaca", "aiohttp.access"])
+    quiet(["alpaca", "aiohttp.access", "alembic", "alembic.runtime.migration"])  # Alembic: ~10 INFO lines per start-up
     return h
 
 # %% ../../nbs/94_infra.monitoring.ipynb #1eba457d

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/72_trading.engine.ipynb #92b549ba
 from __future__ import annotations
-import logging
+import logging, re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -15,7 +15,7 @@ import pandas as pd
 from ..core.config import RiskSettings
 from ..core.errors import BrokerConnectionError, InvalidValueError, LookAheadError, OrderRejectedError, BrokerError
 from ..core.events import EventBus, RiskAlert
-from ..core.types import Fill, Order, OrderSide, OrderStatus, Portfolio, Position, TradeSignal, to_decimal
+from ..core.types import Fill, Order, OrderSide, OrderStatus, Portfolio, Position, RiskEvent, Severity, TradeSignal, to_decimal
 from ..data.calendar import bar_length, schedule, session_of
 from ..data.panel import FIELDS, MarketPanel
 from ..execution.orders import OrderManager
@@ -25,7 +25,7 @@ from .strategy import Strategy, strongest
 from .guard import FeedGuard
 
 # %% auto #0
-__all__ = ['log', 'BarClock', 'EngineConfig', 'Repositories', 'TradingEngine']
+__all__ = ['log', 'REJECTIONS_TO_BLOCK', 'BarClock', 'EngineConfig', 'Repositories', 'TradingEngine']
 
 # %% ../../nbs/72_trading.engine.ipynb #6bfb7585
 class BarClock:
@@ -186,6 +186,7 @@ def _send(self: TradingEngine, j: int, qty: float, at: datetime, *, tag: str, ch
     "Risk-check one order against `pf`, then create, submit and send it; return the portfolio as if it filled."
     sym = self.symbols[j]
     o = Order(sym, OrderSide.BUY if qty > 0 else OrderSide.SELL, to_decimal(abs(qty), "qty"), client_order_id=self._oid(at, sym), tag=tag)
+    if (why := self._blocked_by_rejections(j, o.side, at)): self.refusals.append((at, sym, why)); return pf, False
     px = to_decimal(self.last_px[j], f"price[{sym}]")
     if check:
         ok, why = self.checker.check_order(o, pf, px, open_orders=n_open, at=at)
@@ -197,7 +198,7 @@ def _send(self: TradingEngine, j: int, qty: float, at: datetime, *, tag: str, ch
     except BrokerConnectionError as e:  # it may have reached the broker: in flight until the broker says (AlpacaBroker.sync)
         self.rejections.append((at, sym, f"unconfirmed: {e}")); return pf, False
     except (OrderRejectedError, BrokerError) as e:
-        self.rejections.append((at, sym, str(e))); self.inflight[j] = False
+        self.rejections.append((at, sym, str(e))); self.inflight[j] = False; self._note_rejection(j, o.side, str(e), at)
         if self.om.get(o.client_order_id).is_open: self.om.transition(o.client_order_id, OrderStatus.REJECTED, at, str(e))
         return pf, False
     if pf is None: return pf, True
@@ -206,6 +207,37 @@ def _send(self: TradingEngine, j: int, qty: float, at: datetime, *, tag: str, ch
     if q == 0: pos.pop(sym, None)
     else: pos[sym] = Position.trusted(sym, q, old.avg_entry_price if old and (old.qty > 0) == (q > 0) else px, px)
     return Portfolio.trusted(pf.cash - o.signed_qty * px, pos, at), True
+
+# %% ../../nbs/72_trading.engine.ipynb #3f867a97
+REJECTIONS_TO_BLOCK = 3  # the same order (symbol, side, reason) rejected this often in a row is not sent again ...
+
+def _reason_key(reason: str) -> str: return re.sub(r"\S*\d\S*", "#", reason)  # ids, quantities and prices vary; the reason does not
+
+@patch
+def _rejection_state(self: TradingEngine, j: int, at: datetime) -> tuple:
+    "What must change to lift a block: the position of symbol `j` (a fill) or the session (New York's day)."
+    return float(self.qty[j]), pd.Timestamp(at).tz_convert("America/New_York").date() if pd.Timestamp(at).tz else pd.Timestamp(at).date()
+
+@patch
+def _note_rejection(self: TradingEngine, j: int, side: OrderSide, reason: str, at: datetime):
+    "Count a broker's rejection; the third in a row of the same order blocks it (... until a fill, a position change or a new session)."
+    if not hasattr(self, "_rejected_runs"): self._rejected_runs = {}
+    key, state = (self.symbols[j], side, _reason_key(reason)), self._rejection_state(j, at)
+    k0, n, s0 = self._rejected_runs.get((j, side), (None, 0, None))
+    n = n + 1 if (k0, s0) == (key, state) else 1
+    self._rejected_runs[(j, side)] = (key, n, state)
+    if n != REJECTIONS_TO_BLOCK: return
+    msg = (f"{self.symbols[j]} {side.value}: rejected {n} times in a row by the broker ({reason}); not sent again until a fill, "
+           "a position change or a new session")
+    log.warning(msg)
+    self.bus.publish(RiskAlert(at, RiskEvent(at, "repeated_rejection", Severity.WARNING, msg, {"symbol": self.symbols[j], "side": side.value, "reason": reason})))
+
+@patch
+def _blocked_by_rejections(self: TradingEngine, j: int, side: OrderSide, at: datetime) -> str | None:
+    "Why an order of symbol `j` on `side` is not sent (blocked by repeated rejections), or None."
+    key, n, state = getattr(self, "_rejected_runs", {}).get((j, side), (None, 0, None))
+    if n < REJECTIONS_TO_BLOCK or state != self._rejection_state(j, at): return None
+    return f"blocked: rejected {n} times in a row ({key[2]})"
 
 # %% ../../nbs/72_trading.engine.ipynb #9d941d12
 @patch

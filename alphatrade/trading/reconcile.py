@@ -5,13 +5,15 @@
 # %% ../../nbs/74_trading.reconcile.ipynb #617baef5
 from __future__ import annotations
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from ..core.errors import AlphaTradeError
-from ..core.types import Fill, Order
+from ..core.types import Fill, Order, OrderSide
 
 # %% auto #0
-__all__ = ['Ledger', 'booked_of', 'Reconciliation', 'repair_ledger', 'open_orders_of', 'position_mismatch', 'reconcile']
+__all__ = ['Ledger', 'booked_of', 'Reconciliation', 'repair_ledger', 'open_orders_of', 'position_mismatch', 'reconcile',
+           'adopt_positions']
 
 # %% ../../nbs/74_trading.reconcile.ipynb #7a288ff8
 @dataclass(frozen=True, kw_only=True)
@@ -102,3 +104,13 @@ def reconcile(engine, broker, ledger: Ledger) -> Reconciliation:
     return Reconciliation(restart=ledger.restart, cash_start=ledger.cash, cash=engine.cash, fills_in_ledger=len(fills),
                           ledger_repaired=len(repaired), open_orders=len(live), fills_booked_now=len(engine.fills) - n0,
                           never_reached_broker=never, position_mismatch=position_mismatch(engine, broker))
+
+# %% ../../nbs/74_trading.reconcile.ipynb #446987fd
+def adopt_positions(engine, broker, at: datetime) -> dict:
+    "Make the broker's book `engine`'s: its positions (at their average entry price) and its cash; the mismatch that was adopted."
+    diff = position_mismatch(engine, broker)
+    if not diff: return {}
+    pos, cash = broker.positions(), broker.account()["cash"]
+    fills = [Fill(f"adopted-{s}", s, OrderSide.BUY if p.qty > 0 else OrderSide.SELL, abs(p.qty), p.avg_entry_price, at) for s, p in pos.items()]
+    engine.restore(cash + sum((p.qty * p.avg_entry_price for p in pos.values()), Decimal(0)), fills, engine.om.open_orders())
+    return diff

@@ -66,8 +66,10 @@ def decimal_or_none(x, name: str) -> Decimal | None:
     return None if x is None or x == "" else to_decimal(x, name)
 
 def account_from_alpaca(a: dict) -> dict:
-    "Cash, equity, buying power and the previous close's equity as `Decimal`, and the account's status."
-    return {k: decimal_or_none(a.get(k), f"account.{k}") for k in ("cash", "equity", "buying_power", "last_equity", "portfolio_value")} | {"status": a.get("status")}
+    "Cash, equity, buying power and the previous close's equity as `Decimal`; the account's status, id, number and creation time (UTC)."
+    return ({k: decimal_or_none(a.get(k), f"account.{k}") for k in ("cash", "equity", "buying_power", "last_equity", "portfolio_value")}
+            | {"status": a.get("status"), "id": a.get("id") and str(a["id"]), "account_number": a.get("account_number"),
+               "created_at": parse_time(a.get("created_at"))})
 
 def position_from_alpaca(p: dict) -> Position:
     "Our `Position` of an Alpaca position: signed quantity (a short is negative), average entry, current price."

@@ -35,9 +35,10 @@ class Rest:
     "Alpaca's REST API over `exchange`; `requests` logs (method, path, status) of every answer, newest last."
     def __init__(self, exchange: Exchange, faults: Faults | None = None,
                  key: str = "sim-key", secret: str = "sim-secret",  # the only credentials accepted
-                 rate_limit: int = 200):  # REST requests per minute per key, then 429
+                 rate_limit: int = 200,  # REST requests per minute per key, then 429
+                 account_id: str | None = None):  # the account's id (None: a new one: two fresh simulators are two accounts)
         self.exchange, self.faults, self.key, self.secret, self.rate_limit = exchange, faults or exchange.faults, key, secret, rate_limit
-        self.account_id = str(uuid.uuid5(NS, "account/" + key))
+        self.account_id = account_id or str(uuid.uuid4())
         self.requests: deque = deque(maxlen=100_000)
         self._rl: dict = {}
 

@@ -57,7 +57,7 @@ class AlpacaSimulator:
 
     broker = property(lambda self: self.exchange.broker, doc="The exchange's `SimBroker`: cash, positions, orders and fills.")
     requests = property(lambda self: self.rest.requests, doc="(method, path, status) of the REST requests answered, newest last.")
-    account_id = property(lambda self: self.rest.account_id, doc="The account's id (stable for a key).")
+    account_id = property(lambda self: self.rest.account_id, doc="The account's id (new per simulator unless `sim.rest.account_id` is set).")
     cursor = property(lambda self: self.exchange.cursor, doc="The row of the newest published bar (-1: none yet).")
     now = property(lambda self: self.exchange.now, doc="The simulated time: the end of the newest published bar (the first bar's start before any).")
 
