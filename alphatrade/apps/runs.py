@@ -25,7 +25,7 @@ __all__ = ['PIPELINES', 'PACKAGES', 'VOLATILE', 'KEY_METRICS', 'runs_root', 'tem
            'read_json', 'model_ref', 'record', 'RunFailed', 'parameters', 'parse_value', 'run_db', 'open_run',
            'finish_run', 'execute_run', 'resolve', 'load_run', 'list_runs', 'compare_runs', 'equity_overlay',
            'describe', 'param_pairs', 'db_arg', 'metrics_line', 'cmd_run', 'cmd_runs', 'run_options', 'param_options',
-           'add_run_parser', 'add_runs_parser']
+           'parameters_help', 'add_run_parser', 'add_runs_parser']
 
 # %% ../../nbs/95c_apps.runs.ipynb #d775db62
 PIPELINES = ("train", "backtest", "report")
@@ -416,12 +416,25 @@ def param_options(sp):
     sp.add_argument("--name", help="run name after the time stamp (default: the pipeline; backtest-<strategy>)")
     return sp
 
+def parameters_help() -> str:
+    "Each pipeline's parameters cell as written (name = default  # what it is): the epilog of `run --help`."
+    out = []
+    for p in PIPELINES:
+        try: nb = json.loads(template(p).read_text())
+        except AlphaTradeError: continue
+        cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+        lines = [l for l in "".join(cell["source"]).splitlines() if l.strip() and not l.startswith("run_dir")]
+        out.append(f"parameters of `run {p}` (-p KEY VALUE):\n" + "\n".join("  " + l for l in lines))
+    return "\n\n".join(out)
+
 def add_run_parser(sub):
     "The `run` subcommand."
     r = run_options(param_options(sub.add_parser("run", help="execute a pipeline notebook with papermill into runs/<time>-<name>/",
         description="Execute nbs/pipelines/<pipeline>.ipynb with papermill into a new run folder: the executed notebook, params.yaml, "
                     "metrics.json, plots (PNG), frames (parquet) and provenance.json (git state, data and model hashes, seed, "
-                    "package versions, platform). Exit 1 when a cell fails (the folder keeps the notebook with the traceback).")))
+                    "package versions, platform). Exit 1 when a cell fails (the folder keeps the notebook with the traceback). "
+                    "--name names the run's folder; a trained model's registry name is the train pipeline's -p model_name.",
+        epilog=parameters_help(), formatter_class=argparse.RawDescriptionHelpFormatter)))
     r.add_argument("pipeline", choices=PIPELINES, help="train, backtest or report")
     r.set_defaults(func=cmd_run)
 
