@@ -22,10 +22,10 @@ from .sources import say
 # %% auto #0
 __all__ = ['PIPELINES', 'PACKAGES', 'VOLATILE', 'KEY_METRICS', 'runs_root', 'template', 'new_run_dir', 'git_state',
            'package_versions', 'platform_info', 'file_sha256', 'provenance', 'comparable', 'plain', 'dump_json',
-           'read_json', 'model_ref', 'record', 'RunFailed', 'parameters', 'parse_value', 'run_db', 'open_run',
-           'finish_run', 'execute_run', 'resolve', 'load_run', 'list_runs', 'compare_runs', 'equity_overlay',
-           'describe', 'param_pairs', 'db_arg', 'metrics_line', 'cmd_run', 'cmd_runs', 'run_options', 'param_options',
-           'parameters_help', 'add_run_parser', 'add_runs_parser']
+           'read_json', 'model_ref', 'record', 'RunFailed', 'check_window', 'parameters', 'parse_value', 'run_db',
+           'open_run', 'finish_run', 'execute_run', 'resolve', 'load_run', 'list_runs', 'compare_runs',
+           'equity_overlay', 'describe', 'param_pairs', 'db_arg', 'metrics_line', 'cmd_run', 'cmd_runs', 'run_options',
+           'param_options', 'parameters_help', 'add_run_parser', 'add_runs_parser']
 
 # %% ../../nbs/95c_apps.runs.ipynb #d775db62
 PIPELINES = ("train", "backtest", "report")
@@ -166,6 +166,17 @@ class RunFailed(AlphaTradeError):
     def __init__(self, msg: str, run_dir: Path):
         super().__init__(msg); self.run_dir = run_dir
 
+def check_window(full: dict, given: dict):
+    "A pipeline's start and end: YYYY-MM-DD, start not after end; the error names -p start/-p end and says which was a default."
+    for k in ("start", "end"):
+        v = full.get(k)
+        if v is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(v)):
+            raise AlphaTradeError(f"-p {k}: {v!r} is not a date: write YYYY-MM-DD")
+    s, e = full.get("start"), full.get("end")
+    if s is not None and e is not None and str(s) > str(e):
+        which = lambda k: f"-p {k} {full[k]}" + ("" if k in given else " (the pipeline's default)")
+        raise AlphaTradeError(f"{which('start')} is after {which('end')}: pass -p start and -p end")
+
 def parameters(tpl) -> dict:
     "The parameters of a notebook's cell tagged `parameters` (simple `name = literal` lines) with their default values."
     nb = json.loads(Path(tpl).read_text())
@@ -239,6 +250,7 @@ def execute_run(pipeline: str,  # train, backtest or report, or the path of a no
     unknown = sorted(set(params) - set(defaults) | ({"run_dir"} & set(params)))
     if unknown: raise AlphaTradeError(f"{tpl.stem}: unknown parameter(s) {', '.join(unknown)}; it takes {', '.join(k for k in defaults if k != 'run_dir')}")
     full = {k: v for k, v in (defaults | params).items() if k != "run_dir"}
+    check_window(full, params)
     db = run_db(db_url, migrate)
     d = new_run_dir(name or _default_name(pipeline, full), runs_root(runs_dir))
     run, prov = open_run(d, tpl.stem, full, name=name or _default_name(pipeline, full), tpl=tpl, cwd=cwd)
