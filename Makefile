@@ -29,7 +29,7 @@ demo: setup
 	$(BIN)/alphatrade data validate --store $(DATA)/synthetic
 	$(BIN)/alphatrade data info --store $(DATA)/synthetic
 	@# research runs (papermill, into runs/): walk-forward LightGBM, registered; its out-of-sample backtest; a report of both
-	$(BIN)/alphatrade run train -p data $(DATA)/synthetic -p model lightgbm -p name demo -p start 2025-04-01 -p end 2025-09-30 -p folds 5
+	$(BIN)/alphatrade run train -p data $(DATA)/synthetic -p model lightgbm -p model_name demo -p start 2025-04-01 -p end 2025-09-30 -p folds 5
 	$(BIN)/alphatrade run backtest -p data $(DATA)/synthetic -p strategy ml -p model demo -p start 2025-10-01 -p end 2025-12-31
 	$(BIN)/alphatrade run report
 	@# paper-trade the last replayed day through the live daemon against the local Alpaca simulator (fresh ledger each time)

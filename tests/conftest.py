@@ -11,11 +11,10 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 @pytest.fixture(scope="session")
 def shared_data():
-    """The real bars in ../shared/data; tests that need them skip (with the reason) only when it is absent."""
-    from alphatrade.core.config import shared_data_dir
-    d = shared_data_dir()
-    if d is None: pytest.skip(f"../shared/data not found beside {ROOT}: the real-data tests need it")
-    return d
+    """A folder with the real bars as CSV (us15m/, etf15m/): ../shared/data (or $ALPHATRADE_SHARED_DATA) when present,
+    else the sample shipped in data/sample written back to CSV (the same bars): no test skips for want of real data."""
+    from alphatrade.data.sample import real_data_dir
+    return real_data_dir()
 
 
 # Persistence runs on BOTH engines: a SQLite file and the real PostgreSQL server (127.0.0.1:5432, database `test`).

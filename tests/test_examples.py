@@ -21,9 +21,9 @@ def _numbered(src: Path, dst: Path) -> Path:
 
 def _nbval(*paths, cwd=ROOT):
     "nbval on `paths`; the kernels find the project's config and ../shared/data wherever the copies are."
-    from alphatrade.core.config import shared_data_dir
-    env = {**os.environ, "ALPHATRADE_CONFIG_DIR": str(ROOT / "config"), "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
-    if shared_data_dir() is not None: env["ALPHATRADE_SHARED_DATA"] = str(shared_data_dir())
+    from alphatrade.data.sample import real_data_dir
+    env = {**os.environ, "ALPHATRADE_CONFIG_DIR": str(ROOT / "config"), "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+           "ALPHATRADE_SHARED_DATA": str(real_data_dir())}
     return subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider", "-q",
                            "-o", "addopts=", *map(str, paths)], cwd=cwd, env=env, capture_output=True, text=True, timeout=1200)
 

@@ -132,7 +132,7 @@ def test_train_then_ml_backtest_then_report(where):
     d, run = where
     models = d / "models"
     t = _run_id(run("run", "train", "-p", "model", "lightgbm", "-p", "symbols", SYMS, "-p", "start", "2025-03-03", "-p", "end", "2025-05-30",
-                    "-p", "folds", "3", "-p", "params", "{n_estimators: 40}", "-p", "name", "tiny", "-p", "models_root", str(models)).stdout)
+                    "-p", "folds", "3", "-p", "params", "{n_estimators: 40}", "-p", "model_name", "tiny", "-p", "models_root", str(models)).stdout)
     tp = json.loads((d / "runs" / t / "provenance.json").read_text())
     meta = json.loads((models / "tiny" / "1" / "metadata.json").read_text())
     assert tp["models"][0]["artifact_sha256"] == meta["artifact_sha256"] and tp["models"][0]["version"] == "1"

@@ -154,7 +154,7 @@ def _data_options(b):
     b.add_argument("--start", required=True, help="first trading day, YYYY-MM-DD")
     b.add_argument("--end", required=True, help="last trading day (inclusive), YYYY-MM-DD")
     b.add_argument("--symbols", help="comma-separated symbols (default: the universe of config/symbols.yaml, or the whole store)")
-    b.add_argument("--data", default="synthetic", help="synthetic (default: generated with --seed), real (../shared/data/us15m) or a bar store folder")
+    b.add_argument("--data", default="synthetic", help="synthetic (default: generated with --seed), real (the 64 real stocks: ../shared/data if present, else data/sample) or a bar store folder")
     b.add_argument("--seed", type=int, default=42, help="seed of the synthetic market and of the simulated broker (default 42)")
     b.add_argument("--planted-alpha", type=float, default=0.0, help="synthetic only: IC of a planted next-bar signal (default 0: nothing to find)")
     b.add_argument("--warmup-days", type=int, default=10, help="sessions of history before the first trading (or training) day (default 10)")

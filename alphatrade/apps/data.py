@@ -16,7 +16,7 @@ from ..data.store import BarStore
 from .sources import say, pick_symbols
 
 # %% auto #0
-__all__ = ['store_of', 'cmd_synth', 'cmd_import', 'cmd_fetch', 'cmd_validate', 'cmd_info', 'add_data_parser']
+__all__ = ['store_of', 'default_stores', 'cmd_synth', 'cmd_import', 'cmd_fetch', 'cmd_validate', 'cmd_info', 'add_data_parser']
 
 # %% ../../nbs/95a_apps.data.ipynb #c1af97bd
 def _data_dir(arg: str | None) -> Path:
@@ -29,6 +29,12 @@ def store_of(args, default: str) -> BarStore:
     "The bar store of a data command: --store, else <data-dir>/<default>."
     path = Path(args.store) if args.store else _data_dir(args.data_dir) / default
     return BarStore(path, args.timeframe)
+
+def default_stores(args) -> list[BarStore]:
+    "The stores `validate` and `info` read: --store, else <data-dir>/bars and <data-dir>/synthetic (those holding bars; both if none)."
+    if args.store: return [BarStore(Path(args.store), args.timeframe)]
+    stores = [store_of(args, n) for n in ("bars", "synthetic")]
+    return [s for s in stores if s.symbols()] or stores
 
 # %% ../../nbs/95a_apps.data.ipynb #45106192
 def cmd_synth(args) -> int:
@@ -65,6 +71,9 @@ def cmd_import(args) -> int:
     from collections import Counter
     from alphatrade.data.loader import read_csv_bars, read_parquet_bars, resample_bars, CappedValidationError
     from alphatrade.data.preprocess import validate_bars, filter_regular_hours, fill_gaps
+    if not args.paths:  # the real bars: ../shared/data when present, else the sample shipped in data/sample
+        from alphatrade.data.sample import real_data_dir
+        args.paths = [real_data_dir() / "us15m"]
     files = _files(args.paths, args.pattern)
     frames, issues, warnings, omitted = [], [], 0, Counter()  # omitted: problems counted, not kept (capped per file)
     for f in tqdm(files, desc="load+validate", unit="file", disable=args.quiet):
@@ -120,10 +129,13 @@ def cmd_validate(args) -> int:
     if args.paths:  # validate files in place, store nothing
         items = [(f.name, lambda f=f: read_csv_bars(f, tz=args.tz)) for f in _files(args.paths, args.pattern)]
     else:
-        store = store_of(args, "bars")
-        syms = [s.strip().upper() for s in args.symbols.split(",")] if args.symbols else store.symbols()
-        if not syms: raise AlphaTradeError(f"{store.dir}: the store is empty")
-        items = [(s, lambda s=s: _stored(store, s)) for s in syms]
+        stores, items = default_stores(args), []
+        for store in stores:
+            syms = [s.strip().upper() for s in args.symbols.split(",")] if args.symbols else store.symbols()
+            if args.symbols and not args.store: syms = [s for s in syms if s in store.symbols()]
+            items += [(s, lambda s=s, store=store: _stored(store, s)) for s in syms]
+        if not items: raise AlphaTradeError(f"{' and '.join(str(s.dir) for s in stores)}: the store is empty "
+                                            "(fill it with `alphatrade data synth` or `alphatrade data import`)")
     for name, load in tqdm(items, desc="validate", unit="symbol", disable=args.quiet):
         try: rep = validate_bars(load(), timeframe=args.timeframe)
         except DataValidationError as e:
@@ -140,14 +152,14 @@ def cmd_validate(args) -> int:
     return 1 if n_err else 0
 
 def cmd_info(args) -> int:
-    store = store_of(args, "bars" if not args.synthetic else "synthetic")
-    info = store.info()
-    if info.empty: say(f"{store.dir}: empty"); return 0
-    with pd.option_context("display.max_rows", 200, "display.width", 160):
-        say(info.to_string())
-    say(f"\n{len(info)} symbol(s), {int(info.rows.sum()):,} bars, {info['first'].min()} .. {info['last'].max()}, "
-         f"{info.bytes.sum() / 1e6:.1f} MB in {store.dir}")
-    say(f"content hash: {store.content_hash()}")
+    for store in [store_of(args, "synthetic")] if args.synthetic else default_stores(args):
+        info = store.info()
+        if info.empty: say(f"{store.dir}: empty"); continue
+        with pd.option_context("display.max_rows", 200, "display.width", 160):
+            say(info.to_string())
+        say(f"\n{len(info)} symbol(s), {int(info.rows.sum()):,} bars, {info['first'].min()} .. {info['last'].max()}, "
+             f"{info.bytes.sum() / 1e6:.1f} MB in {store.dir}")
+        say(f"content hash: {store.content_hash()}")
     return 0
 
 # %% ../../nbs/95a_apps.data.ipynb #5af71fa3
@@ -175,7 +187,7 @@ def _synth_import_parsers(dsub):
         description="Load bar files (the seed CSV format timestamp,open,high,low,close,volume,vwap,trade_count, one "
                     "SYMBOL_15min_*.csv per symbol, or parquet), validate every file, and only if none has an error "
                     "write them all to the store. Errors name the file, line and column."), "bars")
-    i.add_argument("paths", nargs="+", help="files or folders")
+    i.add_argument("paths", nargs="*", help="files or folders (default: the real stocks, ../shared/data/us15m or the sample in data/sample)")
     i.add_argument("--pattern", default="*_15min_*.csv", help="file pattern inside folders (default *_15min_*.csv)")
     i.add_argument("--tz", help="time zone of naive timestamps (default: naive timestamps are an error)")
     i.add_argument("--resample", action="store_true", help="resample 1- or 5-minute bars to --timeframe")
@@ -203,7 +215,7 @@ def _fetch_validate_info_parsers(dsub):
     v = _common(dsub.add_parser("validate", help="validate files or the store: schema, OHLC, duplicates, gaps, hours",
         description="Validate bar files (given as paths) or the store: errors (OHLC, duplicates, order, grid) and "
                     "warnings (calendar gaps, bars outside regular hours, zero volume, suspected splits). Exit 1 on errors."), "bars")
-    v.add_argument("paths", nargs="*", help="files or folders to validate instead of the store")
+    v.add_argument("paths", nargs="*", help="files or folders to validate instead of the stores (default: <data-dir>/bars and <data-dir>/synthetic)")
     v.add_argument("--pattern", default="*_15min_*.csv", help="file pattern inside folders")
     v.add_argument("--tz", help="time zone of naive timestamps")
     v.add_argument("--symbols", help="comma-separated symbols of the store (default: all)")

@@ -22,11 +22,11 @@ from .sources import say
 # %% auto #0
 __all__ = ['PIPELINES', 'PACKAGES', 'VOLATILE', 'KEY_METRICS', 'PCT_METRICS', 'HIDDEN_METRICS', 'runs_root', 'template',
            'new_run_dir', 'git_state', 'package_versions', 'platform_info', 'file_sha256', 'provenance', 'comparable',
-           'plain', 'dump_json', 'read_json', 'model_ref', 'record', 'RunFailed', 'parameters', 'parse_value', 'run_db',
-           'open_run', 'finish_run', 'execute_run', 'resolve', 'load_run', 'list_runs', 'compare_runs',
-           'equity_overlay', 'fmt_metric', 'run_groups', 'metrics_frame', 'fold_ic_chart', 'notebook_html', 'describe',
-           'param_pairs', 'db_arg', 'metrics_line', 'cmd_run', 'cmd_runs', 'run_options', 'param_options',
-           'add_run_parser', 'add_runs_parser']
+           'plain', 'dump_json', 'read_json', 'model_ref', 'record', 'RunFailed', 'check_window', 'parameters',
+           'parse_value', 'run_db', 'open_run', 'finish_run', 'execute_run', 'resolve', 'load_run', 'list_runs',
+           'compare_runs', 'equity_overlay', 'fmt_metric', 'run_groups', 'metrics_frame', 'fold_ic_chart',
+           'notebook_html', 'describe', 'param_pairs', 'db_arg', 'metrics_line', 'cmd_run', 'cmd_runs', 'run_options',
+           'param_options', 'parameters_help', 'add_run_parser', 'add_runs_parser']
 
 # %% ../../nbs/95c_apps.runs.ipynb #d775db62
 PIPELINES = ("train", "backtest", "report")
@@ -167,6 +167,17 @@ class RunFailed(AlphaTradeError):
     def __init__(self, msg: str, run_dir: Path):
         super().__init__(msg); self.run_dir = run_dir
 
+def check_window(full: dict, given: dict):
+    "A pipeline's start and end: YYYY-MM-DD, start not after end; the error names -p start/-p end and says which was a default."
+    for k in ("start", "end"):
+        v = full.get(k)
+        if v is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(v)):
+            raise AlphaTradeError(f"-p {k}: {v!r} is not a date: write YYYY-MM-DD")
+    s, e = full.get("start"), full.get("end")
+    if s is not None and e is not None and str(s) > str(e):
+        which = lambda k: f"-p {k} {full[k]}" + ("" if k in given else " (the pipeline's default)")
+        raise AlphaTradeError(f"{which('start')} is after {which('end')}: pass -p start and -p end")
+
 def parameters(tpl) -> dict:
     "The parameters of a notebook's cell tagged `parameters` (simple `name = literal` lines) with their default values."
     nb = json.loads(Path(tpl).read_text())
@@ -240,6 +251,7 @@ def execute_run(pipeline: str,  # train, backtest or report, or the path of a no
     unknown = sorted(set(params) - set(defaults) | ({"run_dir"} & set(params)))
     if unknown: raise AlphaTradeError(f"{tpl.stem}: unknown parameter(s) {', '.join(unknown)}; it takes {', '.join(k for k in defaults if k != 'run_dir')}")
     full = {k: v for k, v in (defaults | params).items() if k != "run_dir"}
+    check_window(full, params)
     db = run_db(db_url, migrate)
     d = new_run_dir(name or _default_name(pipeline, full), runs_root(runs_dir))
     run, prov = open_run(d, tpl.stem, full, name=name or _default_name(pipeline, full), tpl=tpl, cwd=cwd)
@@ -477,12 +489,25 @@ def param_options(sp):
     sp.add_argument("--name", help="run name after the time stamp (default: the pipeline; backtest-<strategy>)")
     return sp
 
+def parameters_help() -> str:
+    "Each pipeline's parameters cell as written (name = default  # what it is): the epilog of `run --help`."
+    out = []
+    for p in PIPELINES:
+        try: nb = json.loads(template(p).read_text())
+        except AlphaTradeError: continue
+        cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+        lines = [l for l in "".join(cell["source"]).splitlines() if l.strip() and not l.startswith("run_dir")]
+        out.append(f"parameters of `run {p}` (-p KEY VALUE):\n" + "\n".join("  " + l for l in lines))
+    return "\n\n".join(out)
+
 def add_run_parser(sub):
     "The `run` subcommand."
     r = run_options(param_options(sub.add_parser("run", help="execute a pipeline notebook with papermill into runs/<time>-<name>/",
         description="Execute nbs/pipelines/<pipeline>.ipynb with papermill into a new run folder: the executed notebook, params.yaml, "
                     "metrics.json, plots (PNG), frames (parquet) and provenance.json (git state, data and model hashes, seed, "
-                    "package versions, platform). Exit 1 when a cell fails (the folder keeps the notebook with the traceback).")))
+                    "package versions, platform). Exit 1 when a cell fails (the folder keeps the notebook with the traceback). "
+                    "--name names the run's folder; a trained model's registry name is the train pipeline's -p model_name.",
+        epilog=parameters_help(), formatter_class=argparse.RawDescriptionHelpFormatter)))
     r.add_argument("pipeline", choices=PIPELINES, help="train, backtest or report")
     r.set_defaults(func=cmd_run)
 

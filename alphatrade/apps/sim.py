@@ -46,7 +46,7 @@ def add_sim_parser(sub):
         description="Serve a replay of bars on 127.0.0.1: bars before --start are history (on REST at once), the rest is published "
                     "one bar at a time at --speed, or by POST /sim/step with --speed step. Keys: --key/--secret (default sim-key/sim-secret).")
     a = sv.add_argument
-    a("--data", required=True, help="'real' (../shared/data), 'synthetic' (generated with --seed) or a bar store folder")
+    a("--data", required=True, help="'real' (the 64 real stocks: ../shared/data if present, else data/sample), 'synthetic' (generated with --seed) or a bar store folder")
     a("--symbols", help="comma-separated (default: the universe of config/symbols.yaml, or the whole store)")
     a("--from", dest="first", help="first day of history (default: 30 days before --start)")
     a("--start", required=True, help="first replayed day"); a("--end", required=True, help="last replayed day (inclusive)")

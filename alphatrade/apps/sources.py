@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..core.config import load_universe, project_root, shared_data_dir
+import re
+from ..core.config import load_universe
 from ..core.errors import AlphaTradeError, InvalidValueError, ModelError
 from ..data.panel import MarketPanel, panel_from_bars
 from ..data.store import BarStore
@@ -27,7 +28,8 @@ def say(*a):
 def day(s: str,  # YYYY-MM-DD
         arg: str,  # the option it came from, for the error
        ) -> pd.Timestamp:
-    "A date argument as UTC midnight."
+    "A date argument as UTC midnight; only YYYY-MM-DD (01-08-2025 would be read as 8 January: refused, not guessed)."
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(s).strip()): raise AlphaTradeError(f"{arg}: {s!r} is not a date: write YYYY-MM-DD")
     try: t = pd.Timestamp(s)
     except ValueError: t = pd.NaT
     if t is pd.NaT or t.tz is not None or t != t.normalize(): raise AlphaTradeError(f"{arg}: {s!r} is not a date YYYY-MM-DD")
@@ -52,19 +54,19 @@ def pick_symbols(given,  # a tuple of names, 'A,B', or None (all)
     return syms
 
 # %% ../../nbs/94b_apps.sources.ipynb #b25de33f
-def _real_bars(d: Path, symbols, first, end, all_symbols: bool) -> tuple[pd.DataFrame, pd.Series | None]:
-    from alphatrade.data.loader import read_csv_bars, symbol_from_path
+def _real_bars(symbols, first, end, all_symbols: bool) -> tuple[pd.DataFrame, pd.Series | None]:
+    "The real stocks (../shared/data, else the sample shipped in data/sample: the same bars) and SPY as the benchmark."
+    from alphatrade.data.sample import real_frames
     from alphatrade.data.preprocess import filter_regular_hours
-    files = {symbol_from_path(f): f for f in sorted((d / "us15m").glob("*_15min_*.csv"))}
-    if not files: raise AlphaTradeError(f"--data real: no *_15min_*.csv files in {d / 'us15m'}")
-    avail = list(files) if symbols or all_symbols else [s for s in load_universe() if s in files]
-    syms = pick_symbols(symbols, avail, f"{d / 'us15m'}")
-    def load(f):
-        b = filter_regular_hours(read_csv_bars(f))
+    frames = {f.symbol.iloc[0]: f for f in real_frames("us15m")}
+    avail = list(frames) if symbols or all_symbols else [s for s in load_universe() if s in frames]
+    syms = pick_symbols(symbols, avail, "the real bars (us15m)")
+    def load(b):
+        b = filter_regular_hours(b)
         return b[(b.timestamp >= first) & (b.timestamp < end)]
-    spy = sorted((d / "etf15m").glob("SPY_15min_*.csv"))
+    spy = [f for f in real_frames("etf15m") if f.symbol.iloc[0] == "SPY"]
     bench = load(spy[0]).set_index("timestamp")["close"].rename("SPY") if spy else None
-    return pd.concat([load(files[s]) for s in syms], ignore_index=True), bench
+    return pd.concat([load(frames[s]) for s in syms], ignore_index=True), bench
 
 def _synthetic_bars(symbols, first, end, seed: int, planted_alpha: float) -> pd.DataFrame:
     from alphatrade.data.synthetic import generate_market
@@ -84,12 +86,10 @@ def load_bars(data: str,  # synthetic, real or a bar store folder
     if data == "synthetic":
         return _synthetic_bars(symbols, first, end, seed, planted_alpha), None, f"synthetic (seed {seed}, planted_alpha {planted_alpha})"
     if data == "real":
+        from alphatrade.core.config import shared_data_dir
+        bars, bench = _real_bars(symbols, first, end, all_symbols)
         d = shared_data_dir()
-        if d is None or not (d / "us15m").is_dir():
-            raise AlphaTradeError(f"--data real: no real bars in {d / 'us15m' if d else (project_root() or Path.cwd()).parent / 'shared/data/us15m'} "
-                                  "(set ALPHATRADE_SHARED_DATA to the folder that holds us15m/)")
-        bars, bench = _real_bars(d, symbols, first, end, all_symbols)
-        return bars, bench, f"real bars in {d / 'us15m'}"
+        return bars, bench, f"real bars ({d / 'us15m' if d else 'the sample in data/sample/us15m.parquet'})"
     store = BarStore(data)
     if not store.symbols(): raise AlphaTradeError(f"--data: {data!r} is not synthetic, real, or a bar store folder with bars in {store.dir}")
     return store.read(pick_symbols(symbols, store.symbols(), str(store.dir)), first, end), None, f"bar store {store.dir}"

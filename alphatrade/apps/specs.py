@@ -4,7 +4,7 @@
 
 # %% ../../nbs/94a_apps.specs.ipynb #232cf327
 from __future__ import annotations
-import hashlib, json
+import hashlib, json, re
 from dataclasses import dataclass, field, fields, asdict
 
 import pandas as pd
@@ -27,7 +27,8 @@ def _symbols(v, where: str) -> tuple | None:
     return syms
 
 def _date(v: str, where: str) -> str:
-    "A date 'YYYY-MM-DD' checked (kept as the string: a spec is plain data)."
+    "A date 'YYYY-MM-DD' checked (kept as the string: a spec is plain data). Only that form: 01-08-2025 is refused, not guessed."
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(v).strip()): raise InvalidValueError(f"{where}: {v!r} is not a date: write YYYY-MM-DD")
     try: t = pd.Timestamp(str(v))
     except ValueError: t = pd.NaT
     if t is pd.NaT or t.tz is not None or t != t.normalize(): raise InvalidValueError(f"{where}: {v!r} is not a date YYYY-MM-DD")

@@ -156,7 +156,7 @@ def add_train_parser(sub):
     t.add_argument("--start", required=True, help="first day of the training window, YYYY-MM-DD")
     t.add_argument("--end", required=True, help="last day of the training window (inclusive), YYYY-MM-DD")
     t.add_argument("--symbols", help="comma-separated symbols (default: the universe of config/symbols.yaml, or the whole store)")
-    t.add_argument("--data", default="synthetic", help="synthetic (default: generated with --seed), real (../shared/data/us15m) or a bar store folder")
+    t.add_argument("--data", default="synthetic", help="synthetic (default: generated with --seed), real (the 64 real stocks: ../shared/data if present, else data/sample) or a bar store folder")
     t.add_argument("--seed", type=int, default=42, help="seed of the synthetic market and of the model (default 42)")
     t.add_argument("--planted-alpha", type=float, default=0.0, help="synthetic only: IC of a planted next-bar signal (default 0)")
     t.add_argument("--label", default="fwd_ret_1", help="the label (default fwd_ret_1; see features.labels.LABELS)")

@@ -28,7 +28,7 @@ def project_root(start: Path | str | None = None) -> Path | None:
     return None
 
 def shared_data_dir(start: Path | str | None = None) -> Path | None:
-    "The real bars: `$ALPHATRADE_SHARED_DATA`, else `../shared/data` beside the project root; None if absent."
+    "The real bars' CSV folder: `$ALPHATRADE_SHARED_DATA`, else `../shared/data` beside the project root; None if absent (then `alphatrade.data.sample` gives the same bars from the copy shipped in data/sample)."
     env = os.environ.get("ALPHATRADE_SHARED_DATA")
     if env: return Path(env) if Path(env).is_dir() else None
     root = project_root(start)
