@@ -39,7 +39,7 @@ from .apps.sources import make_strategy, replay_panel
 # %% auto #0
 __all__ = ['MODES', 'log', 'EXIT_OK', 'EXIT_ERROR', 'EXIT_ACCOUNT', 'EXIT_HALTED', 'EXIT_REJECTED', 'step_log', 'LiveConfig',
            'LiveDaemon', 'AccountMismatch', 'account_of', 'check_account', 'orders_of', 'run_in_thread',
-           'spec_from_args', 'run_live_spec', 'main']
+           'spec_from_args', 'run_until_stopped', 'run_live_spec', 'main']
 
 # %% ../nbs/98_apps.live.ipynb #275450a3
 from .core.secrets import redact, secret_values, url_password  # one redaction for every command (core.secrets)
@@ -524,6 +524,16 @@ def _summary(d: LiveDaemon, broker: AlpacaBroker, out=print):
     out(f"exit code {d.exit_code()}")
 
 # %% ../nbs/98_apps.live.ipynb #9fbc3f4a
+def run_until_stopped(coro, grace: float = 1.0):
+    "`asyncio.run(coro)`, except that tasks still pending at the end get `grace` seconds, not their own timeouts: the websockets library's close handshake waits 10 s per stream, which made SIGTERM take 10-30 s."
+    loop = asyncio.new_event_loop()
+    try: return loop.run_until_complete(coro)
+    finally:
+        left = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for t in left: t.cancel()
+        if left: loop.run_until_complete(asyncio.wait(left, timeout=grace))
+        loop.close()
+
 def run_live_spec(spec: LiveSpec, settings=None) -> int:
     "Run a live spec: the broker (Alpaca, a running simulator, or one started over `spec.data`), the strategy and the daemon."
     settings = settings or load_settings()
@@ -544,7 +554,7 @@ def run_live_spec(spec: LiveSpec, settings=None) -> int:
     def go(ep):
         broker = AlpacaBroker(ep, rate_limit=10**6 if sim else spec.rate_limit)
         d = LiveDaemon(cfg, broker, strat, db, risk=settings.risk, engine_config=ecfg, sectors={s: uni[s] for s in syms if s in uni})
-        rc = asyncio.run(d.run())
+        rc = run_until_stopped(d.run())
         if not spec.quiet: _summary(d, broker)
         return rc or d.exit_code()
     if sim is None: return go(ep)
