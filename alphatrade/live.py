@@ -527,15 +527,17 @@ def _summary(d: LiveDaemon, broker: AlpacaBroker, out=print):
     out(f"exit code {d.exit_code()}")
 
 # %% ../nbs/98_apps.live.ipynb #9fbc3f4a
-def run_until_stopped(coro, grace: float = 1.0):
+def run_until_stopped(coro, grace: float = 0.25):
     "`asyncio.run(coro)`, except that tasks still pending at the end get `grace` seconds, not their own timeouts: the websockets library's close handshake waits 10 s per stream, which made SIGTERM take 10-30 s."
     loop = asyncio.new_event_loop()
-    try: return loop.run_until_complete(coro)
+    try: rc = loop.run_until_complete(coro)
     finally:
         left = [t for t in asyncio.all_tasks(loop) if not t.done()]
         for t in left: t.cancel()
         if left: loop.run_until_complete(asyncio.wait(left, timeout=grace))
-        loop.close()
+        if all(t.done() for t in left): loop.close()
+        else: loop.set_exception_handler(lambda loop, ctx: None)  # left open: closing it under them would only make them fail noisily
+    return rc
 
 def run_live_spec(spec: LiveSpec, settings=None) -> int:
     "Run a live spec: the broker (Alpaca, a running simulator, or one started over `spec.data`), the strategy and the daemon."
