@@ -105,11 +105,11 @@ def generate_signals(self: Strategy, market_data, portfolio: Portfolio | None = 
             for j, (sym, v) in enumerate(zip(p.symbols, s)) if not np.isnan(v) and not np.isnan(px[j])]
 
 def get_position_sizes(self: Strategy, signals: list[TradeSignal], portfolio: Portfolio, risk_limits: RiskSettings | None = None) -> dict:
-    "Target shares (`Decimal`) per signalled symbol, capped by `risk_limits.max_position_pct`."
-    cap = (risk_limits or RiskSettings()).max_position_pct
+    "Target shares (`Decimal`) per signalled symbol, capped by `risk_limits.max_position_pct`, for its `max_portfolio_positions` strongest."
+    lim = risk_limits or RiskSettings(); cap = lim.max_position_pct
     if any("price" not in sg.metadata for sg in signals): raise InvalidValueError("signals need metadata['price'] (use generate_signals)")
     s = np.array([sg.strength for sg in signals]); px = np.array([sg.metadata["price"] for sg in signals])
-    q = self.target_shares(s, px, float(portfolio.equity), cap)
+    q = self.target_shares(strongest(s, lim.max_portfolio_positions), px, float(portfolio.equity), cap)
     return {sg.symbol: to_decimal(int(v), f"size[{sg.symbol}]") for sg, v in zip(signals, q) if not np.isnan(v)}
 
 Strategy.generate_signals, Strategy.get_position_sizes = generate_signals, get_position_sizes
