@@ -182,9 +182,11 @@ def _arrow_frames(path: Path, chunksize: int):
     with open(path, "rb") as f:  # a Python file, not the path: given a path, arrow buffers far ahead (the whole 200 MB)
         reader = pcsv.open_csv(f, read_options=pcsv.ReadOptions(column_names=names, skip_rows=1, block_size=block),
                                convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False))
-        for b in reader:
-            buf.append(b); n += len(b)
-            if n >= chunksize: yield pa.Table.from_batches(buf).to_pandas().set_axis(cols, axis=1); buf, n, first = [], 0, False
+        try:
+            for b in reader:
+                buf.append(b); n += len(b)
+                if n >= chunksize: yield pa.Table.from_batches(buf).to_pandas().set_axis(cols, axis=1); buf, n, first = [], 0, False
+        finally: reader.close()  # a reader left reading ahead when the caller stops early (a bad header) can abort the process at exit
     if buf or first: yield pa.Table.from_batches(buf, schema=reader.schema).to_pandas().set_axis(cols, axis=1)
 
 def _pandas_frames(path: Path, chunksize: int):
