@@ -533,10 +533,12 @@ def run_until_stopped(coro, grace: float = 0.25):
     try: rc = loop.run_until_complete(coro)
     finally:
         left = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for t in left: t.cancel()
+        for t in left:  # a websocket's tasks: drop its connection now rather than wait out the close handshake
+            fr = getattr(t.get_coro(), "cr_frame", None); tr = getattr(fr and fr.f_locals.get("self"), "transport", None)
+            if tr is not None and hasattr(tr, "abort"): tr.abort()
+            t.cancel()
         if left: loop.run_until_complete(asyncio.wait(left, timeout=grace))
-        if all(t.done() for t in left): loop.close()
-        else: loop.set_exception_handler(lambda loop, ctx: None)  # left open: closing it under them would only make them fail noisily
+        loop.close()
     return rc
 
 def run_live_spec(spec: LiveSpec, settings=None) -> int:
