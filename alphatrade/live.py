@@ -4,11 +4,9 @@
 
 # %% ../nbs/98_apps.live.ipynb #a04a9b2f
 from __future__ import annotations
-import argparse, asyncio, json, logging, os, signal, sys, threading, time
-from dataclasses import dataclass, asdict, field, replace
+import asyncio, json, logging, signal, sys, threading, time
+from dataclasses import dataclass, asdict, replace
 from datetime import datetime, timezone
-from decimal import Decimal
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,33 +15,26 @@ from aiohttp import web
 from fastcore.basics import patch
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from .core.config import load_settings, load_universe, shared_data_dir
-from .core.errors import AlphaTradeError, BrokerConnectionError, BrokerError, BrokerUnreachableError, DataError, InvalidValueError, exit_code
+from .core.errors import AlphaTradeError, BrokerConnectionError, BrokerError, BrokerUnreachableError, DataError, InvalidValueError
 from .core.events import OrderEvent, RiskAlert
-from .core.types import Fill, OrderStatus, RiskEvent, Severity, to_decimal
+from .core.types import OrderStatus, RiskEvent, Severity, to_decimal
 from .data.calendar import bar_length
 from .data.panel import MarketPanel, panel_from_bars
-from .adapters.alpaca.config import AlpacaEndpoints
 from .adapters.alpaca.data import AlpacaStreams, BarAggregator
 from .adapters.alpaca.execution import AlpacaBroker
 from .adapters.alpaca.parsing import bars_by_step
-from .adapters.alpaca.sandbox.server import AlpacaSimulator
 from .infra.repository import Database, KillSwitchRepository, RunRepository, engine_repositories
 from .risk.limits import KillSwitch
 from .trading import reconcile as recon
 from .trading.engine import EngineConfig, TradingEngine
-from .trading.strategy import BUILTINS, MACrossover, Strategy, builtin_strategy
-from .apps.specs import LiveSpec, LIVE_MODES
-from .apps.sources import make_strategy, replay_panel
+from .trading.strategy import Strategy
 
 # %% auto #0
 __all__ = ['MODES', 'log', 'EXIT_OK', 'EXIT_ERROR', 'EXIT_ACCOUNT', 'EXIT_HALTED', 'EXIT_REJECTED', 'step_log', 'LiveConfig',
-           'LiveDaemon', 'AccountMismatch', 'account_of', 'check_account', 'orders_of', 'run_in_thread',
-           'spec_from_args', 'run_until_stopped', 'run_live_spec', 'main']
+           'LiveDaemon', 'AccountMismatch', 'account_of', 'check_account', 'orders_of', 'run_in_thread']
 
 # %% ../nbs/98_apps.live.ipynb #275450a3
-from .core.secrets import redact, secret_values, url_password  # one redaction for every command (core.secrets)
-from .infra.monitoring import LiveMetrics, setup_logging  # JSON logs, the per-daemon metrics registry
+from .infra.monitoring import LiveMetrics  # the per-daemon metrics registry (logging is set up by apps.live_run)
 
 # %% ../nbs/98_apps.live.ipynb #0775958b
 MODES = ("sim", "paper", "live")
@@ -397,6 +388,11 @@ def stop(self: LiveDaemon, why: str = "stop requested"):
     if self._stop is not None and not self._stop.is_set():
         log.info("stopping: %s", why); self.status = "stopping"; self._stop.set()
 
+@patch
+def stop_threadsafe(self: LiveDaemon, why: str = "stop requested"):
+    "`stop` from another thread (tests, notebooks, a supervisor): scheduled on the daemon's loop; nothing to do before `run` has started."
+    if self._loop is not None: self._loop.call_soon_threadsafe(self.stop, why)
+
 # %% ../nbs/98_apps.live.ipynb #85827494
 @patch
 async def run(self: LiveDaemon) -> int:
@@ -464,120 +460,12 @@ def run_in_thread(daemon: LiveDaemon, timeout: float = 300) -> LiveDaemon:
     res = {}
     def go(): res["rc"] = asyncio.run(daemon.run())
     th = threading.Thread(target=go, daemon=True); th.start(); th.join(timeout)
-    if th.is_alive(): daemon._loop.call_soon_threadsafe(daemon.stop, "timeout"); th.join(30); raise AlphaTradeError(f"the daemon did not finish within {timeout} s")
+    if th.is_alive(): daemon.stop_threadsafe("timeout"); th.join(30); raise AlphaTradeError(f"the daemon did not finish within {timeout} s")
     if res.get("rc") != 0: raise AlphaTradeError(f"the daemon exited with {res.get('rc')}")
     return daemon
 
-# %% ../nbs/98_apps.live.ipynb #14b0be1f
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="alphatrade live", description="Run the trading engine live: against the local simulator (--mode sim), "
-                                "Alpaca paper trading (--mode paper) or a live account (--mode live --confirm-live). Keys come only from "
-                                "the environment (ALPHATRADE_ALPACA__API_KEY/SECRET_KEY or APCA_API_KEY_ID/APCA_API_SECRET_KEY).")
-    a = p.add_argument
-    a("--mode", choices=LIVE_MODES, default="sim", help="sim (default), paper or live")
-    a("--confirm-live", action="store_true", help="required with --mode live: real money")
-    a("--sim-url", help="sim: the simulator's URL (alphatrade sim serve); default: start one over --data")
-    a("--data", help="sim without --sim-url: 'real' (../shared/data), 'synthetic' (generated with --seed) or a bar store folder to replay")
-    a("--start", help="sim with --data: the first replayed day (bars before it are history)")
-    a("--end", help="sim with --data: the last replayed day (inclusive)")
-    a("--seed", type=int, default=42, help="sim with --data synthetic: the market's seed")
-    a("--drive", action="store_true", help="sim: step the simulator after each decision (implied with --data)")
-    a("--symbols", help="comma-separated universe (default: every symbol of the data, or config/symbols.yaml)")
-    a("--strategy", default="ma_crossover", help="ma_crossover, momentum, mean_reversion or ml")
-    a("--fast", type=int, help="ma_crossover: fast moving average in bars (default 13)")
-    a("--slow", type=int, help="ma_crossover: slow moving average in bars (default 52)")
-    a("--long-short", action="store_true", help="allow short positions (default: long only)")
-    a("--model", help="ml: a registered model NAME[:VERSION]"); a("--models-root", help="ml: registry folder (default: settings app.models_dir)")
-    a("--run-id", default="live", help="prefix of client order ids; the same run id resumes the run after a restart")
-    a("--db", help="database URL (default: the settings' database)")
-    a("--history", type=int, default=400, help="bars backfilled at start for the strategy's window (default 400)")
-    a("--grace", type=float, default=2.0, help="seconds a step waits for symbols whose bar has not come yet (default 2)")
-    a("--poll", type=float, default=1.0, help="seconds between looks at the broker's clock for bars the stream missed (default 1)")
-    a("--max-steps", type=int, help="stop after this many decisions (default: until stopped, or the end of a driven replay)")
-    a("--cancel-on-exit", action="store_true", help="on SIGTERM, cancel the open orders before exiting")
-    a("--health-port", type=int, default=0, help="port of /health and /metrics on 127.0.0.1 (0: any; -1: none)")
-    a("--rate-limit", type=int, default=200, help="client-side requests per minute")
-    a("--cash", type=float, default=100_000, help="sim with --data: the simulated account's cash")
-    a("--jump-band", type=float, default=0.2, help="hold a symbol whose close jumps more than this until the next bar confirms (0: off)")
-    a("--stream-timeframe", help="the bars the data stream sends (default: 1Min from Alpaca, 15Min from the simulator; 1Min with --data: the simulator splits each bar into minutes)")
-    a("--quiet", action="store_true", help="warnings only, and no summary at the end")
-    a("--on-mismatch", choices=("halt", "adopt"), default="halt", help="positions differ from the broker's after reconciliation: halt (default: "
-      "kill switch, exit 4) or adopt the broker's positions and cash as the new truth")
-    a("--log-json", action="store_true", help="JSON log lines even on a terminal (default: JSON only when stderr is not a terminal)")
-    return p
-
-def spec_from_args(args) -> LiveSpec:
-    "The `LiveSpec` of the daemon's options (one field per option)."
-    return LiveSpec(**{k: getattr(args, k) for k in LiveSpec.__dataclass_fields__})
-
-# %% ../nbs/98_apps.live.ipynb #b43aefaa
-def _summary(d: LiveDaemon, broker: AlpacaBroker, out=print):
-    "The run's orders, fills, rejections and halts, and its P&L from the equity it started with."
-    acc, e = broker.account(), d.engine
-    out(f"\n{d.steps} steps decided: {d.n_sent} orders, {len(e.fills)} fills, {len(e.rejections)} rejections, {len(e.refusals)} refused by risk limits, "
-        f"{'1 halt' if d.kill_switch.active else '0 halts'}")
-    for f in e.fills:
-        out(f"  {pd.Timestamp(f.timestamp):%Y-%m-%d %H:%M}Z  {f.side.value:4s} {f.qty:>6} {f.symbol:6s} @ {f.price}  fee {f.commission}")
-    whys = [w.split("): ", 1)[-1] for _, _, w in e.rejections]  # the broker's reason, without the order it was given for
-    for why, n in pd.Series(whys, dtype=object).value_counts().head(5).items(): out(f"  rejected {n}x: {why}")
-    start = d.equity_start if d.equity_start is not None else acc["equity"]
-    out(f"equity {acc['equity']:.2f} (cash {acc['cash']:.2f}); P&L {acc['equity'] - start:+.2f} on the starting equity {start:.2f}")
-    if d.kill_switch.active: out(f"HALTED: kill switch active: {d.kill_switch.reason} (it stays active until a person resets it)")
-    if d.latencies: out(f"step latency p50 {np.percentile(d.latencies, 50) * 1e3:.1f} ms, p99 {np.percentile(d.latencies, 99) * 1e3:.1f} ms")
-    out(f"exit code {d.exit_code()}")
-
-# %% ../nbs/98_apps.live.ipynb #9fbc3f4a
-def run_until_stopped(coro, grace: float = 0.25):
-    "`asyncio.run(coro)`, except that tasks still pending at the end get `grace` seconds, not their own timeouts: the websockets library's close handshake waits 10 s per stream, which made SIGTERM take 10-30 s."
-    loop = asyncio.new_event_loop()
-    try: rc = loop.run_until_complete(coro)
-    finally:
-        left = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for t in left:  # a websocket's tasks: drop its connection now rather than wait out the close handshake
-            fr = getattr(t.get_coro(), "cr_frame", None); tr = getattr(fr and fr.f_locals.get("self"), "transport", None)
-            if tr is not None and hasattr(tr, "abort"): tr.abort()
-            t.cancel()
-        if left: loop.run_until_complete(asyncio.wait(left, timeout=grace))
-        loop.close()
-    return rc
-
-def run_live_spec(spec: LiveSpec, settings=None) -> int:
-    "Run a live spec: the broker (Alpaca, a running simulator, or one started over `spec.data`), the strategy and the daemon."
-    settings = settings or load_settings()
-    sim = None
-    if spec.mode in ("paper", "live"): ep = AlpacaEndpoints.from_settings(settings.alpaca, paper=spec.mode == "paper")
-    elif spec.sim_url: ep = AlpacaEndpoints.simulator(spec.sim_url)
-    else:
-        panel, start = replay_panel(spec)
-        sim = AlpacaSimulator(panel, start=start, cash=spec.cash, check_buying_power=False, rate_limit=10**6, stream_timeframe=spec.stream_timeframe)
-    syms = list(sim.panel.symbols) if sim else list(spec.symbols or sorted(load_universe()))
-    db = Database(spec.db or settings.database.url).migrate()
-    cfg = LiveConfig(symbols=syms, mode=spec.mode, run_id=spec.run_id, history=spec.history, grace=spec.grace, poll=spec.poll,
-                     cancel_on_exit=spec.cancel_on_exit, drive=spec.drive or sim is not None, max_steps=spec.max_steps,
-                     health_port=None if spec.health_port < 0 else spec.health_port, stream_timeframe=spec.stream_timeframe, on_mismatch=spec.on_mismatch)
-    strat, _ = make_strategy(spec)
-    ecfg = EngineConfig(allow_short=spec.long_short, jump_band=spec.jump_band or None)
-    uni = load_universe()
-    def go(ep):
-        broker = AlpacaBroker(ep, rate_limit=10**6 if sim else spec.rate_limit)
-        d = LiveDaemon(cfg, broker, strat, db, risk=settings.risk, engine_config=ecfg, sectors={s: uni[s] for s in syms if s in uni})
-        rc = run_until_stopped(d.run())
-        if not spec.quiet: _summary(d, broker)
-        return rc or d.exit_code()
-    if sim is None: return go(ep)
-    with sim.running(): return go(AlpacaEndpoints.simulator(sim.url, sim.key, sim.secret))
-
-def main(argv=None) -> int:
-    "The daemon's command line (`python -m alphatrade.live`, `alphatrade live`): a `LiveSpec` from the flags, run."
-    args = _parser().parse_args(argv)
-    settings = load_settings()
-    secrets = secret_values(settings) + url_password(args.db)  # the keys, and the database's password
-    setup_logging(*secrets, level=logging.WARNING if args.quiet else logging.INFO, json_lines=True if args.log_json else None)
-    try: return run_live_spec(spec_from_args(args), settings)
-    except AccountMismatch as e: print(f"alphatrade live: {redact(redact(e), secrets)}", file=sys.stderr); return EXIT_ACCOUNT
-    except (AlphaTradeError, InvalidValueError) as e:
-        print(f"alphatrade live: {redact(redact(e), secrets)}", file=sys.stderr); return exit_code(e)  # a server may echo a key back in its error body
-
 # %% ../nbs/98_apps.live.ipynb #ffd7046a
 #| eval: false
-if __name__ == "__main__": sys.exit(main())
+if __name__ == "__main__":  # `python -m alphatrade.live`: the command line lives in apps.live_run
+    from alphatrade.apps.live_run import main
+    sys.exit(main())

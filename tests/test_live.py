@@ -338,7 +338,7 @@ def watch_ledger(sim: AlpacaSimulator, db: Database, dmn: LiveDaemon, run_id: st
             seen = dmn.steps
             try: found.extend(ledger_gaps(sim, db, run_id))
             except (TimeoutError, sa.exc.OperationalError): continue  # the simulator's loop busy, or SQLite locked: check at the next step
-            if found: dmn._loop.call_soon_threadsafe(dmn.stop, "ledger check: " + found[0])
+            if found: dmn.stop_threadsafe("ledger check: " + found[0])
     th = threading.Thread(target=go, daemon=True); th.start()
     return th, found, done
 

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     "Entry point of the `alphatrade` console script; whatever it logs or prints about an error is redacted (`core.secrets`)."
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["live"]:  # the daemon parses its own flags (--help included) and sets up its own (redacted) logging
-        from alphatrade.live import main as live_main
+        from alphatrade.apps.live_run import main as live_main
         return live_main(argv[1:])
     hide = redact_logging(*[p for a in argv for p in url_password(a)])  # log records and escaping tracebacks never carry a key,
     args = build_parser().parse_args(argv)                              # nor the password of a --db-url given here
