@@ -22,11 +22,11 @@ from .provenance import checkout, dump_json, plain, provenance, read_json
 
 
 # %% auto #0
-__all__ = ['PIPELINES', 'KEY_METRICS', 'PCT_METRICS', 'HIDDEN_METRICS', 'runs_root', 'template', 'new_run_dir', 'RunFailed',
-           'check_window', 'parameters', 'parse_value', 'run_db', 'open_run', 'finish_run', 'execute_run', 'resolve',
-           'load_run', 'list_runs', 'compare_runs', 'equity_overlay', 'fmt_metric', 'run_groups', 'metrics_frame',
-           'fold_ic_chart', 'notebook_html', 'describe', 'param_pairs', 'db_arg', 'metrics_line', 'cmd_run', 'cmd_runs',
-           'run_options', 'param_options', 'parameters_help', 'add_run_parser', 'add_runs_parser']
+__all__ = ['PIPELINES', 'KEY_METRICS', 'runs_root', 'template', 'new_run_dir', 'RunFailed', 'check_window', 'parameters',
+           'parse_value', 'run_db', 'open_run', 'finish_run', 'execute_run', 'resolve', 'load_run', 'list_runs',
+           'compare_runs', 'equity_overlay', 'notebook_html', 'describe', 'param_pairs', 'db_arg', 'metrics_line',
+           'cmd_run', 'cmd_runs', 'run_options', 'param_options', 'parameters_help', 'add_run_parser',
+           'add_runs_parser']
 
 # %% ../../nbs/95c_apps.runs.ipynb #d775db62
 PIPELINES = ("train", "backtest", "report")
@@ -243,49 +243,6 @@ def equity_overlay(refs, path=None, runs_dir=None):
         ax.plot(eq.index.tz_localize(None) if eq.index.tz is not None else eq.index, eq / eq.iloc[0], lw=1.2, label=d.name)
     ax.axhline(1, color="grey", lw=0.6); ax.set_ylabel("equity / starting equity"); ax.set_title("Equity curves", loc="left")
     ax.legend(fontsize=8, loc="upper left"); ax.grid(alpha=0.3)
-    if path is not None: fig.savefig(path, dpi=110)
-    return fig
-
-# %% ../../nbs/95c_apps.runs.ipynb #baf9e12c
-PCT_METRICS = frozenset({"total_return", "annual_return", "annual_volatility", "max_drawdown", "win_rate", "avg_trade_return", "exposure",
-                         "benchmark_total_return", "alpha", "tracking_error"})
-HIDDEN_METRICS = frozenset({"status", "seconds", "importance"})  # internals and wall-clock, not results
-
-def fmt_metric(k: str, v) -> str:
-    "A metric for reading: percent for returns and rates, 3 significant digits otherwise, '' when missing."
-    if v is None or isinstance(v, (list, dict)): return ""
-    if isinstance(v, (bool, np.bool_)): return "yes" if v else "no"
-    if isinstance(v, (int, np.integer)): return f"{v:,}"
-    if isinstance(v, (float, np.floating)):
-        if not math.isfinite(v): return ""
-        if k in PCT_METRICS: return f"{v:.1%}"
-        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
-    return str(v)
-
-def run_groups(refs, runs_dir=None) -> dict[str, list[str]]:
-    "Run ids by pipeline (train, backtest, ...), each in the order given."
-    out = {}
-    for r in refs:
-        run = load_run(r, runs_dir); out.setdefault(run["run"].get("pipeline") or "other", []).append(run["id"])
-    return out
-
-def metrics_frame(refs, runs_dir=None) -> pd.DataFrame:
-    "`compare_runs` formatted for reading, internals hidden, rows empty for every run dropped."
-    t = compare_runs(refs, runs_dir); t = t[~t.index.isin(HIDDEN_METRICS)]
-    f = pd.DataFrame({c: [fmt_metric(k, v) for k, v in t[c].items()] for c in t.columns}, index=t.index)
-    return f[(f != "").any(axis=1)]
-
-# %% ../../nbs/95c_apps.runs.ipynb #d440c790
-def fold_ic_chart(refs, path=None, runs_dir=None):
-    "Out-of-sample IC by fold of training runs, saved to `path` when given; None when no run recorded folds."
-    from matplotlib.figure import Figure
-    runs = [d for d in (resolve(r, runs_dir) for r in refs) if (d / "folds.parquet").is_file()]
-    if not runs: return None
-    fig = Figure(figsize=(11, 3.5), dpi=110, layout="constrained"); ax = fig.subplots(); w = 0.8 / len(runs)
-    for j, d in enumerate(runs):
-        f = pd.read_parquet(d / "folds.parquet"); ax.bar(np.arange(len(f)) + j * w, f["ic"], w, label=d.name)
-    ax.axhline(0, color="grey", lw=0.6); ax.set_xlabel("fold"); ax.set_ylabel("IC"); ax.set_title("Out-of-sample IC by fold", loc="left")
-    ax.legend(fontsize=8); ax.grid(axis="y", alpha=0.3)
     if path is not None: fig.savefig(path, dpi=110)
     return fig
 
