@@ -155,7 +155,8 @@ def test_the_seed_varies_per_run_and_is_recorded(synth, tmp_path):
 
 
 def test_pipeline_run_records_the_check_in_provenance(tmp_path):
-    from alphatrade.apps.runs import comparable, execute_run
+    from alphatrade.apps.provenance import comparable
+    from alphatrade.apps.runs import execute_run
     params = {"strategy": "momentum", "symbols": "AAPL,MSFT,NVDA,JPM", "start": "2025-06-02", "end": "2025-06-30"}
     r = execute_run("backtest", params, runs_dir=tmp_path / "runs", db_url=False)
     prov = json.loads((tmp_path / "runs" / r["run_id"] / "provenance.json").read_text())

@@ -64,13 +64,13 @@ def test_same_inputs_same_results(three):
     pd.testing.assert_frame_equal(pd.read_parquet(a / "trades.parquet"), pd.read_parquet(b / "trades.parquet"))
     pd.testing.assert_frame_equal(pd.read_parquet(a / "fills.parquet"), pd.read_parquet(b / "fills.parquet"))
     assert len(pd.read_parquet(a / "trades.parquet")) > 0
-    from alphatrade.apps.runs import comparable
+    from alphatrade.apps.provenance import comparable
     pa, pb = (json.loads((x / "provenance.json").read_text()) for x in (a, b))
     assert pa["created"] != pb["created"] and comparable(pa) == comparable(pb)
 
 
 def test_one_parameter_changes_provenance(three):
-    from alphatrade.apps.runs import comparable
+    from alphatrade.apps.provenance import comparable
     a, _, c = three
     pa, pc = (comparable(json.loads((x / "provenance.json").read_text())) for x in (a, c))
     assert pa != pc

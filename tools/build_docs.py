@@ -48,7 +48,7 @@ class Page:
 # ---------------------------------------------------------------------------------------------------- pages
 def out_name(rel: Path) -> str:
     "nbs/11_data.loader.ipynb -> data.loader.html; nbs/tutorials/quickstart.ipynb -> tutorials.quickstart.html"
-    stem = re.sub(r"^\d+[a-z]?_", "", rel.stem)
+    stem = re.sub(r"^\d+[a-z]?\d*_", "", rel.stem)
     return ".".join([*rel.parent.parts, stem]) + ".html"
 
 

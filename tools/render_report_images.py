@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from alphatrade.apps.runs import equity_overlay, metrics_frame, resolve
+from alphatrade.apps.report import metrics_frame
+from alphatrade.apps.runs import equity_overlay, resolve
 from alphatrade.backtest.analyzer import tear_sheet
 from alphatrade.core.config import shared_data_dir
 from alphatrade.data.loader import read_bars_dir

@@ -17,7 +17,7 @@ from ..data.panel import MarketPanel
 from ..risk.limits import MonitorConfig
 from .specs import BacktestSpec, STRATEGIES
 from .sources import say, day, sessions_before, load_bars, market_panel, make_strategy
-from . import runs
+from . import provenance, runs
 
 # %% auto #0
 __all__ = ['SUMMARY', 'PreparedBacktest', 'backtest_config', 'prepare_backtest', 'simulate', 'save_backtest', 'BacktestRun',
@@ -83,9 +83,9 @@ def save_backtest(d: Path, spec: BacktestSpec, prep: PreparedBacktest, res: Back
     models = []
     if spec.strategy == "ml" and spec.model:
         name, _, version = prep.fit["model"].partition(":")
-        models = [runs.model_ref(name, version, spec.models_root)]
+        models = [provenance.model_ref(name, version, spec.models_root)]
     metrics = {k: v for k, v in res.metrics.items() if k != "seconds"}
-    runs.record(d, metrics, bars=prep.bars, models=models, timings={"simulation_seconds": res.seconds, **(timings or {})},
+    provenance.record(d, metrics, bars=prep.bars, models=models, timings={"simulation_seconds": res.seconds, **(timings or {})},
                 causal_check=res.config.get("causal_check"))
     return d
 
@@ -120,7 +120,7 @@ def run_backtest_spec(spec: BacktestSpec,
         if d is not None: save_backtest(d, spec, prep, res, {"seconds": time.perf_counter() - t0})
     except BaseException as e:
         if own:
-            (d / "metrics.json").write_text(runs.dump_json({"status": "failed", "error": f"{type(e).__name__}: {e}"}))
+            (d / "metrics.json").write_text(provenance.dump_json({"status": "failed", "error": f"{type(e).__name__}: {e}"}))
             runs.finish_run(d, "failed", time.perf_counter() - t0)
         raise
     if own: runs.finish_run(d, "finished", time.perf_counter() - t0)

@@ -18,15 +18,15 @@ from ..core.config import load_settings, project_root
 from ..core.errors import AlphaTradeError
 from ..core.secrets import redact
 from .sources import say
+from .provenance import checkout, dump_json, plain, provenance, read_json
+
 
 # %% auto #0
-__all__ = ['PIPELINES', 'PACKAGES', 'VOLATILE', 'KEY_METRICS', 'PCT_METRICS', 'HIDDEN_METRICS', 'runs_root', 'template',
-           'new_run_dir', 'git_state', 'package_versions', 'platform_info', 'file_sha256', 'provenance', 'comparable',
-           'plain', 'dump_json', 'read_json', 'model_ref', 'record', 'RunFailed', 'check_window', 'parameters',
+__all__ = ['PIPELINES', 'KEY_METRICS', 'runs_root', 'template', 'new_run_dir', 'RunFailed', 'check_window', 'parameters',
            'parse_value', 'run_db', 'open_run', 'finish_run', 'execute_run', 'resolve', 'load_run', 'list_runs',
-           'compare_runs', 'equity_overlay', 'fmt_metric', 'run_groups', 'metrics_frame', 'fold_ic_chart',
-           'notebook_html', 'describe', 'param_pairs', 'db_arg', 'metrics_line', 'cmd_run', 'cmd_runs', 'run_options',
-           'param_options', 'parameters_help', 'add_run_parser', 'add_runs_parser']
+           'compare_runs', 'equity_overlay', 'notebook_html', 'describe', 'param_pairs', 'db_arg', 'metrics_line',
+           'cmd_run', 'cmd_runs', 'run_options', 'param_options', 'parameters_help', 'add_run_parser',
+           'add_runs_parser']
 
 # %% ../../nbs/95c_apps.runs.ipynb #d775db62
 PIPELINES = ("train", "backtest", "report")
@@ -36,10 +36,6 @@ def runs_root(runs_dir=None) -> Path:
     d = Path(runs_dir) if runs_dir else load_settings().app.runs_dir
     return d if d.is_absolute() else (project_root() or Path.cwd()) / d
 
-def _checkout() -> Path:
-    "The folder that holds the running alphatrade package (a git checkout in development)."
-    return Path(alphatrade.__file__).resolve().parents[1]
-
 def template(pipeline: str) -> Path:
     "The notebook of `pipeline`: a name in `PIPELINES` (nbs/pipelines/ beside the package, or of the project) or a notebook path."
     if pipeline.endswith(".ipynb"):
@@ -47,9 +43,9 @@ def template(pipeline: str) -> Path:
         if not p.is_file(): raise AlphaTradeError(f"{pipeline}: no such notebook")
         return p
     if pipeline not in PIPELINES: raise AlphaTradeError(f"pipeline {pipeline!r}: choose from {', '.join(PIPELINES)} or give a .ipynb path")
-    for root in (_checkout(), project_root()):
+    for root in (checkout(), project_root()):
         if root is not None and (root / "nbs" / "pipelines" / f"{pipeline}.ipynb").is_file(): return root / "nbs" / "pipelines" / f"{pipeline}.ipynb"
-    raise AlphaTradeError(f"pipeline {pipeline!r}: nbs/pipelines/{pipeline}.ipynb is not beside the package ({_checkout()}) nor in the project")
+    raise AlphaTradeError(f"pipeline {pipeline!r}: nbs/pipelines/{pipeline}.ipynb is not beside the package ({checkout()}) nor in the project")
 
 # %% ../../nbs/95c_apps.runs.ipynb #a0c326ec
 def _slug(name: str) -> str:
@@ -66,100 +62,6 @@ def new_run_dir(name: str, root) -> Path:
         try: d.mkdir(); return d
         except FileExistsError: continue
     raise AlphaTradeError(f"{root}: no free run folder for {stem}")
-
-# %% ../../nbs/95c_apps.runs.ipynb #75e73492
-def git_state(path=None) -> dict:
-    "{'commit', 'dirty'} of the git checkout holding `path` (default: the alphatrade package's), or both None and an 'error'."
-    path = Path(path) if path else _checkout()
-    def git(*a): return subprocess.run(["git", "-C", str(path), *a], capture_output=True, text=True, timeout=60)
-    try: head = git("rev-parse", "HEAD")
-    except FileNotFoundError: return {"commit": None, "dirty": None, "error": "git is not installed"}
-    if head.returncode: return {"commit": None, "dirty": None, "error": head.stderr.strip().splitlines()[-1] if head.stderr.strip() else "not a git repository"}
-    st = git("status", "--porcelain")
-    return {"commit": head.stdout.strip(), "dirty": bool(st.stdout.strip())}
-
-PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "lightgbm", "xgboost", "papermill", "dask", "distributed")
-
-def package_versions() -> dict:
-    "Versions of alphatrade, Python and the libraries results depend on (None: not installed)."
-    def v(p):
-        try: return metadata.version(p)
-        except metadata.PackageNotFoundError: return None
-    return {"alphatrade": alphatrade.__version__, "python": platform.python_version(), **{p: v(p) for p in PACKAGES}}
-
-def platform_info() -> dict:
-    return {"system": platform.system(), "release": platform.release(), "machine": platform.machine(),
-            "implementation": platform.python_implementation()}
-
-def file_sha256(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-# %% ../../nbs/95c_apps.runs.ipynb #cd2b4d6d
-def provenance(pipeline: str, params: dict, tpl: Path | None = None) -> dict:
-    "The provenance of a run known before it starts (`tpl`: the pipeline notebook; None for a run of a command)."
-    return {"pipeline": pipeline, "template": Path(tpl).name if tpl else None, "template_sha256": file_sha256(tpl) if tpl else None, "params": params,
-            "seed": params.get("seed"), "git": git_state(), "data": None, "models": [], "packages": package_versions(),
-            "platform": platform_info()}
-
-VOLATILE = ("created", "causal_check")  # provenance fields that differ between identical runs (the look-ahead check draws a fresh seed)
-
-def comparable(prov: dict) -> dict:
-    "`prov` without what differs between identical runs (its creation time, the look-ahead check's seed and rows)."
-    return {k: v for k, v in prov.items() if k not in VOLATILE}
-
-# %% ../../nbs/95c_apps.runs.ipynb #fedb37e6
-def plain(x):
-    "`x` as JSON-able builtins: numpy scalars and arrays, timestamps, paths and sets converted; NaN kept."
-    if isinstance(x, dict): return {str(k): plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple, set, np.ndarray, pd.Index)): return [plain(v) for v in x]
-    if isinstance(x, (bool, np.bool_)): return bool(x)
-    if isinstance(x, (np.integer,)): return int(x)
-    if isinstance(x, (float, np.floating)): return float(x)
-    if isinstance(x, (pd.Timestamp, datetime)): return x.isoformat()
-    if isinstance(x, Path): return str(x)
-    if x is None or isinstance(x, (int, str)): return x
-    if x is pd.NaT: return None
-    return str(x)
-
-def dump_json(obj) -> str: return json.dumps(plain(obj), indent=2, allow_nan=True) + "\n"
-def read_json(path) -> dict: return json.loads(Path(path).read_text()) if Path(path).is_file() else {}
-
-# %% ../../nbs/95c_apps.runs.ipynb #690e61a8
-def model_ref(name: str, version: str = "latest", root=None) -> dict:
-    "What a run records about a registered model: name, version, class, artifact sha256 and the sha256 of its SHA256SUMS."
-    from alphatrade.models.registry import ModelRegistry, SUMS
-    reg = ModelRegistry(root)
-    meta = reg.show(name, version)
-    d = reg.root / name / str(meta["version"])
-    return {"name": name, "version": str(meta["version"]), "class": meta.get("class"), "artifact_sha256": meta.get("artifact_sha256"),
-            "sha256sums": file_sha256(d / SUMS)}
-
-def record(run_dir,  # the run folder (the pipeline's `run_dir` parameter); None: nothing is written
-           metrics: dict,  # the run's numbers (no wall-clock times: those go in `timings`)
-           bars: pd.DataFrame | None = None,  # the exact bars the run read: their content hash goes into provenance.json
-           models: list | tuple = (),  # `model_ref`s of the registered models the run used or registered
-           frames: dict | None = None,  # name -> DataFrame, written as <name>.parquet
-           figures: dict | None = None,  # name -> matplotlib Figure, written as <name>.png
-           timings: dict | None = None,  # wall-clock seconds and the like: into run.json, never compared
-           causal_check: dict | None = None,  # what the engine's look-ahead check did (seed, rows checked): into provenance.json, never compared
-          ) -> Path | None:
-    "Write a pipeline's results into its run folder; return the folder (None without one)."
-    if run_dir is None: return None
-    d = Path(run_dir); d.mkdir(parents=True, exist_ok=True)
-    for k, f in (frames or {}).items(): f.to_parquet(d / f"{k}.parquet")
-    for k, fig in (figures or {}).items(): fig.savefig(d / f"{k}.png", dpi=90, bbox_inches="tight")
-    prov = read_json(d / "provenance.json")
-    if bars is not None:
-        from alphatrade.data.store import bars_hash
-        prov["data"] = {"bars_sha256": bars_hash(bars), "symbols": int(bars.symbol.nunique()), "rows": len(bars),
-                        "first": bars.timestamp.min(), "last": bars.timestamp.max()}
-    prov["models"] = list(models)
-    if causal_check is not None: prov["causal_check"] = causal_check
-    (d / "provenance.json").write_text(dump_json(prov))
-    if timings: (d / "run.json").write_text(dump_json(read_json(d / "run.json") | {"timings": timings}))
-    if "status" in metrics: raise AlphaTradeError("record: 'status' is set by the run, not a metric")
-    (d / "metrics.json").write_text(dump_json({"status": "finished", **metrics}))
-    return d
 
 # %% ../../nbs/95c_apps.runs.ipynb #1c35d7da
 class RunFailed(AlphaTradeError):
@@ -341,49 +243,6 @@ def equity_overlay(refs, path=None, runs_dir=None):
         ax.plot(eq.index.tz_localize(None) if eq.index.tz is not None else eq.index, eq / eq.iloc[0], lw=1.2, label=d.name)
     ax.axhline(1, color="grey", lw=0.6); ax.set_ylabel("equity / starting equity"); ax.set_title("Equity curves", loc="left")
     ax.legend(fontsize=8, loc="upper left"); ax.grid(alpha=0.3)
-    if path is not None: fig.savefig(path, dpi=110)
-    return fig
-
-# %% ../../nbs/95c_apps.runs.ipynb #baf9e12c
-PCT_METRICS = frozenset({"total_return", "annual_return", "annual_volatility", "max_drawdown", "win_rate", "avg_trade_return", "exposure",
-                         "benchmark_total_return", "alpha", "tracking_error"})
-HIDDEN_METRICS = frozenset({"status", "seconds", "importance"})  # internals and wall-clock, not results
-
-def fmt_metric(k: str, v) -> str:
-    "A metric for reading: percent for returns and rates, 3 significant digits otherwise, '' when missing."
-    if v is None or isinstance(v, (list, dict)): return ""
-    if isinstance(v, (bool, np.bool_)): return "yes" if v else "no"
-    if isinstance(v, (int, np.integer)): return f"{v:,}"
-    if isinstance(v, (float, np.floating)):
-        if not math.isfinite(v): return ""
-        if k in PCT_METRICS: return f"{v:.1%}"
-        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
-    return str(v)
-
-def run_groups(refs, runs_dir=None) -> dict[str, list[str]]:
-    "Run ids by pipeline (train, backtest, ...), each in the order given."
-    out = {}
-    for r in refs:
-        run = load_run(r, runs_dir); out.setdefault(run["run"].get("pipeline") or "other", []).append(run["id"])
-    return out
-
-def metrics_frame(refs, runs_dir=None) -> pd.DataFrame:
-    "`compare_runs` formatted for reading, internals hidden, rows empty for every run dropped."
-    t = compare_runs(refs, runs_dir); t = t[~t.index.isin(HIDDEN_METRICS)]
-    f = pd.DataFrame({c: [fmt_metric(k, v) for k, v in t[c].items()] for c in t.columns}, index=t.index)
-    return f[(f != "").any(axis=1)]
-
-# %% ../../nbs/95c_apps.runs.ipynb #d440c790
-def fold_ic_chart(refs, path=None, runs_dir=None):
-    "Out-of-sample IC by fold of training runs, saved to `path` when given; None when no run recorded folds."
-    from matplotlib.figure import Figure
-    runs = [d for d in (resolve(r, runs_dir) for r in refs) if (d / "folds.parquet").is_file()]
-    if not runs: return None
-    fig = Figure(figsize=(11, 3.5), dpi=110, layout="constrained"); ax = fig.subplots(); w = 0.8 / len(runs)
-    for j, d in enumerate(runs):
-        f = pd.read_parquet(d / "folds.parquet"); ax.bar(np.arange(len(f)) + j * w, f["ic"], w, label=d.name)
-    ax.axhline(0, color="grey", lw=0.6); ax.set_xlabel("fold"); ax.set_ylabel("IC"); ax.set_title("Out-of-sample IC by fold", loc="left")
-    ax.legend(fontsize=8); ax.grid(axis="y", alpha=0.3)
     if path is not None: fig.savefig(path, dpi=110)
     return fig
 

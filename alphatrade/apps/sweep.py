@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..core.errors import AlphaTradeError
-from .runs import execute_run, new_run_dir, runs_root, parse_value, RunFailed, KEY_METRICS, run_db, dump_json, run_options, param_options, db_arg, PIPELINES, param_pairs
+from .runs import execute_run, new_run_dir, runs_root, parse_value, RunFailed, KEY_METRICS, run_db, run_options, param_options, db_arg, PIPELINES, param_pairs
+from .provenance import dump_json
 from ..core.secrets import redact
 from .sources import say
 

@@ -15,7 +15,7 @@ from ..core.secrets import redact
 from ..data.panel import MarketPanel
 from .specs import TrainSpec
 from .sources import say, day, sessions_before, load_bars, market_panel
-from . import runs
+from . import provenance, runs
 
 # %% auto #0
 __all__ = ['PreparedTraining', 'prepare_train', 'fit_model', 'importance_figure', 'TrainRun', 'run_train_spec', 'parse_params',
@@ -83,10 +83,10 @@ def run_train_spec(spec: TrainSpec, run_dir=None, progress: bool = False) -> Tra
     fig = d = None
     if run_dir is not None:
         fig = importance_figure(res)
-        models = [runs.model_ref(rec.name, rec.version, spec.models_root)] if rec is not None else []
+        models = [provenance.model_ref(rec.name, rec.version, spec.models_root)] if rec is not None else []
         metrics = {"model_class": res.model_class, "label": spec.label, "n_features": len(prep.features), **res.summary,
                    "importance": {k: float(v) for k, v in res.importance.head(10).items()}}
-        d = runs.record(run_dir, metrics, bars=prep.bars, models=models, frames={"folds": res.folds}, figures={"importance": fig},
+        d = provenance.record(run_dir, metrics, bars=prep.bars, models=models, frames={"folds": res.folds}, figures={"importance": fig},
                         timings={"seconds": time.perf_counter() - t0})
     return TrainRun(spec=spec, prep=prep, result=res, record=rec, figure=fig, folder=d)
 
