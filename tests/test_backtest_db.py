@@ -12,7 +12,7 @@ from alphatrade.data.panel import panel_from_bars
 from alphatrade.data.synthetic import generate_market
 from alphatrade.infra.db import OrderRow, RiskEventRow, SignalRow, TradeRow
 from alphatrade.infra.repository import OrderRepository, PositionRepository, engine_repositories
-from alphatrade.risk.limits import MonitorConfig
+from alphatrade.risk.limits import MonitorConfig, PreTradeConfig
 from alphatrade.trading.strategy import MACrossover, SignalWeight
 
 
@@ -24,8 +24,10 @@ def test_backtest_persists_orders_fills_signals_risk_events(db):
     universe = {s: ("A" if i < 3 else "B") for i, s in enumerate(["AAA", "BBB", "CCC", "DDD", "EEE", "FFF"])}
     p = panel_from_bars(generate_market(seed=9, start="2025-03-03", end="2025-03-21", universe=universe), sectors=universe)
     r = run_backtest(p, MACrossover(5, 20, sizer=SignalWeight(max_weight=0.10)), start="2025-03-05", repositories=engine_repositories(db),
-                     risk=RiskSettings(max_portfolio_positions=2), monitor=MonitorConfig(max_consecutive_losses=10**6))
-    assert len(r.orders) > 10 and len(r.refusals) > 0, "the run should both trade and be refused (2 positions max)"
+                     risk=RiskSettings(max_portfolio_positions=2), pretrade=PreTradeConfig(max_sector_pct=0.12),
+                     monitor=MonitorConfig(max_consecutive_losses=10**6))
+    # sizing keeps the book within the 2 positions (the strongest two), so the refusals come from the sector limit (12%: one name per sector)
+    assert len(r.orders) > 10 and len(r.refusals) > 0, "the run should both trade and be refused (one name per sector)"
     # orders: every one, with its final state and fill
     assert _count(db, OrderRow) == len(r.orders)
     repo = OrderRepository(db)
@@ -45,7 +47,7 @@ def test_backtest_persists_orders_fills_signals_risk_events(db):
     with db.session() as s:
         kinds = set(s.scalars(sa.select(RiskEventRow.kind)))
     assert kinds <= {"max_positions", "position_limit", "sector_limit", "buying_power", "max_open_orders", "price_band", "short_sale"}
-    assert "max_positions" in kinds
+    assert "sector_limit" in kinds
     # positions: the latest snapshot holds at most the allowed number of names
     assert 0 < len(PositionRepository(db).latest()) <= 2
     # fill ids are the order's cumulative filled quantity: unique, and the same for the same fill after a restart

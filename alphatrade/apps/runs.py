@@ -257,7 +257,7 @@ def notebook_html(path) -> Path:
     c.TagRemovePreprocessor.remove_input_tags = {"remove_input"}
     c.HTMLExporter.exclude_raw = True
     body, _ = HTMLExporter(config=c).from_filename(str(path))
-    body = re.sub(r'<script[^>]*\bsrc="(?:https?:)?//[^"]*"[^>]*>\s*</script>', "", body)  # require.js, MathJax: read offline, nothing fetched
+    body = re.sub(r'<script[^>]*\bsrc="(?:https?:)?//[^"]*"[^>]*>\s*</script>', "", body)  # RequireJS and the maths renderer from a CDN: the page is read offline, nothing fetched
     out = Path(path).with_suffix(".html"); out.write_text(body)
     return out
 
