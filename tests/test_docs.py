@@ -148,7 +148,7 @@ def test_every_notebook_has_a_page_in_the_sidebar(site):
 
 def test_pages_and_sections_from_the_notebook_tree(tmp_path):
     "Module notebooks by layer, tutorials as guides, papermill templates (when nbs/pipelines/ exists) as worked examples."
-    for rel in ("index.ipynb", "11_data.loader.ipynb", "98_apps.live.ipynb", "99_extra.thing.ipynb", "tutorials/quickstart.ipynb",
+    for rel in ("index.ipynb", "11_data.loader.ipynb", "96_apps.live.ipynb", "99_extra.thing.ipynb", "tutorials/quickstart.ipynb",
                 "pipelines/train.ipynb", "pipelines/backtest.ipynb", "examples/live_day.ipynb", "_scratch/x.ipynb", ".ipynb_checkpoints/index-checkpoint.ipynb"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True); (tmp_path / rel).write_text("{}")
     got = {p.out: p.section for p in build_docs.find_pages(tmp_path)}
