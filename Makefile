@@ -6,9 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DATA ?= data
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
 LAB_PORT ?= 8888
 
-.PHONY: setup demo test test-fast lab docs bench export clean-nbs check-sync distclean
+.PHONY: setup demo test lab docs bench export clean-nbs check-sync distclean
 
 $(STAMP): settings.ini setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,9 +39,10 @@ demo: setup
 	  --fast 5 --slow 20 --run-id demo --db sqlite:///$(DATA)/live-demo.db --health-port -1 2> $(DATA)/live-demo.log
 	@echo "== the research report: $$(ls -d $(CURDIR)/runs/*-report | tail -1)/report.ipynb (equity overlay: equity_overlay.png beside it)"
 
-## Everything: every notebook's tests (one pytest item each) and the integration tests in tests/.
+## Everything: every notebook's tests (one pytest item each) and the integration tests in tests/, on TEST_WORKERS cores
+## (pytest-xdist; TEST_WORKERS=0 runs in one process).
 test: setup
-	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
 ## JupyterLab on nbs/ with the project's environment, on 127.0.0.1 only, behind a fresh token (printed).
 lab: setup
