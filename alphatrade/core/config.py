@@ -16,8 +16,8 @@ from .errors import ConfigError
 
 # %% auto #0
 __all__ = ['SECRET_KEYS', 'DATA_ONLY', 'project_root', 'shared_data_dir', 'interpolate', 'AppSettings', 'DatabaseSettings',
-           'TradingSettings', 'RiskSettings', 'AlpacaSettings', 'read_yaml', 'Settings', 'load_settings', 'load_yaml',
-           'load_universe']
+           'TradingSettings', 'RiskSettings', 'AlpacaSettings', 'AlertSettings', 'read_yaml', 'Settings',
+           'load_settings', 'load_yaml', 'load_universe']
 
 # %% ../../nbs/01_core.config.ipynb #9480dc52
 def project_root(start: Path | str | None = None) -> Path | None:
@@ -100,6 +100,22 @@ class AlpacaSettings(_Section):
     @property
     def trading_url(self) -> str: return self.paper_url if self.paper else self.live_url
 
+class AlertSettings(_Section):
+    "Where alerts go (infra.alerting): a URL or SMTP host turns a backend on; URLs and the password come from the environment."
+    webhook_url: SecretStr | None = None  # Alertmanager-style JSON webhook; ALPHATRADE_ALERTS__WEBHOOK_URL
+    slack_webhook_url: SecretStr | None = None  # a Slack-compatible incoming webhook (its path is a credential)
+    smtp_host: str | None = None
+    smtp_port: int = Field(25, gt=0, lt=65536)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None  # ALPHATRADE_ALERTS__SMTP_PASSWORD
+    smtp_starttls: bool = False
+    email_from: str | None = None
+    email_to: list[str] = []
+    repeat_after_s: float = Field(3600, ge=0)  # an unresolved alert is sent again after this long
+    max_per_hour: int = Field(30, gt=0)  # storm guard across all alerts
+    dry_run: bool = False  # log alerts, deliver nothing
+
+
 # %% ../../nbs/01_core.config.ipynb #26a1119e
 SECRET_KEYS = {("alpaca", "api_key"), ("alpaca", "secret_key")}
 DATA_ONLY = {"symbols", "models"}  # config files that are data for other layers, not settings
@@ -152,6 +168,7 @@ class Settings(BaseSettings):
     trading: TradingSettings = TradingSettings()
     risk: RiskSettings = RiskSettings()
     alpaca: AlpacaSettings = AlpacaSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
@@ -160,7 +177,7 @@ class Settings(BaseSettings):
 
     def config_hash(self) -> str:
         "A short, stable id of the resolved settings (secrets excluded), for run provenance."
-        d = self.model_dump(mode="json", exclude={"alpaca": {"api_key", "secret_key"}, "config_dir": True})
+        d = self.model_dump(mode="json", exclude={"alpaca": {"api_key", "secret_key"}, "alerts": {"webhook_url", "slack_webhook_url", "smtp_password"}, "config_dir": True})
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 # %% ../../nbs/01_core.config.ipynb #d73fb776

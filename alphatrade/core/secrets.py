@@ -30,6 +30,8 @@ def secret_values(settings=None,  # a `Settings` (its Alpaca keys and database U
     if settings is not None:
         al = settings.alpaca
         vals += [x.get_secret_value() for x in (al.api_key, al.secret_key) if x is not None] + url_password(settings.database.url)
+        alerts = getattr(settings, "alerts", None)  # webhook URLs (a Slack path is a credential) and the SMTP password
+        if alerts is not None: vals += [x.get_secret_value() for x in (alerts.webhook_url, alerts.slack_webhook_url, alerts.smtp_password) if x is not None]
     return sorted({v for v in vals if v}, key=lambda s: (-len(s), s))
 
 # %% ../../nbs/04_core.secrets.ipynb #5ec0000a
