@@ -14,6 +14,7 @@ import pandas as pd
 import alphatrade
 from ..data.panel import MarketPanel
 from .base import REGISTRY, Feature, dep
+from .cache import FeatureCache, open_cache
 
 # %% auto #0
 __all__ = ['FeatureSet', 'panel_key', 'FeaturePipeline', 'feature_table']
@@ -48,17 +49,17 @@ def panel_key(p: MarketPanel) -> str:
     return h.hexdigest()
 
 class FeaturePipeline:
-    "Compute registered features in batch or incrementally, with an optional disk cache."
+    "Compute registered features in batch or incrementally, with an optional cache (a folder or Redis)."
     def __init__(self,
                  features: list[str] | None = None,  # names from the registry; None: every registered feature
-                 cache_dir: Path | str | None = None,  # folder for cached feature sets; None: no cache
+                 cache: FeatureCache | Path | str | None = None,  # a folder, a redis:// URL or a `FeatureCache`; None: no cache
                  min_history: int = 1000):  # least bars kept for `update`
         names = list(REGISTRY) if features is None else list(features)
         unknown = [n for n in names if n not in REGISTRY]
         if unknown: raise KeyError(f"unknown feature(s) {unknown}; registered: {len(REGISTRY)} (see REGISTRY)")
         self.features: list[Feature] = [REGISTRY[n] for n in names]
         self.names = tuple(names)
-        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.cache = open_cache(cache)
         self.history = max(4 * max(f.lookback for f in self.features), min_history)
 
     def __repr__(self): return f"FeaturePipeline({len(self.names)} features, history={self.history} bars)"
@@ -74,17 +75,11 @@ from fastcore.basics import patch
 @patch
 def compute(self: FeaturePipeline, p: MarketPanel) -> FeatureSet:
     "Every feature for every bar of `p`."
-    path = None
-    if self.cache_dir is not None:
-        path = self.cache_dir / f"{panel_key(p)[:24]}-{self.config_key()[:16]}.npy"
-        if path.exists(): return FeatureSet(p.timestamps, p.symbols, self.names, np.load(path))
+    key = f"{panel_key(p)[:24]}-{self.config_key()[:16]}" if self.cache is not None else None
+    if key is not None and (hit := self.cache.get(key)) is not None: return FeatureSet(p.timestamps, p.symbols, self.names, hit)
     vals = np.empty(p.shape + (len(self.features),))
     for i, f in enumerate(self.features): vals[:, :, i] = dep(p, f.name)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp"); os.close(fd)
-        with open(tmp, "wb") as fh: np.save(fh, vals)
-        os.replace(tmp, path)
+    if key is not None: self.cache.put(key, vals)
     return FeatureSet(p.timestamps, p.symbols, self.names, vals)
 
 @patch
