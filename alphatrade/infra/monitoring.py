@@ -7,12 +7,11 @@ from __future__ import annotations
 import json, logging, sys
 from datetime import datetime, timezone
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from ..core.secrets import redact_logging  # the one redaction every command uses
 
 # %% auto #0
-__all__ = ['JsonFormatter', 'ConsoleFormatter', 'quiet', 'setup_logging', 'LiveMetrics']
+__all__ = ['LiveMetrics', 'JsonFormatter', 'ConsoleFormatter', 'quiet', 'setup_logging']
 
 # %% ../../nbs/94_infra.monitoring.ipynb #b9e79419
 _CATEGORY = {"alphatrade.engine": "trading", "alphatrade.alpaca": "execution", "alphatrade.guard": "data", "alphatrade.live": "system",
@@ -56,21 +55,6 @@ def setup_logging(*secrets: str,  # values to hide besides those of the environm
     return h
 
 # %% ../../nbs/94_infra.monitoring.ipynb #1eba457d
-class LiveMetrics:
-    "The daemon's prometheus metrics, in a registry of its own (`text()`: the /metrics page)."
-    def __init__(self):
-        r = self.registry = CollectorRegistry()
-        self.steps = Counter("alphatrade_steps", "bars decided", registry=r)
-        self.skipped = Counter("alphatrade_steps_skipped", "bars not decided (the book could not be brought up to date)", registry=r)
-        self.orders = Counter("alphatrade_orders", "orders sent", registry=r)
-        self.fills = Counter("alphatrade_fills", "fills booked", registry=r)
-        self.late_bars = Counter("alphatrade_late_bars", "bars that came after their step was decided", registry=r)
-        self.backfilled = Counter("alphatrade_backfilled_bars", "bars fetched over REST that the stream did not deliver", registry=r)
-        self.equity = Gauge("alphatrade_equity", "equity at the last step", registry=r)
-        self.drawdown = Gauge("alphatrade_drawdown", "drawdown from the peak equity", registry=r)
-        self.kill = Gauge("alphatrade_kill_switch", "1 when the kill switch is active", registry=r)
-        self.mismatch = Gauge("alphatrade_position_mismatch", "symbols whose position differs from the broker's at reconciliation", registry=r)
-        self.feed_lag = Gauge("alphatrade_feed_lag_seconds", "wall time between a step's end and its last bar's arrival (real time only)", registry=r)
-        self.latency = Histogram("alphatrade_step_latency_seconds", "last bar of a step in -> its orders submitted", registry=r,
-                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
-    def text(self) -> bytes: return generate_latest(self.registry)
+from .metrics import TradingMetrics
+
+LiveMetrics = TradingMetrics  # the daemon's name for it: the whole catalogue is in `infra.metrics`
