@@ -18,7 +18,7 @@ log = logging.getLogger("alphatrade.alerts")
 
 # %% auto #0
 __all__ = ['log', 'Severity', 'Alert', 'AlertDeliveryError', 'Backend', 'WebhookBackend', 'SlackBackend', 'EmailBackend',
-           'LocalReceiver', 'Alerter', 'alerter_from_settings']
+           'LocalReceiver', 'Alerter', 'alerter_from_settings', 'main']
 
 # %% ../../nbs/93b_infra.alerting.ipynb #ea491af6
 Severity = Literal["info", "warning", "critical"]
@@ -121,16 +121,19 @@ class EmailBackend:
 
 # %% ../../nbs/93b_infra.alerting.ipynb #c3bb90a8
 class LocalReceiver:
-    "An HTTP server on 127.0.0.1 that records every POSTed JSON body (`.received`) and answers `status`: for tests and `--alerts-test`."
-    def __init__(self, status: int = 200):
-        rec, self.received, self.status = self, [], status
+    "An HTTP server that records every POSTed JSON body (`.received`), hands it to `on_alert`, and answers `status`."
+    def __init__(self, status: int = 200,  # the HTTP status it answers (a test sets 500 to play a broken receiver)
+                 host: str = "127.0.0.1", port: int = 0,  # 0: any free port
+                 on_alert=None):  # called with each body (e.g. print it as a log line)
+        rec, self.received, self.status, self.on_alert = self, [], status, on_alert
         class H(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                rec.received.append(json.loads(body)); self.send_response(rec.status); self.end_headers()
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"null")
+                rec.received.append(body); self.send_response(rec.status); self.end_headers()
+                if rec.on_alert: rec.on_alert(body)
             def log_message(self, *a): pass
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = f"http://127.0.0.1:{self.srv.server_port}/hooks/T000/SECRETPATH"
+        self.srv = http.server.ThreadingHTTPServer((host, port), H); self.port = self.srv.server_port
+        self.url = f"http://127.0.0.1:{self.port}/hooks/T000/SECRETPATH"
         threading.Thread(target=self.srv.serve_forever, daemon=True).start()
     def close(self): self.srv.shutdown(); self.srv.server_close()
     def __enter__(self): return self
@@ -202,3 +205,31 @@ def alerter_from_settings(s,  # `Settings` (its `alerts` section)
         bs.append(EmailBackend(host=a.smtp_host, port=a.smtp_port, sender=a.email_from, to=list(a.email_to), user=a.smtp_user,
                                password=a.smtp_password.get_secret_value() if a.smtp_password else None, starttls=a.smtp_starttls))
     return Alerter(bs, repeat_after=a.repeat_after_s, max_per_hour=a.max_per_hour, dry_run=a.dry_run if dry_run is None else dry_run)
+
+# %% ../../nbs/93b_infra.alerting.ipynb #a93bmain2
+def main(argv: list[str] | None = None) -> int:
+    "`receive`: print alerts POSTed to --host:--port as JSON lines; `test`: a test alert through the configured backends."
+    import argparse, sys
+    ap = argparse.ArgumentParser(prog="python -m alphatrade.infra.alerting", description="Alert receiver and backend self-test.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("receive", help="print every alert POSTed to this port as a JSON line on stdout")
+    r.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)")
+    r.add_argument("--port", type=int, default=9095, help="TCP port (default 9095)")
+    sub.add_parser("test", help="send a test alert through every backend of the settings' alerts section; exit 1 if one fails")
+    a = ap.parse_args(argv)
+    if a.cmd == "receive":
+        rx = LocalReceiver(host=a.host, port=a.port, on_alert=lambda body: print(json.dumps(body), flush=True))
+        print(json.dumps({"receiving": f"http://{a.host}:{rx.port}/"}), flush=True)
+        try: threading.Event().wait()
+        except KeyboardInterrupt: return 0
+        finally: rx.close()
+    from alphatrade.core.config import load_settings
+    al = alerter_from_settings(load_settings())
+    if not al.backends: print("alerts: no backend configured (set ALPHATRADE_ALERTS__WEBHOOK_URL, ...SLACK_WEBHOOK_URL or ...SMTP_HOST)", file=sys.stderr); return 1
+    res = al.test()
+    for name, out in res.items(): print(f"{name}: {out}")
+    return 0 if all(v == "ok" for v in res.values()) else 1
+
+# %% ../../nbs/93b_infra.alerting.ipynb #a93bmain4
+#| eval: false
+if __name__ == "__main__": raise SystemExit(main())

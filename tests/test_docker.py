@@ -1,0 +1,132 @@
+"""The docker/ stack, validated with the tools this machine has (there is no Docker engine here).
+
+- `promtool check config` and `check rules` (Debian's `prometheus` package) on the Prometheus files;
+- `amtool check-config` (Debian's `prometheus-alertmanager`) on Alertmanager's;
+- the compose file against the Compose Specification's JSON schema (tests/data/compose_spec.json, from docker-compose
+  1.29.2's package, Apache-2.0);
+- every metric a dashboard panel or an alert rule queries exists in the daemon's registry (`infra.metrics`);
+- every `alphatrade` command line in the Dockerfile and the compose file parses with the real command-line parser, so the
+  stack cannot start a command that no longer exists or pass an option that was renamed.
+"""
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCKER = ROOT / "docker"
+COMPOSE = yaml.safe_load((DOCKER / "docker-compose.yml").read_text())
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"): pytest.fail(f"{name} is not installed (.ci/run installs Debian's prometheus packages)")
+        pytest.skip(f"{name} is not installed here (apt-get install prometheus prometheus-alertmanager)")
+    return path
+
+
+def test_promtool_accepts_config_and_rules():
+    p = subprocess.run([tool("promtool"), "check", "config", str(DOCKER / "prometheus/prometheus.yml")], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    r = subprocess.run([tool("promtool"), "check", "rules", str(DOCKER / "prometheus/alerts.yml")], capture_output=True, text=True)
+    assert r.returncode == 0 and "SUCCESS: 7 rules found" in r.stdout, r.stdout + r.stderr
+
+
+def test_promtool_refuses_a_broken_rule(tmp_path):
+    "The check can fail: a rule with a PromQL syntax error is refused."
+    bad = yaml.safe_load((DOCKER / "prometheus/alerts.yml").read_text())
+    bad["groups"][0]["rules"][0]["expr"] = "up{job= == 0"
+    (tmp_path / "alerts.yml").write_text(yaml.safe_dump(bad))
+    r = subprocess.run([tool("promtool"), "check", "rules", str(tmp_path / "alerts.yml")], capture_output=True, text=True)
+    assert r.returncode != 0
+
+
+def test_amtool_accepts_alertmanager_config():
+    p = subprocess.run([tool("amtool"), "check-config", str(DOCKER / "alertmanager/alertmanager.yml")], capture_output=True, text=True)
+    assert p.returncode == 0 and "SUCCESS" in p.stdout, p.stdout + p.stderr
+
+
+def test_compose_file_follows_the_compose_specification():
+    import jsonschema
+    schema = json.loads((ROOT / "tests/data/compose_spec.json").read_text())
+    v = jsonschema.Draft201909Validator(schema)
+    v.validate(COMPOSE)
+    broken = {**COMPOSE, "services": {**COMPOSE["services"], "daemon": {**COMPOSE["services"]["daemon"], "restart_policy": "always"}}}
+    with pytest.raises(jsonschema.ValidationError):  # an unknown service key is refused
+        v.validate(broken)
+
+
+def test_compose_stack_has_every_service_and_its_config():
+    s = COMPOSE["services"]
+    assert {"daemon", "simulator", "migrate", "postgres", "redis", "prometheus", "grafana", "alertmanager"} <= set(s)
+    assert s["postgres"]["image"].startswith("timescale/timescaledb")
+    assert s["daemon"]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    for svc in s.values():  # every file a service mounts is in the repository
+        for v in svc.get("volumes", []):
+            src = v.split(":")[0]
+            if src.startswith("."): assert (DOCKER / src).exists(), f"{src} is mounted but missing"
+
+
+def queried_metrics(expr: str) -> set[str]:
+    names = set(re.findall(r"\b((?:alphatrade|process|python)_[a-z0-9_]+)", expr))
+    return {re.sub(r"_(bucket|sum|count)$", "", n) for n in names}
+
+
+def registry_names() -> set[str]:
+    from alphatrade.infra.metrics import TradingMetrics
+    out = set()
+    for mf in TradingMetrics().registry.collect():
+        out.add(mf.name); out.update(s.name for s in mf.samples)
+        if mf.type == "counter": out.add(mf.name + "_total")
+        if mf.type == "info": out.add(mf.name + "_info")
+    return {re.sub(r"_(bucket|sum|count)$", "", n) for n in out}
+
+
+def test_every_dashboard_and_alert_metric_exists():
+    dash = json.loads((DOCKER / "grafana/dashboards/alphatrade.json").read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    rules = yaml.safe_load((DOCKER / "prometheus/alerts.yml").read_text())
+    exprs += [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    used = set().union(*map(queried_metrics, exprs))
+    missing = used - registry_names()
+    assert not missing, f"queried but not exported: {sorted(missing)}"
+    assert len(used) >= 20, sorted(used)
+    titles = {p["title"] for p in dash["panels"]}
+    for want in ("Equity", "P&L", "Drawdown", "Orders by status", "Fills and slippage", "Rejections by reason", "Step latency", "Feed lag", "Kill switch"):
+        assert want in titles, titles
+
+
+def alphatrade_commands():
+    out = []
+    df = (DOCKER / "Dockerfile").read_text().replace("\\\n", " ")
+    cmd = re.search(r"^CMD (\[.*\])\s*$", df, re.M)
+    out.append(("Dockerfile CMD", json.loads(cmd.group(1))))
+    for name, svc in COMPOSE["services"].items():
+        c = svc.get("command")
+        if c and c[0] == "alphatrade": out.append((f"compose {name}", c))
+    return out
+
+
+@pytest.mark.parametrize("where,argv", alphatrade_commands(), ids=lambda x: x if isinstance(x, str) else "")
+def test_stack_commands_parse(where, argv):
+    from alphatrade.apps import live_run
+    from alphatrade.apps.cli import build_parser
+    parser, args = (live_run.build_parser(), argv[2:]) if argv[1] == "live" else (build_parser(), argv[1:])  # `live` parses its own flags
+    try: parser.parse_args(args)
+    except SystemExit as e: pytest.fail(f"{where}: `{shlex.join(argv)}` does not parse (exit {e.code})")
+
+
+def test_dockerfile_is_multistage_nonroot_with_healthcheck():
+    df = (DOCKER / "Dockerfile").read_text()
+    assert len(re.findall(r"^FROM ", df, re.M)) >= 2
+    user = re.findall(r"^USER (\S+)", df, re.M)
+    assert user and user[-1] not in ("root", "0")
+    assert re.search(r"^HEALTHCHECK .*\n?.*/health", df, re.M)
+    assert "torch==2.13.0" in df and "download.pytorch.org/whl/cpu" in df
