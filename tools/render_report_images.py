@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from alphatrade.apps.report import metrics_frame
 from alphatrade.apps.runs import equity_overlay, resolve
-from alphatrade.backtest.analyzer import tear_sheet
+from alphatrade.backtest.tearsheet import tear_sheet
 from alphatrade.core.config import shared_data_dir
 from alphatrade.data.loader import read_bars_dir
 
