@@ -162,7 +162,6 @@ def _portfolio(self: TradingEngine, at) -> Portfolio:
     pos = {s: Position.trusted(s, q, a, Decimal(repr(float(px[col[s]])))) for s, q, a in self.om.tracker.held()}
     return Portfolio.trusted(self.cash, pos, at)
 
-
 # %% ../../nbs/73_trading.engine.ipynb #707667d0
 @patch
 def _oid(self: TradingEngine, at: datetime, symbol: str) -> str: return f"{self.cfg.run_id}-{at:%Y%m%dT%H%M}-{symbol}"
