@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from alphatrade.apps.report import metrics_frame
 from alphatrade.apps.runs import equity_overlay, resolve
-from alphatrade.backtest.analyzer import tear_sheet
+from alphatrade.backtest.tearsheet import tear_sheet
 from alphatrade.core.config import shared_data_dir
 from alphatrade.data.loader import read_bars_dir
 
@@ -20,9 +20,11 @@ OUT = Path(__file__).resolve().parents[1] / "nbs" / "images"
 
 
 def halts_of(d: Path, equity: pd.Series) -> list:
-    """When the kill switch fired, (time, reason): main's result records only the reason, so the time is
-    reconstructed: for a drawdown halt the first bar whose drawdown passes the limit, otherwise the last fill."""
+    """When the kill switch fired, (time, reason): from the events the result records; a run from before they were
+    recorded has only the reason, so the time is reconstructed: for a drawdown halt the first bar whose drawdown passes
+    the limit, otherwise the last fill."""
     ks = json.loads((d / "config.json").read_text()).get("kill_switch") or {}
+    if ks.get("events"): return [(pd.Timestamp(e["time"]), e["reason"]) for e in ks["events"]]
     if not ks.get("active"): return []
     why, lim = ks.get("reason") or "kill switch", re.search(r"drawdown .*> ([0-9.]+)%", ks.get("reason") or "")
     if lim:

@@ -22,7 +22,8 @@ from ..execution.broker import CostModel, SimBroker
 from ..risk.limits import KillSwitch, MonitorConfig, PreTradeConfig, ReportingKillSwitch
 from ..trading.engine import EngineConfig, Repositories, TradingEngine
 from ..trading.strategy import Strategy
-from .analyzer import performance, round_trips, tear_sheet
+from .analyzer import performance, round_trips
+from .tearsheet import tear_sheet
 
 # %% auto #0
 __all__ = ['log', 'BacktestConfig', 'BacktestResult', 'equal_weight_index', 'run_backtest']

@@ -13,7 +13,7 @@ from ..core.errors import DataError
 from .calendar import BAR_COLUMNS
 
 # %% auto #0
-__all__ = ['FIELDS', 'MarketPanel', 'panel_from_bars', 'panel_to_bars']
+__all__ = ['FIELDS', 'MarketPanel', 'panel_from_bars', 'panel_to_bars', 'RollingPanel']
 
 # %% ../../nbs/14_data.panel.ipynb #afbc0e43
 FIELDS = BAR_COLUMNS[2:]  # open high low close volume vwap trade_count
@@ -116,3 +116,27 @@ def select(self: MarketPanel, symbols) -> MarketPanel:
 def frame(self: MarketPanel, field: str = "close") -> pd.DataFrame:
     "One field as a wide DataFrame (timestamp x symbol), e.g. for vectorbt."
     return pd.DataFrame(self.data[field], index=self.timestamps, columns=list(self.symbols))
+
+# %% ../../nbs/14_data.panel.ipynb #983577ec
+class RollingPanel:
+    "The newest `n` rows of a panel, appended one at a time into a buffer of 2n rows (moved back when full); each view is a panel without a copy."
+    def __init__(self, p: MarketPanel,  # the starting rows (its newest `n` are kept)
+                 n: int,  # rows in each view
+                ):
+        self.n, self.symbols, self.sectors, k = n, p.symbols, p.sectors, min(len(p), n)
+        self.t = np.empty(2 * n, "datetime64[ns]"); self.t[:k] = p.timestamps[len(p) - k:].tz_convert(None).to_numpy()
+        self.a = {f: np.full((2 * n, len(p.symbols)), np.nan) for f in p.data}  # field -> the buffer
+        for f, a in self.a.items(): a[:k] = p.data[f][len(p) - k:]
+        self.k = k  # rows in the buffer
+    @property
+    def last(self) -> pd.Timestamp | None: return pd.Timestamp(self.t[self.k - 1]).tz_localize("UTC") if self.k else None
+    def append(self, t: pd.Timestamp, row: dict) -> MarketPanel:
+        "Add the row of bar `t` ({field: [N]}); return the newest `n` rows."
+        if self.k == len(self.t):
+            m = self.n - 1; self.t[:m] = self.t[self.k - m:self.k]
+            for a in self.a.values(): a[:m] = a[self.k - m:self.k]
+            self.k = m
+        self.t[self.k] = t.tz_convert(None).to_datetime64()
+        for f, a in self.a.items(): a[self.k] = row[f]
+        self.k += 1; i0 = max(0, self.k - self.n)
+        return MarketPanel(pd.DatetimeIndex(self.t[i0:self.k]).tz_localize("UTC"), self.symbols, {f: a[i0:self.k] for f, a in self.a.items()}, self.sectors)

@@ -4,8 +4,8 @@
 
 # %% ../../nbs/73_trading.engine.ipynb #92b549ba
 from __future__ import annotations
-import logging, re
-from dataclasses import dataclass, field, replace
+import logging
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -17,15 +17,16 @@ from ..core.errors import BrokerConnectionError, InvalidValueError, LookAheadErr
 from ..core.events import EventBus, RiskAlert
 from ..core.types import Fill, Order, OrderSide, OrderStatus, Portfolio, Position, RiskEvent, Severity, TradeSignal, to_decimal
 from ..data.calendar import bar_length, schedule, session_of
-from ..data.panel import FIELDS, MarketPanel
+from ..data.panel import FIELDS, MarketPanel, RollingPanel
 from ..execution.orders import OrderManager
 from ..features.leakage import check_causal
 from ..risk.limits import IntraTradeMonitor, KillSwitch, MonitorConfig, PreTradeConfig, PreTradeRiskChecker
-from .strategy import Strategy, strongest
+from .strategy import Strategy
+from .approval import RejectionRuns, as_filled, send_order, wanted_deltas
 from .guard import FeedGuard
 
 # %% auto #0
-__all__ = ['log', 'REJECTIONS_TO_BLOCK', 'BarClock', 'EngineConfig', 'Repositories', 'TradingEngine']
+__all__ = ['log', 'BarClock', 'EngineConfig', 'Repositories', 'TradingEngine']
 
 # %% ../../nbs/73_trading.engine.ipynb #6bfb7585
 class BarClock:
@@ -99,6 +100,7 @@ class TradingEngine:
         self.refusals: list[tuple] = []  # (time, symbol, reason)
         self.rejections: list[tuple] = []  # (time, symbol, broker's reason)
         self.fills: list[Fill] = []
+        self.rejection_runs = RejectionRuns()  # the broker's rejections in a row, per symbol and side (a repeated one blocks the order)
         self._signals: np.ndarray | None = None; self._panel: MarketPanel | None = None; self._sessions = None
         self._last_session = None
         self.causal: dict | None = None  # what bind's look-ahead check did (seed, act rows, rows checked, seconds)
@@ -160,23 +162,6 @@ def _portfolio(self: TradingEngine, at) -> Portfolio:
     pos = {s: Position.trusted(s, q, a, Decimal(repr(float(px[col[s]])))) for s, q, a in self.om.tracker.held()}
     return Portfolio.trusted(self.cash, pos, at)
 
-@patch
-def _wanted(self: TradingEngine, s: np.ndarray, px: np.ndarray, equity: float) -> np.ndarray:
-    "Share deltas worth trading now [N] (0: nothing); the sizer sees only the strongest names the position limit leaves room for."
-    held = (self.qty != 0) | self.inflight
-    kept = held & (np.isnan(s) | np.isnan(px) | self.inflight)  # held whatever the signal: each takes a slot
-    s = strongest(np.where(kept, np.nan, s), self.risk.max_portfolio_positions - int(kept.sum()), held)
-    tgt = np.asarray(self.strategy.target_shares(s, px, equity, self.risk.max_position_pct), dtype="float64")
-    hold = np.isnan(tgt) | np.isnan(px) | self.inflight
-    tgt = np.where(hold, self.qty, tgt)
-    if not self.cfg.allow_short: tgt = np.maximum(tgt, 0.0)
-    delta = tgt - self.qty
-    turn = np.sign(tgt) != np.sign(self.qty)
-    band = self.strategy.rebalance_band
-    trade = (delta != 0) & (turn if band is None else turn | (np.abs(delta) > band * np.abs(self.qty)))
-    if self.cfg.min_order_value > 0: trade &= np.abs(delta) * np.nan_to_num(px) >= self.cfg.min_order_value
-    return np.where(trade, delta, 0.0)
-
 # %% ../../nbs/73_trading.engine.ipynb #707667d0
 @patch
 def _oid(self: TradingEngine, at: datetime, symbol: str) -> str: return f"{self.cfg.run_id}-{at:%Y%m%dT%H%M}-{symbol}"
@@ -201,18 +186,9 @@ def _send(self: TradingEngine, j: int, qty: float, at: datetime, *, tag: str, ch
         self.rejections.append((at, sym, str(e))); self.inflight[j] = False; self._note_rejection(j, o.side, str(e), at)
         if self.om.get(o.client_order_id).is_open: self.om.transition(o.client_order_id, OrderStatus.REJECTED, at, str(e))
         return pf, False
-    if pf is None: return pf, True
-    old = pf.positions.get(sym); q = (old.qty if old else Decimal(0)) + o.signed_qty
-    pos = dict(pf.positions)
-    if q == 0: pos.pop(sym, None)
-    else: pos[sym] = Position.trusted(sym, q, old.avg_entry_price if old and (old.qty > 0) == (q > 0) else px, px)
-    return Portfolio.trusted(pf.cash - o.signed_qty * px, pos, at), True
+    return (None if pf is None else as_filled(pf, o, px, at)), True
 
 # %% ../../nbs/73_trading.engine.ipynb #3f867a97
-REJECTIONS_TO_BLOCK = 3  # the same order (symbol, side, reason) rejected this often in a row is not sent again ...
-
-def _reason_key(reason: str) -> str: return re.sub(r"\S*\d\S*", "#", reason)  # ids, quantities and prices vary; the reason does not
-
 @patch
 def _rejection_state(self: TradingEngine, j: int, at: datetime) -> tuple:
     "What must change to lift a block: the position of symbol `j` (a fill) or the session (New York's day)."
@@ -221,12 +197,8 @@ def _rejection_state(self: TradingEngine, j: int, at: datetime) -> tuple:
 @patch
 def _note_rejection(self: TradingEngine, j: int, side: OrderSide, reason: str, at: datetime):
     "Count a broker's rejection; the third in a row of the same order blocks it (... until a fill, a position change or a new session)."
-    if not hasattr(self, "_rejected_runs"): self._rejected_runs = {}
-    key, state = (self.symbols[j], side, _reason_key(reason)), self._rejection_state(j, at)
-    k0, n, s0 = self._rejected_runs.get((j, side), (None, 0, None))
-    n = n + 1 if (k0, s0) == (key, state) else 1
-    self._rejected_runs[(j, side)] = (key, n, state)
-    if n != REJECTIONS_TO_BLOCK: return
+    n = self.rejection_runs.note(self.symbols[j], side, reason, self._rejection_state(j, at))
+    if n != self.rejection_runs.limit: return
     msg = (f"{self.symbols[j]} {side.value}: rejected {n} times in a row by the broker ({reason}); not sent again until a fill, "
            "a position change or a new session")
     log.warning(msg)
@@ -235,9 +207,7 @@ def _note_rejection(self: TradingEngine, j: int, side: OrderSide, reason: str, a
 @patch
 def _blocked_by_rejections(self: TradingEngine, j: int, side: OrderSide, at: datetime) -> str | None:
     "Why an order of symbol `j` on `side` is not sent (blocked by repeated rejections), or None."
-    key, n, state = getattr(self, "_rejected_runs", {}).get((j, side), (None, 0, None))
-    if n < REJECTIONS_TO_BLOCK or state != self._rejection_state(j, at): return None
-    return f"blocked: rejected {n} times in a row ({key[2]})"
+    return self.rejection_runs.blocked(self.symbols[j], side, self._rejection_state(j, at))
 
 # %% ../../nbs/73_trading.engine.ipynb #9d941d12
 @patch
@@ -255,11 +225,11 @@ def _decide(self: TradingEngine, t, at: datetime, s: np.ndarray, px: np.ndarray,
             for j in np.flatnonzero((self.qty != 0) & ~self.inflight & have):
                 self._send(j, -self.qty[j], at, tag="kill_switch", check=False, pf=None, n_open=0); sent.append(self.symbols[j])
         return sent
-    delta = self._wanted(np.where(have, s, np.nan), self.last_px, equity)
-    idx = np.flatnonzero(delta)
+    delta = wanted_deltas(self.strategy, np.where(have, s, np.nan), self.last_px, self.qty, self.inflight, equity,
+                          max_positions=self.risk.max_portfolio_positions, max_position_pct=self.risk.max_position_pct,
+                          allow_short=self.cfg.allow_short, min_order_value=self.cfg.min_order_value)
+    idx = send_order(delta, s, self.last_px)  # sells first (they free cash), then the strongest, never by symbol
     if len(idx) == 0: return sent
-    strength, value = np.abs(np.nan_to_num(s[idx])), np.abs(delta[idx] * self.last_px[idx])
-    idx = idx[np.lexsort((idx, -value, -strength, delta[idx] > 0))]  # sells first (they free cash), then the strongest, never by symbol
     pf, n_open = self._portfolio(at), int(self.inflight.sum())
     accepted = []
     for j in idx:
@@ -355,28 +325,6 @@ def restore(self: TradingEngine, cash,  # the run's starting cash
     for o in orders: self.inflight[self.col[o.symbol]] = True
     return self
 
-# %% ../../nbs/73_trading.engine.ipynb #32ebe00f
-class _Window:
-    "The newest `n` rows of a panel, appended one at a time into a buffer of 2n rows (moved back when full); each view is a panel without a copy."
-    def __init__(self, p: MarketPanel, n: int):
-        self.n, self.symbols, self.sectors, k = n, p.symbols, p.sectors, min(len(p), n)
-        self.t = np.empty(2 * n, "datetime64[ns]"); self.t[:k] = p.timestamps[len(p) - k:].tz_convert(None).to_numpy()
-        self.a = {f: np.full((2 * n, len(p.symbols)), np.nan) for f in p.data}
-        for f, a in self.a.items(): a[:k] = p.data[f][len(p) - k:]
-        self.k = k
-    @property
-    def last(self) -> pd.Timestamp | None: return pd.Timestamp(self.t[self.k - 1]).tz_localize("UTC") if self.k else None
-    def append(self, t: pd.Timestamp, row: dict) -> MarketPanel:
-        "Add the row of bar `t` ({field: [N]}); return the newest `n` rows."
-        if self.k == len(self.t):
-            m = self.n - 1; self.t[:m] = self.t[self.k - m:self.k]
-            for a in self.a.values(): a[:m] = a[self.k - m:self.k]
-            self.k = m
-        self.t[self.k] = t.tz_convert(None).to_datetime64()
-        for f, a in self.a.items(): a[self.k] = row[f]
-        self.k += 1; i0 = max(0, self.k - self.n)
-        return MarketPanel(pd.DatetimeIndex(self.t[i0:self.k]).tz_localize("UTC"), self.symbols, {f: a[i0:self.k] for f, a in self.a.items()}, self.sectors)
-
 # %% ../../nbs/73_trading.engine.ipynb #ce99e9ae
 @patch
 def start_live(self: TradingEngine, history: MarketPanel,  # the bars before the first live bar (the guard learns each symbol's level from them)
@@ -389,7 +337,7 @@ def start_live(self: TradingEngine, history: MarketPanel,  # the bars before the
     if n <= lb: raise InvalidValueError(f"start_live: a window of {n} bars is not longer than {self.strategy.name}'s lookback ({lb})")
     self.guard = FeedGuard(self.symbols, self.cfg.jump_band)
     clean, _, _ = self.guard.run(history)
-    self._win, self._live_i = _Window(clean, n), len(history)
+    self._win, self._live_i = RollingPanel(clean, n), len(history)
     return self
 
 @patch

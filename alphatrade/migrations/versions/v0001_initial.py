@@ -21,6 +21,11 @@ TS = sa.DateTime(timezone=True)
 def _json(): return sa.JSON().with_variant(JSONB(), "postgresql")
 
 def upgrade():
+    "Create the eight tables (in this order: the trades' foreign key needs orders), then the hypertable where it can be."
+    _market(); _ledger(); _records(); _hypertable()
+
+def _market():
+    "The bars."
     op.create_table("bars",
         sa.Column("symbol", sa.String(16), primary_key=True), sa.Column("timeframe", sa.String(8), primary_key=True),
         sa.Column("timestamp", TS, primary_key=True),
@@ -28,6 +33,9 @@ def upgrade():
         sa.Column("close", MONEY, nullable=False), sa.Column("volume", sa.Numeric(24, 4), nullable=False),
         sa.Column("vwap", MONEY, nullable=True), sa.Column("trade_count", sa.BigInteger, nullable=True))
     op.create_index("ix_bars_timeframe_timestamp", "bars", ["timeframe", "timestamp"])
+
+def _ledger():
+    "What the engine traded and held: orders, trades (fills) and position snapshots."
     op.create_table("orders",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("client_order_id", sa.String(64), nullable=False, unique=True),
@@ -56,6 +64,9 @@ def upgrade():
         sa.Column("timestamp", TS, nullable=False), sa.Column("symbol", sa.String(16), nullable=False),
         sa.Column("qty", MONEY, nullable=False), sa.Column("avg_entry_price", MONEY, nullable=False), sa.Column("market_price", MONEY, nullable=True),
         sa.UniqueConstraint("timestamp", "symbol", name="uq_positions_timestamp_symbol"))
+
+def _records():
+    "What it decided and why: signals, risk events, runs and the kill switch."
     op.create_table("signals",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("timestamp", TS, nullable=False), sa.Column("symbol", sa.String(16), nullable=False),
@@ -79,6 +90,9 @@ def upgrade():
         sa.Column("active", sa.Boolean, nullable=False), sa.Column("reason", sa.Text, nullable=False),
         sa.Column("activated_at", TS, nullable=True), sa.Column("reset_by", sa.String(64), nullable=True),
         sa.Column("reset_at", TS, nullable=True))
+
+def _hypertable():
+    "On PostgreSQL with TimescaleDB available, bars becomes a hypertable on timestamp."
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
         has_ts = bind.exec_driver_sql("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").first()
