@@ -4,24 +4,36 @@
 
 # %% ../../nbs/94_infra.monitoring.ipynb #5e8c347d
 from __future__ import annotations
-import json, logging, sys
+import json, logging, logging.handlers, sys
+from pathlib import Path
 from datetime import datetime, timezone
-
 
 from ..core.secrets import redact_logging  # the one redaction every command uses
 
 # %% auto #0
-__all__ = ['LiveMetrics', 'JsonFormatter', 'ConsoleFormatter', 'quiet', 'setup_logging']
+__all__ = ['CATEGORIES', 'LiveMetrics', 'category_of', 'JsonFormatter', 'ConsoleFormatter', 'quiet', 'CategoryLevels',
+           'setup_logging']
 
 # %% ../../nbs/94_infra.monitoring.ipynb #b9e79419
-_CATEGORY = {"alphatrade.engine": "trading", "alphatrade.alpaca": "execution", "alphatrade.guard": "data", "alphatrade.live": "system",
-             "alphatrade.live.step": "trading", "alphatrade.risk": "risk"}
+CATEGORIES = ("system", "trading", "data", "model", "risk", "execution")
+_CATEGORY = {"alphatrade.engine": "trading", "alphatrade.trading": "trading", "alphatrade.live.step": "trading", "alphatrade.backtest": "trading",
+             "alphatrade.alpaca": "execution", "alphatrade.adapters": "execution", "alphatrade.execution": "execution", "alpaca": "execution",
+             "alphatrade.guard": "data", "alphatrade.data": "data", "alphatrade.features": "data",
+             "alphatrade.models": "model", "alphatrade.alpha": "model",
+             "alphatrade.risk": "risk", "alphatrade.alerts": "risk", "alphatrade.live": "system"}
+
+def category_of(name: str) -> str:
+    "The category of a logger: that of its longest prefix in `_CATEGORY` (a child logs in its parent's category), else system."
+    while name:
+        if name in _CATEGORY: return _CATEGORY[name]
+        name = name.rpartition(".")[0]
+    return "system"
 
 class JsonFormatter(logging.Formatter):
     "One JSON object per line: time, level, category, logger, message."
     def format(self, rec: logging.LogRecord) -> str:
         d = {"time": datetime.fromtimestamp(rec.created, timezone.utc).isoformat(timespec="milliseconds"), "level": rec.levelname,
-             "category": _CATEGORY.get(rec.name, "system"), "logger": rec.name, "message": rec.getMessage()}
+             "category": category_of(rec.name), "logger": rec.name, "message": rec.getMessage()}
         if rec.exc_text or rec.exc_info: d["exception"] = rec.exc_text or self.formatException(rec.exc_info)
         return json.dumps(d)
 
@@ -29,7 +41,7 @@ class JsonFormatter(logging.Formatter):
 class ConsoleFormatter(logging.Formatter):
     "One line for a person: local time, level, category, message (and the traceback below it)."
     def format(self, rec: logging.LogRecord) -> str:
-        line = f"{datetime.fromtimestamp(rec.created):%H:%M:%S} {rec.levelname:<5} {_CATEGORY.get(rec.name, 'system'):<9}{rec.getMessage()}"
+        line = f"{datetime.fromtimestamp(rec.created):%H:%M:%S} {rec.levelname:<5} {category_of(rec.name):<9}{rec.getMessage()}"
         if rec.exc_text or rec.exc_info: line += "\n" + (rec.exc_text or self.formatException(rec.exc_info))
         return line
 
@@ -40,17 +52,38 @@ def quiet(names,  # logger names, e.g. ["alpaca", "aiohttp.access"]
     for n in names: logging.getLogger(n).setLevel(level)
 
 # %% ../../nbs/94_infra.monitoring.ipynb #e82cc8f9
+class CategoryLevels(logging.Filter):
+    "Pass a record when its level reaches its category's level (`levels`), or `default` for the other categories."
+    def __init__(self, default: int, levels: dict | None = None):
+        super().__init__(); self.default = default
+        self.levels = {k: logging._checkLevel(v.upper() if isinstance(v, str) else v) for k, v in (levels or {}).items()}
+        bad = set(self.levels) - set(CATEGORIES)
+        if bad: raise ValueError(f"log levels: unknown categor{'y' if len(bad) == 1 else 'ies'} {sorted(bad)}; known: {', '.join(CATEGORIES)}")
+    def filter(self, rec: logging.LogRecord) -> bool: return rec.levelno >= self.levels.get(category_of(rec.name), self.default)
+
 def setup_logging(*secrets: str,  # values to hide besides those of the environment (the keys, a database password)
-                  level: int = logging.INFO,  # the root logger's level
+                  level: int = logging.INFO,  # the level of every category not in `levels`
                   stream=None,  # where the lines go (default: stderr)
                   json_lines: bool | None = None,  # JSON lines; None: JSON unless `stream` is a terminal (then `ConsoleFormatter`)
+                  levels: dict | None = None,  # a level per category, e.g. {"trading": "DEBUG", "data": "WARNING"}
+                  log_file: Path | str | None = None,  # also write JSON lines to this file, rotated
+                  max_bytes: int = 20_000_000,  # rotate the file at this size
+                  backups: int = 5,  # rotated files kept (log.1 ... log.5)
                   ) -> logging.Handler:
-    "Log lines on `stream` (stderr) for the whole process, with `secrets` and those of the environment redacted; the handler."
+    "Log lines on `stream` (stderr) and optionally a rotated file, per-category levels, secrets redacted; the console handler."
     stream = stream or sys.stderr
     if json_lines is None: json_lines = not (hasattr(stream, "isatty") and stream.isatty())
-    h = logging.StreamHandler(stream); h.setFormatter(JsonFormatter() if json_lines else ConsoleFormatter())
-    root = logging.getLogger(); root.handlers[:] = [h]
-    redact_logging(*secrets, level=level)  # the filter on the handler, and uncaught exceptions redacted
+    f = CategoryLevels(level, levels)
+    h = logging.StreamHandler(stream); h.setFormatter(JsonFormatter() if json_lines else ConsoleFormatter()); h.addFilter(f)
+    hs = [h]
+    if log_file is not None:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        fh = logging.handlers.RotatingFileHandler(log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+        fh.setFormatter(JsonFormatter()); fh.addFilter(f); hs.append(fh)
+    root = logging.getLogger()
+    for old in root.handlers: old.close()
+    root.handlers[:] = hs
+    redact_logging(*secrets, level=min([level, *f.levels.values()]))  # the filter on each handler, and uncaught exceptions redacted
     quiet(["alpaca", "aiohttp.access", "alembic", "alembic.runtime.migration"])  # Alembic: ~10 INFO lines per start-up
     return h
 
