@@ -30,7 +30,8 @@ from alphatrade.adapters.alpaca.execution import AlpacaBroker
 from alphatrade.adapters.alpaca.sandbox.server import AlpacaSimulator
 from alphatrade.adapters.alpaca.sandbox.faults import Faults
 from alphatrade.infra.repository import Database, KillSwitchRepository, OrderRepository, TradeRepository
-from alphatrade.live import LiveConfig, LiveDaemon, orders_of, run_in_thread
+from alphatrade.live import LiveConfig, LiveDaemon
+from alphatrade.apps.live_ops import orders_of, run_in_thread
 from alphatrade.trading.strategy import MACrossover, builtin_strategy
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,7 +17,8 @@ from ..adapters.alpaca.sandbox.server import AlpacaSimulator
 from ..infra.monitoring import setup_logging
 from ..infra.repository import Database
 from ..trading.engine import EngineConfig
-from ..live import EXIT_ACCOUNT, AccountMismatch, LiveConfig, LiveDaemon
+from ..live import EXIT_ACCOUNT, LiveConfig, LiveDaemon
+from .live_ops import AccountMismatch
 from .specs import LiveSpec, LIVE_MODES
 from .sources import make_strategy, replay_panel
 
