@@ -395,7 +395,7 @@ async def _shutdown(self: LiveDaemon):
                                                         "rejections": len(self.engine.rejections)}, "halted" if self.kill_switch.active else "stopped")
     except AlphaTradeError as e: log.debug("shutdown: %s", e)
     except Exception: log.exception("shutdown: could not persist the final state")
-    if self._streams is not None: await self._streams.stop(2.0)
+    if self._streams is not None: await self._streams.stop(0.5)  # each close handshake: SIGTERM stops within 2 s even if the broker does not answer
     for t in self._tasks: t.cancel()
     await asyncio.gather(*self._tasks, return_exceptions=True)
     if self._health is not None: await self._health.stop()
