@@ -683,6 +683,28 @@ def test_repeated_rejections_stop(tmp_path):
     assert f"{len(orders)} orders, 0 fills, {len(orders)} rejections" in p.stdout and f"rejected {len(orders)}x: insufficient buying power" in p.stdout, p.stdout
 
 
+def test_summary_counts_refusals_by_reason(tmp_path):
+    """Risk limits that bind (two positions of up to 60% each, from the environment: a rotation's buy comes before the sale's cash):
+    the summary says how many orders the limits refused and why, one count per reason, and the counts are those of the refusal
+    events the ledger recorded."""
+    from collections import Counter
+    from alphatrade.infra.repository import RiskEventRepository
+    sim = syn_sim()
+    db_url = f"sqlite:///{tmp_path}/ref.db"
+    with sim.running():
+        p = run_live(live_cmd(sim, db_url, "ref", steps=40), env={**os.environ, "ALPHATRADE_RISK__MAX_PORTFOLIO_POSITIONS": "2", "ALPHATRADE_RISK__MAX_POSITION_PCT": "0.6"})
+    assert p.returncode == 0, p.stderr[-3000:]
+    db = Database(db_url)
+    ledger = Counter(e.kind for e in RiskEventRepository(db).recent(10_000) if "client_order_id" in e.data); db.dispose()  # one per refused order
+    assert ledger["buying_power"] > 0, ledger
+    lines = [l.strip() for l in p.stdout.splitlines() if " orders refused: " in l]
+    assert len(lines) == 1, p.stdout
+    n, per = lines[0].split(" orders refused: ")
+    said = {k: int(v) for v, k, *limit in (part.split(" ") for part in per.split(", "))}
+    assert said == dict(ledger) and int(n) == sum(ledger.values()), (lines[0], ledger)
+    assert f"{sum(ledger.values())} refused by risk limits" in p.stdout
+
+
 def test_console_log_on_a_terminal(tmp_path):
     "On a terminal the log is one human line per record (time, level, category, message), one `step` line per decided step."
     import pty, re

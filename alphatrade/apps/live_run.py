@@ -69,10 +69,11 @@ def spec_from_args(args) -> LiveSpec:
 
 # %% ../../nbs/97_apps.live_run.ipynb #b43aefaa
 def _summary(d: LiveDaemon, broker: AlpacaBroker, out=print):
-    "The run's orders, fills, rejections and halts, and its P&L from the equity it started with."
+    "The run's orders, fills, rejections (the broker's reasons), refusals (per risk limit) and halts, and its P&L from the equity it started with."
     acc, e = broker.account(), d.engine
     out(f"\n{d.steps} steps decided: {d.n_sent} orders, {len(e.fills)} fills, {len(e.rejections)} rejections, {len(e.refusals)} refused by risk limits, "
         f"{'1 halt' if d.kill_switch.active else '0 halts'}")
+    if (why := e.checker.refusal_summary()): out(f"  {why}")  # per reason, with its limit: "12 orders refused: 8 max_positions (20), 4 sector_limit (30%)"
     for f in e.fills:
         out(f"  {pd.Timestamp(f.timestamp):%Y-%m-%d %H:%M}Z  {f.side.value:4s} {f.qty:>6} {f.symbol:6s} @ {f.price}  fee {f.commission}")
     whys = [w.split("): ", 1)[-1] for _, _, w in e.rejections]  # the broker's reason, without the order it was given for
