@@ -152,11 +152,13 @@ def _on_mismatch(self: LiveDaemon, diff: dict):
         recon.adopt_positions(self.engine, self.broker, at)
         msg = f"positions adopted from the broker after reconciliation ({what}); cash is the broker's: {self.engine.cash}"
         self.report["adopted"] = dict(diff); log.warning(msg)
+        RunRepository(self.db).note(self.cfg.run_id, "adopted", {"at": at.isoformat(), "positions": {s: [str(a), str(b)] for s, (a, b) in diff.items()},
+                                                                 "cash": str(self.engine.cash)})  # the run's row says its truth was replaced, and when
     else:
         msg = f"positions differ from the broker's after reconciliation: {what}"
         self.halted = msg; log.error("%s; trading halted (restart with --on-mismatch adopt to take the broker's positions as the truth)", msg)
     self.engine.bus.publish(RiskAlert(at, RiskEvent(at, "position_adopted" if self.halted is None else "position_mismatch",
-                                                    Severity.WARNING if self.halted is None else Severity.CRITICAL, msg, {"mismatch": dict(diff)})))
+                                                    Severity.WARNING if self.halted is None else Severity.CRITICAL, msg, {"mismatch": dict(diff), "run_id": self.cfg.run_id})))
     if self.halted: self.kill_switch.activate(msg, at)
 
 # %% ../nbs/96_apps.live.ipynb #08c00e79

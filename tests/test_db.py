@@ -81,6 +81,8 @@ def test_fills_positions_signals_risk_runs_killswitch(db):
     runs.start("20260101-000000-x", "x", {"seed": 1}, {"git": "abc"})
     runs.finish("20260101-000000-x", {"sharpe": 1.5})
     assert runs.get("20260101-000000-x")["metrics"] == {"sharpe": 1.5}
+    runs.note("20260101-000000-x", "adopted", {"at": T0.isoformat(), "positions": {"MSFT": ["0", "-3"]}})
+    assert runs.get("20260101-000000-x")["provenance"] == {"git": "abc", "adopted": [{"at": T0.isoformat(), "positions": {"MSFT": ["0", "-3"]}}]}
     ks = KillSwitchRepository(db)
     ks.activate("max drawdown", at=T0)
     assert KillSwitchRepository(Database(str(db.engine.url.render_as_string(hide_password=False)), schema=db.schema)).state()["active"]

@@ -12,6 +12,7 @@ Each property is checked by `problems()` / `order_diff()`, and each test also sh
 """
 import json, os, signal, socket, subprocess, sys, threading, time
 from collections import Counter
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -638,18 +639,29 @@ def test_position_mismatch_halts_or_is_adopted(tmp_path):
         assert p.returncode == 4, (p.returncode, p.stderr[-3000:])
         db = Database(db_url); ks = KillSwitchRepository(db).state()
         from alphatrade.infra.repository import RiskEventRepository
-        kinds = [e.kind for e in RiskEventRepository(db).recent()]; db.dispose()
+        kinds = [e.kind for e in RiskEventRepository(db).recent()]
+        from alphatrade.infra.repository import RunRepository
+        assert "adopted" not in RunRepository(db).get("halt")["provenance"]; db.dispose()  # halted: nothing adopted
         assert ks["active"] and "BBB ours 0, broker's 10" in ks["reason"], ks
         assert "position_mismatch" in kinds
         assert table_counts(db_url)["orders"] == 0 and "HALTED" in p.stdout, p.stdout
         db_url = f"sqlite:///{tmp_path}/adopt.db"
+        t_adopt = datetime.now(timezone.utc)
         a = run_live(live_cmd(sim, db_url, "adopt", "--on-mismatch", "adopt", steps=8))  # (short: no losing streak trips the kill switch)
+        t_done = datetime.now(timezone.utc)
         h = {"APCA-API-KEY-ID": sim.key, "APCA-API-SECRET-KEY": sim.secret}
         acc1 = requests.get(f"{sim.url}/v2/account", headers=h, timeout=10).json()
     assert a.returncode == 0, a.stderr[-3000:]
     db = Database(db_url)
     from alphatrade.infra.repository import RiskEventRepository
-    assert "position_adopted" in [e.kind for e in RiskEventRepository(db).recent()]
+    adopted = [e for e in RiskEventRepository(db).recent() if e.kind == "position_adopted"]
+    assert len(adopted) == 1 and adopted[0].data["run_id"] == "adopt", adopted
+    # the run's row says that its truth was replaced by the broker's, and when: a later reader of the ledger sees it
+    from alphatrade.infra.repository import RunRepository
+    notes = RunRepository(db).get("adopt")["provenance"]["adopted"]
+    assert len(notes) == 1 and notes[0]["positions"] == {"BBB": ["0", "10"]}, notes
+    assert t_adopt <= datetime.fromisoformat(notes[0]["at"]) <= t_done
+    assert Decimal(notes[0]["cash"]) == Decimal(acc0["cash"])  # the broker's cash, taken with its positions
     assert len(orders_of(db, "adopt")) > 0; db.dispose()
     line = [l for l in a.stdout.splitlines() if "P&L" in l][0]
     pnl, start = line.split("P&L ")[1].split(" on the starting equity ")

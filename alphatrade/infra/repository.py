@@ -197,6 +197,14 @@ class RunRepository:
             if r is None: raise KeyError(f"no run {run_id!r}")
             r.metrics, r.status = metrics, status
             if provenance is not None: r.provenance = provenance
+    def note(self, run_id: str,
+             key: str,  # what happened, e.g. "adopted"
+             item: dict):  # its record (JSON): when, and what
+        "Append `item` to the list `provenance[key]` of a run: a fact learnt while it ran that a later reader must see (the daemon adopting the broker's positions)."
+        with self.db.session() as s:
+            r = s.get(RunRow, run_id)
+            if r is None: raise KeyError(f"no run {run_id!r}")
+            r.provenance = {**r.provenance, key: [*r.provenance.get(key, []), item]}  # a new dict: the JSON column sees the change
     def get(self, run_id: str) -> dict:
         with self.db.session() as s:
             r = s.get(RunRow, run_id)
