@@ -81,7 +81,7 @@ class LiveDaemon:
                  sectors: dict | None = None):
         self.cfg, self.broker, self.db = cfg, broker, db
         self.repos = engine_repositories(db)
-        self.kill_switch = KillSwitch(KillSwitchRepository(db))
+        self.kill_switch = KillSwitch(KillSwitchRepository(db, cfg.run_id))  # this run's (and the database's): another run's halt does not stop it
         ecfg = replace(engine_config or EngineConfig(), run_id=cfg.run_id)
         self.engine = TradingEngine(strategy, broker, list(cfg.symbols), 0, risk, pretrade, monitor, self.kill_switch, sectors,
                                     repositories=self.repos, config=ecfg)
