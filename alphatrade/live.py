@@ -10,10 +10,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
-import requests
-from aiohttp import web
 from fastcore.basics import patch
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from .core.errors import AlphaTradeError, BrokerConnectionError, BrokerError, BrokerUnreachableError, DataError, InvalidValueError
 from .core.events import OrderEvent, RiskAlert
@@ -23,6 +20,7 @@ from .data.panel import MarketPanel, panel_from_bars
 from .adapters.alpaca.data import AlpacaStreams, BarAggregator
 from .adapters.alpaca.execution import AlpacaBroker
 from .adapters.alpaca.parsing import bars_by_step
+from .apps.live_ops import AccountMismatch, HealthServer, account_of, check_account, step_line, step_simulator
 from .infra.repository import Database, KillSwitchRepository, RunRepository, engine_repositories
 from .risk.limits import KillSwitch
 from .trading import reconcile as recon
@@ -31,7 +29,7 @@ from .trading.strategy import Strategy
 
 # %% auto #0
 __all__ = ['MODES', 'log', 'EXIT_OK', 'EXIT_ERROR', 'EXIT_ACCOUNT', 'EXIT_HALTED', 'EXIT_REJECTED', 'step_log', 'LiveConfig',
-           'LiveDaemon', 'AccountMismatch', 'account_of', 'check_account', 'orders_of', 'run_in_thread']
+           'LiveDaemon']
 
 # %% ../nbs/96_apps.live.ipynb #275450a3
 from .infra.monitoring import LiveMetrics  # the per-daemon metrics registry (logging is set up by apps.live_run)
@@ -83,7 +81,7 @@ class LiveDaemon:
                  sectors: dict | None = None):
         self.cfg, self.broker, self.db = cfg, broker, db
         self.repos = engine_repositories(db)
-        self.kill_switch = KillSwitch(KillSwitchRepository(db))
+        self.kill_switch = KillSwitch(KillSwitchRepository(db, cfg.run_id))  # this run's (and the database's): another run's halt does not stop it
         ecfg = replace(engine_config or EngineConfig(), run_id=cfg.run_id)
         self.engine = TradingEngine(strategy, broker, list(cfg.symbols), 0, risk, pretrade, monitor, self.kill_switch, sectors,
                                     repositories=self.repos, config=ecfg)
@@ -97,7 +95,7 @@ class LiveDaemon:
         self._pending: dict = {}; self._arrived: dict = {}; self._timers: dict = {}
         self._stop: asyncio.Event | None = None; self._loop = None; self._tasks = []; self._streams: AlpacaStreams | None = None
         self._checked_until = None; self._stale_since = None; self._busy = False; self._replay_done = False
-        self.url = None
+        self.url = None; self._health: HealthServer | None = None  # where /health and /metrics are served
         self.equity_start = None; self.halted: str | None = None  # the account's equity when the run began; why trading halted at start
         self._seen = (0, 0, 0, 0)  # fills, rejections, refusals, guard events already reported by a step line
         self._sent: list = []  # the orders submitted since the last step line
@@ -120,28 +118,6 @@ def exit_code(self: LiveDaemon) -> int:
 
 # %% ../nbs/96_apps.live.ipynb #52024f5b
 EXIT_OK, EXIT_ERROR, EXIT_ACCOUNT, EXIT_HALTED, EXIT_REJECTED = 0, 2, 6, 4, 5  # the daemon's exit codes (core.errors.EXIT_CODES; 3: a service unreachable)
-
-class AccountMismatch(AlphaTradeError):
-    "The run id's ledger belongs to another broker account, or to this one before it was reset: the daemon does not start."
-
-def account_of(acc: dict) -> dict:
-    "The broker account a ledger belongs to, as the runs table records it: id, number, creation time (ISO)."
-    c = acc.get("created_at")
-    return {"id": acc.get("id"), "account_number": acc.get("account_number"), "created_at": c.isoformat() if c else None}
-
-def check_account(run: dict,  # the run's row (`RunRepository.get`)
-                  acc: dict,  # the broker's account (`AlpacaBroker.account()`)
-                  db: str):  # the database, as the message names it
-    "Raise `AccountMismatch` if the run was opened against another account than `acc`, or against it before a reset."
-    mine, now = run["parameters"].get("account"), account_of(acc)
-    if not mine: log.warning("run %r has no broker account on record (an older ledger): taken as this one's", run["run_id"]); return
-    name = lambda a: a.get("account_number") or a.get("id")
-    if mine.get("id") != now["id"]: why = f"belongs to broker account {name(mine)}, not to this one ({name(now)})"
-    elif mine.get("created_at") != now["created_at"] or (now["created_at"] and pd.Timestamp(now["created_at"]) > run["created_at"]):
-        why = f"was opened against account {name(mine)} created {mine.get('created_at')}; the account now says created {now['created_at']} (reset?)"
-    else: return
-    raise AccountMismatch(f"--run-id {run['run_id']!r} in --db {db} {why}: its ledger cannot describe this account's book. "
-                          "Start with a new --run-id, or point --db at another database.")
 
 @patch
 def reconcile(self: LiveDaemon) -> dict:
@@ -176,11 +152,13 @@ def _on_mismatch(self: LiveDaemon, diff: dict):
         recon.adopt_positions(self.engine, self.broker, at)
         msg = f"positions adopted from the broker after reconciliation ({what}); cash is the broker's: {self.engine.cash}"
         self.report["adopted"] = dict(diff); log.warning(msg)
+        RunRepository(self.db).note(self.cfg.run_id, "adopted", {"at": at.isoformat(), "positions": {s: [str(a), str(b)] for s, (a, b) in diff.items()},
+                                                                 "cash": str(self.engine.cash)})  # the run's row says its truth was replaced, and when
     else:
         msg = f"positions differ from the broker's after reconciliation: {what}"
         self.halted = msg; log.error("%s; trading halted (restart with --on-mismatch adopt to take the broker's positions as the truth)", msg)
     self.engine.bus.publish(RiskAlert(at, RiskEvent(at, "position_adopted" if self.halted is None else "position_mismatch",
-                                                    Severity.WARNING if self.halted is None else Severity.CRITICAL, msg, {"mismatch": dict(diff)})))
+                                                    Severity.WARNING if self.halted is None else Severity.CRITICAL, msg, {"mismatch": dict(diff), "run_id": self.cfg.run_id})))
     if self.halted: self.kill_switch.activate(msg, at)
 
 # %% ../nbs/96_apps.live.ipynb #08c00e79
@@ -293,24 +271,14 @@ def _complete(self: LiveDaemon, t: pd.Timestamp):
 # %% ../nbs/96_apps.live.ipynb #e374a738
 step_log = logging.getLogger("alphatrade.live.step")  # category "trading": one line per decided step
 
-def _few(items: list, n: int = 5) -> str: return ", ".join(items[:n]) + (f", ... {len(items) - n} more" if len(items) > n else "")
-def _n(k: int, word: str) -> str: return f"{k} {word}{'' if k == 1 else 's'}"
-
 @patch
 def _step_line(self: LiveDaemon, t: pd.Timestamp) -> str:
-    "What step `t` did, for a person: orders sent, fills booked, rejections (with the broker's reason), refusals and guard holds since the last line."
+    "What step `t` did since the last line (`apps.live_ops.step_line`): orders sent, fills, rejections, refusals and guard holds."
     e = self.engine; ev = e.guard.events if e.guard else []
     f0, r0, q0, g0 = self._seen
-    fills, rej, ref = e.fills[f0:], e.rejections[r0:], e.refusals[q0:]
-    holds = sorted({s for _, s, k, _ in ev[g0:] if k == "held"})
     self._seen = (len(e.fills), len(e.rejections), len(e.refusals), len(ev))
     sent, self._sent = self._sent, []
-    parts = [_n(len(sent), "order") + (f" ({_few([f'{o.side.value.upper()} {o.qty} {o.symbol}' for o in sent])})" if sent else ""),
-             _n(len(fills), "fill")]
-    if rej: parts.append(_n(len(rej), "rejection") + f" ({_few([f'{s}: {why}' for _, s, why in rej], 3)})")
-    if ref: parts.append(_n(len(ref), "refusal") + f" ({_few([f'{s}: {why}' for _, s, why in ref], 3)})")
-    if holds: parts.append(_n(len(holds), "guard hold") + f" ({_few(holds)})")
-    return f"step {t:%Y-%m-%d %H:%M}: " + ", ".join(parts)
+    return step_line(t, sent, e.fills[f0:], e.rejections[r0:], e.refusals[q0:], sorted({s for _, s, k, _ in ev[g0:] if k == "held"}))
 
 # %% ../nbs/96_apps.live.ipynb #9718accf
 @patch
@@ -348,12 +316,8 @@ def _drive_soon(self: LiveDaemon):
 
 @patch
 async def _drive(self: LiveDaemon):
-    "Step the simulator by one bar (POST /sim/step with the account's keys)."
-    ep = self.broker.ep
-    def post():
-        r = requests.post(f"{ep.trading_url}/sim/step", headers={"APCA-API-KEY-ID": ep.key, "APCA-API-SECRET-KEY": ep.secret}, timeout=30)
-        r.raise_for_status(); return r.json()
-    try: r = await self._loop.run_in_executor(None, post)
+    "Step the simulator by one bar (`apps.live_ops.step_simulator`), off the loop."
+    try: r = await self._loop.run_in_executor(None, step_simulator, self.broker.ep)
     except Exception as e: log.error("could not step the simulator: %s", e); self.stop("simulator unreachable"); return
     if r.get("timestamp") is None:
         self._replay_done = True; self.stop("the replay is over")
@@ -373,16 +337,6 @@ def health(self: LiveDaemon) -> dict:
                                                            "p99": float(np.nanpercentile(lat, 99) * 1e3) if self.latencies else None}}
 
 @patch
-async def _serve(self: LiveDaemon):
-    async def h(request): return web.json_response(self.health(), dumps=lambda o: json.dumps(o, default=str))
-    async def m(request): return web.Response(body=self.metrics.text(), headers={"Content-Type": CONTENT_TYPE_LATEST})
-    app = web.Application(); app.router.add_get("/health", h); app.router.add_get("/metrics", m)
-    self._runner = web.AppRunner(app, access_log=None); await self._runner.setup()
-    await web.TCPSite(self._runner, self.cfg.health_host, self.cfg.health_port).start()
-    self.url = f"http://{self.cfg.health_host}:{self._runner.addresses[0][1]}"
-    log.info("health and metrics on %s", self.url)
-
-@patch
 def stop(self: LiveDaemon, why: str = "stop requested"):
     "Stop taking decisions and shut down (SIGTERM calls this)."
     if self._stop is not None and not self._stop.is_set():
@@ -400,7 +354,9 @@ async def run(self: LiveDaemon) -> int:
     self._loop = asyncio.get_running_loop(); self._stop = asyncio.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT): self._loop.add_signal_handler(sig, self.stop, signal.Signals(sig).name)
-    if self.cfg.health_port is not None: await self._serve()
+    if self.cfg.health_port is not None:  # /health and /metrics (`apps.live_ops.HealthServer`)
+        self._health = HealthServer(self.health, self.metrics.text, self.cfg.health_host, self.cfg.health_port)
+        self.url = await self._health.start(); log.info("health and metrics on %s", self.url)
     started = True  # False when the broker refused the first connection: no run to finish, no order to cancel
     try:
         for attempt in range(self.cfg.start_attempts):  # the broker may be unreachable for a while: keep trying, then give up
@@ -424,7 +380,7 @@ async def run(self: LiveDaemon) -> int:
         await self._stop.wait()
     finally:
         if started: await self._shutdown()
-        elif getattr(self, "_runner", None) is not None: await self._runner.cleanup()
+        elif self._health is not None: await self._health.stop()
     return 0
 
 @patch
@@ -441,28 +397,11 @@ async def _shutdown(self: LiveDaemon):
                                                         "rejections": len(self.engine.rejections)}, "halted" if self.kill_switch.active else "stopped")
     except AlphaTradeError as e: log.debug("shutdown: %s", e)
     except Exception: log.exception("shutdown: could not persist the final state")
-    if self._streams is not None: await self._streams.stop(2.0)
+    if self._streams is not None: await self._streams.stop(0.5)  # each close handshake: SIGTERM stops within 2 s even if the broker does not answer
     for t in self._tasks: t.cancel()
     await asyncio.gather(*self._tasks, return_exceptions=True)
-    if getattr(self, "_runner", None) is not None: await self._runner.cleanup()
+    if self._health is not None: await self._health.stop()
     self.status = "stopped"; log.info("stopped after %d steps", self.steps)
-
-# %% ../nbs/96_apps.live.ipynb #cf6d4d4d
-def orders_of(db: Database, run_id: str) -> pd.DataFrame:
-    "A run's orders from the database: symbol, side, qty, decision time (the order's creation), status, filled qty."
-    from alphatrade.infra.repository import OrderRepository
-    rows = [(o.symbol, o.side.value, float(o.qty), pd.Timestamp(o.created_at), o.status.value, float(o.filled_qty), o.client_order_id)
-            for o in OrderRepository(db).all(run_id + "-")]
-    return pd.DataFrame(rows, columns=["symbol", "side", "qty", "decided_at", "status", "filled_qty", "client_order_id"])
-
-def run_in_thread(daemon: LiveDaemon, timeout: float = 300) -> LiveDaemon:
-    "Run `daemon` on a new event loop in this thread's stead (tests and notebooks); raise if it does not stop within `timeout`."
-    res = {}
-    def go(): res["rc"] = asyncio.run(daemon.run())
-    th = threading.Thread(target=go, daemon=True); th.start(); th.join(timeout)
-    if th.is_alive(): daemon.stop_threadsafe("timeout"); th.join(30); raise AlphaTradeError(f"the daemon did not finish within {timeout} s")
-    if res.get("rc") != 0: raise AlphaTradeError(f"the daemon exited with {res.get('rc')}")
-    return daemon
 
 # %% ../nbs/96_apps.live.ipynb #ffd7046a
 #| eval: false

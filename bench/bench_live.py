@@ -19,7 +19,8 @@ def live_latency(timer):
     from alphatrade.adapters.alpaca.config import AlpacaEndpoints
     from alphatrade.adapters.alpaca.execution import AlpacaBroker
     from alphatrade.infra.repository import Database
-    from alphatrade.live import LiveConfig, LiveDaemon, run_in_thread
+    from alphatrade.live import LiveConfig, LiveDaemon
+    from alphatrade.apps.live_ops import run_in_thread
     from alphatrade.apps.specs import LiveSpec
     from alphatrade.apps.sources import make_strategy
     from alphatrade.models.registry import ModelRegistry

@@ -81,11 +81,53 @@ def test_fills_positions_signals_risk_runs_killswitch(db):
     runs.start("20260101-000000-x", "x", {"seed": 1}, {"git": "abc"})
     runs.finish("20260101-000000-x", {"sharpe": 1.5})
     assert runs.get("20260101-000000-x")["metrics"] == {"sharpe": 1.5}
+    runs.note("20260101-000000-x", "adopted", {"at": T0.isoformat(), "positions": {"MSFT": ["0", "-3"]}})
+    assert runs.get("20260101-000000-x")["provenance"] == {"git": "abc", "adopted": [{"at": T0.isoformat(), "positions": {"MSFT": ["0", "-3"]}}]}
     ks = KillSwitchRepository(db)
     ks.activate("max drawdown", at=T0)
     assert KillSwitchRepository(Database(str(db.engine.url.render_as_string(hide_password=False)), schema=db.schema)).state()["active"]
     ks.reset("ops lead")
     assert ks.state() == {"active": False, "reason": "reset", "activated_at": None, "reset_by": "ops lead"}
+
+
+def test_kill_switch_per_run(db):
+    """Each run id has its own kill switch: a halt of run A does not stop run B in the same database, a new process for A
+    (a restart) still sees A's halt, and the database's own switch (no run id) stops every run."""
+    url = db.engine.url.render_as_string(hide_password=False)
+    a, b = KillSwitchRepository(db, "A"), KillSwitchRepository(db, "B")
+    a.activate("daily loss 6% > 5%", at=T0)
+    restarted = Database(url, schema=db.schema)
+    assert KillSwitchRepository(restarted, "A").state() == {"active": True, "reason": "daily loss 6% > 5%", "activated_at": T0, "reset_by": None}
+    assert not b.state()["active"] and not KillSwitchRepository(db).state()["active"]
+    KillSwitchRepository(db).activate("operator: stop everything")
+    assert b.state()["active"] and a.state()["reason"] == "operator: stop everything"
+    b.reset("ops lead")
+    assert not b.state()["active"] and KillSwitchRepository(restarted, "A").state()["active"]
+    restarted.dispose()
+    with db.session() as s:
+        assert s.execute(sa.text("select run_id, active from kill_switch order by id")).all() == [("A", True), (None, True), ("B", False)]
+
+
+def test_migration_0002_keeps_a_halt_written_under_0001(url_schema):
+    "A database halted under revision 0001 (one switch for the database): after the upgrade the halt still stops every run; down and up again work with rows in the table."
+    url, schema = url_schema
+    dbm.upgrade(url, revision="0001", schema=schema)
+    d = Database(url, schema=schema)
+    with d.engine.begin() as c:
+        if schema: c.exec_driver_sql(f'SET search_path TO "{schema}"')
+        c.execute(sa.text("insert into kill_switch (active, reason, activated_at) values (:a, :r, :t)"), {"a": True, "r": "max drawdown", "t": T0})
+    dbm.upgrade(url, schema=schema)
+    assert dbm.status(url, schema=schema)["up_to_date"]
+    assert KillSwitchRepository(d, "any_run").state()["reason"] == "max drawdown"
+    KillSwitchRepository(d, "A").reset("ops lead")
+    assert not KillSwitchRepository(d, "A").state()["active"] and KillSwitchRepository(d, "B").state()["active"]
+    d.dispose()
+    dbm.downgrade(url, revision="0001", schema=schema)
+    dbm.upgrade(url, schema=schema)
+    d = Database(url, schema=schema)
+    with d.session() as s:
+        assert s.execute(sa.text("select run_id, active, reason from kill_switch order by id")).all() == [(None, True, "max drawdown"), (None, False, "reset")]
+    d.dispose()
 
 
 def test_bars_roundtrip_nan_refused_idempotent(db):

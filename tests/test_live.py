@@ -12,6 +12,7 @@ Each property is checked by `problems()` / `order_diff()`, and each test also sh
 """
 import json, os, signal, socket, subprocess, sys, threading, time
 from collections import Counter
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -30,7 +31,8 @@ from alphatrade.adapters.alpaca.execution import AlpacaBroker
 from alphatrade.adapters.alpaca.sandbox.server import AlpacaSimulator
 from alphatrade.adapters.alpaca.sandbox.faults import Faults
 from alphatrade.infra.repository import Database, KillSwitchRepository, OrderRepository, TradeRepository
-from alphatrade.live import LiveConfig, LiveDaemon, orders_of, run_in_thread
+from alphatrade.live import LiveConfig, LiveDaemon
+from alphatrade.apps.live_ops import orders_of, run_in_thread
 from alphatrade.trading.strategy import MACrossover, builtin_strategy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,7 +169,7 @@ def test_parity_real_week(shared_data, tmp_path):
            "--strategy", "ma_crossover", "--run-id", "parity", "--db", db_url, "--grace", "1", "--history", str(HISTORY), "--quiet"]
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
     db = Database(db_url)
-    halted = KillSwitchRepository(db).state()["active"]  # a run that halted exits 4 (issue 15), one that did not 0
+    halted = KillSwitchRepository(db, "parity").state()["active"]  # a run that halted exits 4 (issue 15), one that did not 0
     assert p.returncode == (4 if halted else 0), p.stderr[-3000:]
     live, fills, ledger = orders_of(db, "parity"), fills_of(db, "parity"), ledger_positions(db, "parity")
     db.dispose()
@@ -463,7 +465,7 @@ def test_crash_run(shared_data, tmp_path):
             os.kill(p.pid, signal.SIGKILL); p.wait(10); p.stderr.close()
             kills.append((k, sim.cursor))
             if k == 5:  # an operator halts trading while the daemon is down
-                db = Database(db_url); KillSwitchRepository(db).activate("operator halt (test)"); db.dispose()
+                db = Database(db_url); KillSwitchRepository(db, "crash").activate("operator halt (test)"); db.dispose()  # this run's switch
                 halted_at = sim.now
         p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         seen_active.append(wait_running(p)["kill_switch"]["active"])
@@ -479,7 +481,7 @@ def test_crash_run(shared_data, tmp_path):
         db = Database(db_url)
         found = problems(sim, db, "crash", ledger_positions(db, "crash"))
         orders = OrderRepository(db).all("crash-")
-        active = KillSwitchRepository(db).state()["active"]
+        active = KillSwitchRepository(db, "crash").state()["active"]
         db.dispose()
     print(f"\ncrash run: kills at replay bars {[c for _, c in kills]} of {len(panel)}; {len(orders)} orders")
     assert len(set(c for _, c in kills)) > 5, f"the kills did not happen at different moments of the replay: {kills}"
@@ -628,28 +630,44 @@ def plant(sim, symbol="BBB", qty=10):
 def test_position_mismatch_halts_or_is_adopted(tmp_path):
     """A position at the broker that the ledger does not know: the daemon halts (kill switch with the symbol, ours and the broker's,
     exit 4, nothing traded); with --on-mismatch adopt it takes the broker's book and trades, and its P&L is measured from the account's
-    equity at the start (cash + the position), not from its cash."""
+    equity at the start (cash + the position), not from its cash. The kill switch is the run's: the adopting run shares the halted
+    run's database and trades, and the halted run id, restarted (even adopting), is still halted."""
     sim = syn_sim()
     with sim.running():
         acc0 = plant(sim)
         db_url = f"sqlite:///{tmp_path}/halt.db"
         p = run_live(live_cmd(sim, db_url, "halt"))
         assert p.returncode == 4, (p.returncode, p.stderr[-3000:])
-        db = Database(db_url); ks = KillSwitchRepository(db).state()
+        db = Database(db_url); ks = KillSwitchRepository(db, "halt").state()
         from alphatrade.infra.repository import RiskEventRepository
-        kinds = [e.kind for e in RiskEventRepository(db).recent()]; db.dispose()
+        kinds = [e.kind for e in RiskEventRepository(db).recent()]
+        from alphatrade.infra.repository import RunRepository
+        assert "adopted" not in RunRepository(db).get("halt")["provenance"]; db.dispose()  # halted: nothing adopted
         assert ks["active"] and "BBB ours 0, broker's 10" in ks["reason"], ks
         assert "position_mismatch" in kinds
         assert table_counts(db_url)["orders"] == 0 and "HALTED" in p.stdout, p.stdout
-        db_url = f"sqlite:///{tmp_path}/adopt.db"
+        t_adopt = datetime.now(timezone.utc)
         a = run_live(live_cmd(sim, db_url, "adopt", "--on-mismatch", "adopt", steps=8))  # (short: no losing streak trips the kill switch)
+        t_done = datetime.now(timezone.utc)
         h = {"APCA-API-KEY-ID": sim.key, "APCA-API-SECRET-KEY": sim.secret}
         acc1 = requests.get(f"{sim.url}/v2/account", headers=h, timeout=10).json()
+        again = run_live(live_cmd(sim, db_url, "halt", "--on-mismatch", "adopt", steps=4))  # run "halt" restarted: its halt holds
+    assert again.returncode == 4 and "HALTED: kill switch active: positions differ" in again.stdout, (again.returncode, again.stdout, again.stderr[-2000:])
     assert a.returncode == 0, a.stderr[-3000:]
     db = Database(db_url)
     from alphatrade.infra.repository import RiskEventRepository
-    assert "position_adopted" in [e.kind for e in RiskEventRepository(db).recent()]
-    assert len(orders_of(db, "adopt")) > 0; db.dispose()
+    adopted = [e.data["run_id"] for e in RiskEventRepository(db).recent() if e.kind == "position_adopted"]
+    assert sorted(adopted) == ["adopt", "halt"], adopted  # one per adopting run, each naming its run (the restarted "halt" adopted too)
+    # the run's row says that its truth was replaced by the broker's, and when: a later reader of the ledger sees it
+    from alphatrade.infra.repository import RunRepository
+    notes = RunRepository(db).get("adopt")["provenance"]["adopted"]
+    assert len(notes) == 1 and notes[0]["positions"] == {"BBB": ["0", "10"]}, notes
+    assert t_adopt <= datetime.fromisoformat(notes[0]["at"]) <= t_done
+    assert Decimal(notes[0]["cash"]) == Decimal(acc0["cash"])  # the broker's cash, taken with its positions
+    assert len(orders_of(db, "adopt")) > 0
+    flat = OrderRepository(db).all("halt-")  # the halted run only flattens what it adopted: kill-switch sells, no trading
+    assert all(o.tag == "kill_switch" and o.side.value == "sell" for o in flat), [(o.client_order_id, o.tag) for o in flat]
+    assert not KillSwitchRepository(db, "adopt").state()["active"] and KillSwitchRepository(db, "halt").state()["active"]; db.dispose()
     line = [l for l in a.stdout.splitlines() if "P&L" in l][0]
     pnl, start = line.split("P&L ")[1].split(" on the starting equity ")
     assert Decimal(acc0["equity"]) != Decimal(acc0["cash"])  # the position counts
@@ -680,6 +698,28 @@ def test_repeated_rejections_stop(tmp_path):
     assert len(warned) == len(events) and all("insufficient buying power" in d["message"] for d in warned)
     assert any("insufficient buying power" in d["message"] for d in json_lines(p.stderr) if d["message"].startswith("step "))
     assert f"{len(orders)} orders, 0 fills, {len(orders)} rejections" in p.stdout and f"rejected {len(orders)}x: insufficient buying power" in p.stdout, p.stdout
+
+
+def test_summary_counts_refusals_by_reason(tmp_path):
+    """Risk limits that bind (two positions of up to 60% each, from the environment: a rotation's buy comes before the sale's cash):
+    the summary says how many orders the limits refused and why, one count per reason, and the counts are those of the refusal
+    events the ledger recorded."""
+    from collections import Counter
+    from alphatrade.infra.repository import RiskEventRepository
+    sim = syn_sim()
+    db_url = f"sqlite:///{tmp_path}/ref.db"
+    with sim.running():
+        p = run_live(live_cmd(sim, db_url, "ref", steps=40), env={**os.environ, "ALPHATRADE_RISK__MAX_PORTFOLIO_POSITIONS": "2", "ALPHATRADE_RISK__MAX_POSITION_PCT": "0.6"})
+    assert p.returncode == 0, p.stderr[-3000:]
+    db = Database(db_url)
+    ledger = Counter(e.kind for e in RiskEventRepository(db).recent(10_000) if "client_order_id" in e.data); db.dispose()  # one per refused order
+    assert ledger["buying_power"] > 0, ledger
+    lines = [l.strip() for l in p.stdout.splitlines() if " orders refused: " in l]
+    assert len(lines) == 1, p.stdout
+    n, per = lines[0].split(" orders refused: ")
+    said = {k: int(v) for v, k, *limit in (part.split(" ") for part in per.split(", "))}
+    assert said == dict(ledger) and int(n) == sum(ledger.values()), (lines[0], ledger)
+    assert f"{sum(ledger.values())} refused by risk limits" in p.stdout
 
 
 def test_console_log_on_a_terminal(tmp_path):

@@ -38,6 +38,7 @@ from alphatrade.data.panel import panel_from_bars
 from alphatrade.data.store import BarStore
 from alphatrade.data.synthetic import generate_market
 from alphatrade.execution.broker import SimBroker
+from alphatrade.adapters.alpaca.data import sdk_reconnect_backoff
 from alphatrade.adapters.alpaca.sandbox.server import AlpacaSimulator
 
 logging.getLogger("alpaca").setLevel(logging.CRITICAL)  # the SDK's streams log every (intended) drop
@@ -474,7 +475,7 @@ def test_sdk_streams_receive_and_survive_drops(panel):
     with sim.running():
         ds = StockDataStream(KEY, SECRET, url_override=sim.data_ws_url)
         ts = TradingStream(KEY, SECRET, url_override=sim.trade_ws_url)
-        for s in (ds, ts): s._reconnect_min_backoff, s._reconnect_max_backoff = 0.05, 0.1
+        for s in (ds, ts): sdk_reconnect_backoff(s, 0.05, 0.1)
         async def on_bar(b): got["bars"].append(b)
         async def on_update(u): got["updates"].append(u)
         ds.subscribe_bars(on_bar, "AAA", "BBB"); ts.subscribe_trade_updates(on_update)

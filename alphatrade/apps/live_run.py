@@ -17,7 +17,8 @@ from ..adapters.alpaca.sandbox.server import AlpacaSimulator
 from ..infra.monitoring import setup_logging
 from ..infra.repository import Database
 from ..trading.engine import EngineConfig
-from ..live import EXIT_ACCOUNT, AccountMismatch, LiveConfig, LiveDaemon
+from ..live import EXIT_ACCOUNT, LiveConfig, LiveDaemon
+from .live_ops import AccountMismatch
 from .specs import LiveSpec, LIVE_MODES
 from .sources import make_strategy, replay_panel
 
@@ -68,10 +69,11 @@ def spec_from_args(args) -> LiveSpec:
 
 # %% ../../nbs/97_apps.live_run.ipynb #b43aefaa
 def _summary(d: LiveDaemon, broker: AlpacaBroker, out=print):
-    "The run's orders, fills, rejections and halts, and its P&L from the equity it started with."
+    "The run's orders, fills, rejections (the broker's reasons), refusals (per risk limit) and halts, and its P&L from the equity it started with."
     acc, e = broker.account(), d.engine
     out(f"\n{d.steps} steps decided: {d.n_sent} orders, {len(e.fills)} fills, {len(e.rejections)} rejections, {len(e.refusals)} refused by risk limits, "
         f"{'1 halt' if d.kill_switch.active else '0 halts'}")
+    if (why := e.checker.refusal_summary()): out(f"  {why}")  # per reason, with its limit: "12 orders refused: 8 max_positions (20), 4 sector_limit (30%)"
     for f in e.fills:
         out(f"  {pd.Timestamp(f.timestamp):%Y-%m-%d %H:%M}Z  {f.side.value:4s} {f.qty:>6} {f.symbol:6s} @ {f.price}  fee {f.commission}")
     whys = [w.split("): ", 1)[-1] for _, _, w in e.rejections]  # the broker's reason, without the order it was given for
@@ -84,15 +86,12 @@ def _summary(d: LiveDaemon, broker: AlpacaBroker, out=print):
 
 # %% ../../nbs/97_apps.live_run.ipynb #9fbc3f4a
 def run_until_stopped(coro, grace: float = 0.25):
-    "`asyncio.run(coro)`, except that tasks still pending at the end get `grace` seconds, not their own timeouts: the websockets library's close handshake waits 10 s per stream, which made SIGTERM take 10-30 s."
+    "`asyncio.run(coro)`, except that tasks still pending at the end get `grace` seconds, not their own timeouts: the daemon closes its streams (`AlpacaStreams.stop`) before it returns, so nothing should be left; whatever is gets cancelled, so SIGTERM stops the process within 2 s of the current step."
     loop = asyncio.new_event_loop()
     try: rc = loop.run_until_complete(coro)
     finally:
         left = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for t in left:  # a websocket's tasks: drop its connection now rather than wait out the close handshake
-            fr = getattr(t.get_coro(), "cr_frame", None); tr = getattr(fr and fr.f_locals.get("self"), "transport", None)
-            if tr is not None and hasattr(tr, "abort"): tr.abort()
-            t.cancel()
+        for t in left: t.cancel()
         if left: loop.run_until_complete(asyncio.wait(left, timeout=grace))
         loop.close()
     return rc

@@ -127,9 +127,10 @@ class RunRow(Base):
     provenance: Mapped[dict] = mapped_column(JSONType, default=dict)
 
 class KillSwitchRow(Base):
-    "Every activation and reset of the kill switch; the newest row is the current state."
+    "Every activation and reset of a run's kill switch (or of the database's, for every run: `run_id` NULL); the newest row is the current state."
     __tablename__ = "kill_switch"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str | None] = mapped_column(String(96), nullable=True, index=True)  # since migration 0002
     active: Mapped[bool] = mapped_column(Boolean)
     reason: Mapped[str] = mapped_column(Text)
     activated_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)

@@ -197,6 +197,14 @@ class RunRepository:
             if r is None: raise KeyError(f"no run {run_id!r}")
             r.metrics, r.status = metrics, status
             if provenance is not None: r.provenance = provenance
+    def note(self, run_id: str,
+             key: str,  # what happened, e.g. "adopted"
+             item: dict):  # its record (JSON): when, and what
+        "Append `item` to the list `provenance[key]` of a run: a fact learnt while it ran that a later reader must see (the daemon adopting the broker's positions)."
+        with self.db.session() as s:
+            r = s.get(RunRow, run_id)
+            if r is None: raise KeyError(f"no run {run_id!r}")
+            r.provenance = {**r.provenance, key: [*r.provenance.get(key, []), item]}  # a new dict: the JSON column sees the change
     def get(self, run_id: str) -> dict:
         with self.db.session() as s:
             r = s.get(RunRow, run_id)
@@ -204,19 +212,22 @@ class RunRepository:
             return {"run_id": r.run_id, "name": r.name, "status": r.status, "created_at": _utc(r.created_at), "parameters": r.parameters, "metrics": r.metrics, "provenance": r.provenance}
 
 class KillSwitchRepository:
-    def __init__(self, db: Database): self.db = db
+    "One run's kill switch (`run_id`), or the database's own (None), which applies to every run."
+    def __init__(self, db: Database, run_id: str | None = None): self.db, self.run_id = db, run_id
+    def __repr__(self): return f"KillSwitchRepository({self.db!r}, run_id={self.run_id!r})"
     def state(self) -> dict:
-        "{'active', 'reason', 'activated_at', 'reset_by'} of the newest row; inactive when there is none."
+        "{'active', 'reason', 'activated_at', 'reset_by'} of the newest row of this run or of the database; inactive when there is none."
+        mine = KillSwitchRow.run_id.is_(None) if self.run_id is None else sa.or_(KillSwitchRow.run_id == self.run_id, KillSwitchRow.run_id.is_(None))
         with self.db.session() as s:
-            r = s.scalar(sa.select(KillSwitchRow).order_by(KillSwitchRow.id.desc()).limit(1))
+            r = s.scalar(sa.select(KillSwitchRow).where(mine).order_by(KillSwitchRow.id.desc()).limit(1))
             if r is None: return {"active": False, "reason": "", "activated_at": None, "reset_by": None}
             return {"active": r.active, "reason": r.reason, "activated_at": r.activated_at and _utc(r.activated_at), "reset_by": r.reset_by}
     def activate(self, reason: str, at: datetime | None = None):
-        with self.db.session() as s: s.add(KillSwitchRow(active=True, reason=reason, activated_at=at or _now()))
+        with self.db.session() as s: s.add(KillSwitchRow(run_id=self.run_id, active=True, reason=reason, activated_at=at or _now()))
     def reset(self, by: str, at: datetime | None = None):
         "Deactivate; `by` names who authorised it (required)."
         if not by or not by.strip(): raise InvalidValueError("kill_switch.reset_by: a reset needs the name of who authorised it")
-        with self.db.session() as s: s.add(KillSwitchRow(active=False, reason="reset", reset_by=by.strip(), reset_at=at or _now()))
+        with self.db.session() as s: s.add(KillSwitchRow(run_id=self.run_id, active=False, reason="reset", reset_by=by.strip(), reset_at=at or _now()))
 
 # %% ../../nbs/93_infra.repository.ipynb #e044d992
 def engine_repositories(db: Database):

@@ -20,7 +20,7 @@ from ...core.errors import DataError
 from ...data.calendar import bar_length
 
 # %% auto #0
-__all__ = ['log', 'fetch_alpaca_bars', 'AlpacaData', 'BarAggregator', 'AlpacaStreams']
+__all__ = ['log', 'fetch_alpaca_bars', 'AlpacaData', 'BarAggregator', 'sdk_reconnect_backoff', 'AlpacaStreams']
 
 # %% ../../../nbs/65d_adapters.alpaca.data.ipynb #2da7f02b
 def fetch_alpaca_bars(symbols: list[str] | str,  # symbols to fetch
@@ -134,16 +134,25 @@ class BarAggregator:
         return out
 
 # %% ../../../nbs/65d_adapters.alpaca.data.ipynb #307f6527
+def sdk_reconnect_backoff(stream,  # an alpaca-py StockDataStream or TradingStream
+                          min_s: float, max_s: float):  # seconds before the first reconnect, doubling up to `max_s`
+    "Set how fast a dropped alpaca-py stream reconnects (the SDK has no public setting: see above)."
+    stream._reconnect_min_backoff, stream._reconnect_max_backoff = min_s, max_s
+
+_WS_PARAMS = {"ping_interval": 10, "ping_timeout": 180, "max_queue": 1024}  # alpaca-py's own defaults, which `websocket_params` replaces
+
 class AlpacaStreams:
     "The bar and trade-update websockets of one account (alpaca-py's StockDataStream and TradingStream), raw messages."
     def __init__(self, endpoints: AlpacaEndpoints,
-                 reconnect_min: float = 0.2, reconnect_max: float = 5.0):  # seconds between reconnect attempts, doubling
+                 reconnect_min: float = 0.2, reconnect_max: float = 5.0,  # seconds between reconnect attempts, doubling
+                 close_timeout: float = 1.0):  # seconds the websocket close handshake may take
         from alpaca.data.enums import DataFeed
         from alpaca.data.live.stock import StockDataStream
         from alpaca.trading.stream import TradingStream
         self.ep = ep = endpoints
-        self.data = StockDataStream(ep.key, ep.secret, raw_data=True, feed=DataFeed(ep.feed), url_override=ep.data_ws_url)
-        self.trades = TradingStream(ep.key, ep.secret, raw_data=True, url_override=ep.trade_ws_url)
+        wp = _WS_PARAMS | {"close_timeout": close_timeout}
+        self.data = StockDataStream(ep.key, ep.secret, raw_data=True, feed=DataFeed(ep.feed), url_override=ep.data_ws_url, websocket_params=wp)
+        self.trades = TradingStream(ep.key, ep.secret, raw_data=True, url_override=ep.trade_ws_url, websocket_params=dict(wp))
         self.tasks: list[asyncio.Future] = []
         self.reconnect_backoff(reconnect_min, reconnect_max)
 
@@ -153,7 +162,7 @@ class AlpacaStreams:
 
     def reconnect_backoff(self, min_s: float, max_s: float):
         "Wait `min_s` seconds before the first reconnect of a dropped stream, doubling up to `max_s`."
-        for s in self.streams: s._reconnect_min_backoff, s._reconnect_max_backoff = min_s, max_s
+        for s in self.streams: sdk_reconnect_backoff(s, min_s, max_s)
 
     @property
     def running(self) -> bool:
@@ -188,9 +197,17 @@ async def wait_running(self: AlpacaStreams, timeout: float = 10.0) -> bool:
 
 @patch
 async def stop(self: AlpacaStreams, timeout: float = 2.0):
-    "Close both websockets (each within `timeout` seconds) and end their tasks; a stream that does not close is logged."
-    for s in self.streams:
-        try: await asyncio.wait_for(s.stop_ws(), timeout)
-        except (asyncio.TimeoutError, OSError, RuntimeError) as e: log.warning("shutdown: a stream did not stop cleanly: %r", e)
-    for t in self.tasks: t.cancel()
+    "Stop both streams within about `timeout` seconds: end their tasks (no reconnect from here on), then close each websocket; one that does not close in time is dropped."
+    for s in self.streams: await s.stop_ws()
+    for t in self.tasks: t.cancel()  # before the close: a stream that sees its connection closed under it logs an error and tries again
     await asyncio.gather(*self.tasks, return_exceptions=True)
+    for s in self.streams:
+        ws = s._ws  # the SDK's only handle on the connection (see above); its close() forgets it, even when cut short
+        try: await asyncio.wait_for(s.close(), timeout)
+        except (asyncio.TimeoutError, OSError, RuntimeError) as e:
+            log.warning("shutdown: a stream did not close cleanly (%r): connection dropped", e)
+            if ws is not None and ws.transport is not None:
+                ws.transport.abort()
+                try: await asyncio.wait_for(ws.wait_closed(), 1.0)  # the connection's own tasks end with it
+                except asyncio.TimeoutError: pass
+    await asyncio.sleep(0)  # one turn of the loop: the tasks the connections cancelled while closing finish
