@@ -85,7 +85,7 @@ class LiveDaemon:
         ecfg = replace(engine_config or EngineConfig(), run_id=cfg.run_id)
         self.engine = TradingEngine(strategy, broker, list(cfg.symbols), 0, risk, pretrade, monitor, self.kill_switch, sectors,
                                     repositories=self.repos, config=ecfg)
-        self.metrics = LiveMetrics()
+        self.metrics = LiveMetrics(run_id=cfg.run_id, mode=cfg.mode, strategy=strategy.name).attach(self.engine.bus)  # orders, fills, risk, kill switch
         self.bar = bar_length(cfg.timeframe)
         self.aggregator = BarAggregator(cfg.timeframe, cfg.stream_timeframe)
         self.status, self.report, self.last_step, self.steps = "starting", {}, None, 0
@@ -201,7 +201,7 @@ def _on_bar(self: LiveDaemon, b: dict):
 def take(self: LiveDaemon, t: pd.Timestamp, symbol: str, row: tuple):
     "File one bar under its step; decide the steps it completes."
     if self._stop is None or self._stop.is_set() or symbol not in self.engine.col: return
-    arrived = time.perf_counter()
+    arrived = time.perf_counter(); self.metrics.bar_received(symbol, t + self.bar, "stream" if self.cfg.mode != "sim" else "replay")
     if self.last_step is not None and t <= self.last_step:
         self.metrics.late_bars.inc(); log.warning("bar %s %s came after its step was decided: not used", symbol, t); return
     for t0 in sorted(self._pending):  # a newer step has begun: the older ones are complete
@@ -252,17 +252,12 @@ def _complete(self: LiveDaemon, t: pd.Timestamp):
             self.engine.on_bars(t, bars, decide=False); self.last_step = t  # the bar still joins the strategy's window
             if self.cfg.drive: self._loop.call_soon(self._drive_soon)
             return
-        t1 = time.perf_counter(); n0 = len(self.engine.om._orders)
+        t1 = time.perf_counter()
         sent = self.engine.on_bars(t, bars)
         t2 = time.perf_counter(); lat = t2 - arrived
         self.last_step = t; self.steps += 1; self.latencies.append(lat); self.decisions.append((t, sent))
         self.timings.append((t, len(bars), t0 - arrived, t1 - t0, t2 - t1, len(sent)))
-        m = self.metrics; m.steps.inc(); m.latency.observe(lat); m.orders.inc(len(self.engine.om._orders) - n0)
-        if self.engine.equity_curve:
-            eq = self.engine.equity_curve[-1][1]; m.equity.set(eq)
-            peak = max(e for _, e, _ in self.engine.equity_curve); m.drawdown.set(1 - eq / peak if peak > 0 else 0)
-        m.kill.set(1 if self.kill_switch.active else 0)
-        if self.cfg.mode != "sim": m.feed_lag.set(max(0.0, time.time() - (t + self.bar).timestamp()))
+        self._observe(t, bars, lat)
         step_log.info(self._step_line(t))
         if self.cfg.max_steps is not None and self.steps >= self.cfg.max_steps: self.stop("max_steps reached")
         elif self.cfg.drive: self._loop.call_soon(self._drive_soon)
@@ -270,6 +265,15 @@ def _complete(self: LiveDaemon, t: pd.Timestamp):
 
 # %% ../nbs/96_apps.live.ipynb #e374a738
 step_log = logging.getLogger("alphatrade.live.step")  # category "trading": one line per decided step
+
+@patch
+def _observe(self: LiveDaemon, t: pd.Timestamp, bars: dict, lat: float):
+    "A decided step's metrics: the book after it (`TradingMetrics.observe_step`), the kill switch, the feed lag (real time only)."
+    e, m = self.engine, self.metrics
+    eq = e.equity_curve[-1][1] if e.equity_curve else e.cash
+    m.observe_step(t, eq, e.cash, {s: q for s, q, _ in e.om.tracker.held()}, {s: r[3] for s, r in bars.items()}, latency=lat)
+    m.kill.set(1 if self.kill_switch.active else 0)
+    if self.cfg.mode != "sim": m.feed_lag.set(max(0.0, time.time() - (t + self.bar).timestamp()))
 
 @patch
 def _step_line(self: LiveDaemon, t: pd.Timestamp) -> str:
@@ -284,7 +288,7 @@ def _step_line(self: LiveDaemon, t: pd.Timestamp) -> str:
 @patch
 async def _on_trade(self: LiveDaemon, msg: dict):
     try:
-        n0 = len(self.broker.fills); self.broker.on_trade_update(msg); self.metrics.fills.inc(len(self.broker.fills) - n0)
+        self.broker.on_trade_update(msg)  # its fills reach the engine, whose bus counts them (metrics.attach)
     except Exception: log.exception("trade update failed: %s", str(msg)[:300])
 
 @patch
@@ -330,7 +334,7 @@ def health(self: LiveDaemon) -> dict:
     eq = self.engine.equity_curve[-1][1] if self.engine.equity_curve else None
     return {"status": self.status, "mode": self.cfg.mode, "run_id": self.cfg.run_id, "strategy": self.engine.strategy.name,
             "last_step": None if self.last_step is None else self.last_step.isoformat(), "steps": self.steps,
-            "orders": len(self.engine.om._orders), "fills": len(self.engine.fills), "open_orders": int(self.engine.inflight.sum()),
+            "orders": len(self.engine.om), "fills": len(self.engine.fills), "open_orders": int(self.engine.inflight.sum()),
             "equity": eq, "cash": str(self.engine.cash),
             "positions": {s: str(q) for s, q, _ in self.engine.om.tracker.held()}, "kill_switch": {"active": self.kill_switch.active, "reason": self.kill_switch.reason},
             "reconciliation": self.report, "latency_ms": {"p50": float(np.nanpercentile(lat, 50) * 1e3) if self.latencies else None,
@@ -392,7 +396,7 @@ async def _shutdown(self: LiveDaemon):
         if self.cfg.cancel_on_exit: log.info("cancelled %d open orders", self.engine.cancel_all("shutdown"))
         if self.engine.equity_curve and self.last_step is not None:
             at = (self.last_step + self.bar).to_pydatetime()
-            self.repos.positions.snapshot(self.engine._portfolio(at).positions, at)
+            self.repos.positions.snapshot(self.engine.portfolio(at).positions, at)
         RunRepository(self.db).finish(self.cfg.run_id, {"steps": self.steps, "orders": self.n_sent, "fills": len(self.engine.fills),
                                                         "rejections": len(self.engine.rejections)}, "halted" if self.kill_switch.active else "stopped")
     except AlphaTradeError as e: log.debug("shutdown: %s", e)

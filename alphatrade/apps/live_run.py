@@ -23,10 +23,11 @@ from .specs import LiveSpec, LIVE_MODES
 from .sources import make_strategy, replay_panel
 
 # %% auto #0
-__all__ = ['spec_from_args', 'run_until_stopped', 'run_live_spec', 'main']
+__all__ = ['build_parser', 'spec_from_args', 'run_until_stopped', 'run_live_spec', 'main']
 
 # %% ../../nbs/97_apps.live_run.ipynb #14b0be1f
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    "The daemon's options (`alphatrade live --help`); each is a `LiveSpec` field."
     p = argparse.ArgumentParser(prog="alphatrade live", description="Run the trading engine live: against the local simulator (--mode sim), "
                                 "Alpaca paper trading (--mode paper) or a live account (--mode live --confirm-live). Keys come only from "
                                 "the environment (ALPHATRADE_ALPACA__API_KEY/SECRET_KEY or APCA_API_KEY_ID/APCA_API_SECRET_KEY).")
@@ -52,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     a("--poll", type=float, default=1.0, help="seconds between looks at the broker's clock for bars the stream missed (default 1)")
     a("--max-steps", type=int, help="stop after this many decisions (default: until stopped, or the end of a driven replay)")
     a("--cancel-on-exit", action="store_true", help="on SIGTERM, cancel the open orders before exiting")
-    a("--health-port", type=int, default=0, help="port of /health and /metrics on 127.0.0.1 (0: any; -1: none)")
+    a("--health-port", type=int, default=0, help="port of /health and /metrics (0: any; -1: none)")
+    a("--health-host", default="127.0.0.1", help="address /health and /metrics listen on (default 127.0.0.1; 0.0.0.0 in a container)")
     a("--rate-limit", type=int, default=200, help="client-side requests per minute")
     a("--cash", type=float, default=100_000, help="sim with --data: the simulated account's cash")
     a("--jump-band", type=float, default=0.2, help="hold a symbol whose close jumps more than this until the next bar confirms (0: off)")
@@ -61,11 +63,15 @@ def _parser() -> argparse.ArgumentParser:
     a("--on-mismatch", choices=("halt", "adopt"), default="halt", help="positions differ from the broker's after reconciliation: halt (default: "
       "kill switch, exit 4) or adopt the broker's positions and cash as the new truth")
     a("--log-json", action="store_true", help="JSON log lines even on a terminal (default: JSON only when stderr is not a terminal)")
+    a("--log-level", dest="log_levels", action="append", default=[], metavar="CATEGORY=LEVEL",
+      help="a level for one logging category (system, trading, data, model, risk, execution), e.g. execution=DEBUG; repeatable")
+    a("--log-file", help="also write JSON log lines to this file (rotated at 20 MB, 5 kept)")
     return p
 
 def spec_from_args(args) -> LiveSpec:
     "The `LiveSpec` of the daemon's options (one field per option)."
-    return LiveSpec(**{k: getattr(args, k) for k in LiveSpec.__dataclass_fields__})
+    d = {k: getattr(args, k) for k in LiveSpec.__dataclass_fields__}
+    return LiveSpec(**{**d, "log_levels": tuple(d["log_levels"])})
 
 # %% ../../nbs/97_apps.live_run.ipynb #b43aefaa
 def _summary(d: LiveDaemon, broker: AlpacaBroker, out=print):
@@ -109,7 +115,7 @@ def run_live_spec(spec: LiveSpec, settings=None) -> int:
     db = Database(spec.db or settings.database.url).migrate()
     cfg = LiveConfig(symbols=syms, mode=spec.mode, run_id=spec.run_id, history=spec.history, grace=spec.grace, poll=spec.poll,
                      cancel_on_exit=spec.cancel_on_exit, drive=spec.drive or sim is not None, max_steps=spec.max_steps,
-                     health_port=None if spec.health_port < 0 else spec.health_port, stream_timeframe=spec.stream_timeframe, on_mismatch=spec.on_mismatch)
+                     health_port=None if spec.health_port < 0 else spec.health_port, health_host=spec.health_host, stream_timeframe=spec.stream_timeframe, on_mismatch=spec.on_mismatch)
     strat, _ = make_strategy(spec)
     ecfg = EngineConfig(allow_short=spec.long_short, jump_band=spec.jump_band or None)
     uni = load_universe()
@@ -124,10 +130,14 @@ def run_live_spec(spec: LiveSpec, settings=None) -> int:
 
 def main(argv=None) -> int:
     "The daemon's command line (`python -m alphatrade.live`, `alphatrade live`): a `LiveSpec` from the flags, run."
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     settings = load_settings()
     secrets = secret_values(settings) + url_password(args.db)  # the keys, and the database's password
-    setup_logging(*secrets, level=logging.WARNING if args.quiet else logging.INFO, json_lines=True if args.log_json else None)
+    try: levels = dict(kv.split("=", 1) for kv in args.log_levels)
+    except ValueError: print(f"alphatrade live: --log-level takes CATEGORY=LEVEL, not {args.log_levels}", file=sys.stderr); return 2
+    try: setup_logging(*secrets, level=logging.WARNING if args.quiet else logging.INFO, json_lines=True if args.log_json else None,
+                       levels=levels, log_file=args.log_file)
+    except ValueError as e: print(f"alphatrade live: --log-level: {e}", file=sys.stderr); return 2
     try: return run_live_spec(spec_from_args(args), settings)
     except AccountMismatch as e: print(f"alphatrade live: {redact(redact(e), secrets)}", file=sys.stderr); return EXIT_ACCOUNT
     except (AlphaTradeError, InvalidValueError) as e:

@@ -45,7 +45,8 @@ class Spec:
         names = [f.name for f in fields(cls)]
         unknown = sorted(set(d) - set(names))
         if unknown: raise InvalidValueError(f"{cls.__name__}: unknown key(s) {', '.join(unknown)}; it takes {', '.join(names)}")
-        return cls(**d)
+        tuples = {f.name for f in fields(cls) if isinstance(f.default, tuple)}  # JSON gives lists back
+        return cls(**{k: tuple(v) if k in tuples and isinstance(v, list) else v for k, v in d.items()})
 
     @property
     def id(self) -> str:
@@ -172,6 +173,7 @@ class LiveSpec(Spec):
     cancel_on_exit: bool = False
     drive: bool = False  # sim: step the simulator after each decision (implied with data)
     health_port: int = 0  # /health and /metrics (0: any free port; -1: none)
+    health_host: str = "127.0.0.1"  # the address they listen on (0.0.0.0 in a container)
     rate_limit: int = 200  # client-side requests per minute
     cash: float = 100_000.0  # sim with data: the simulated account's cash
     jump_band: float = 0.2  # the feed guard's band (0: off)
@@ -179,6 +181,8 @@ class LiveSpec(Spec):
     quiet: bool = False
     on_mismatch: str = "halt"  # positions differ from the broker's after reconciliation: halt (kill switch, exit 4) or adopt the broker's
     log_json: bool = False  # JSON log lines even on a terminal
+    log_levels: tuple = ()  # ("execution=DEBUG", ...): a level per logging category
+    log_file: str | None = None  # also JSON lines into this file, rotated at 20 MB, 5 kept
 
     def __post_init__(self):
         _common(self)

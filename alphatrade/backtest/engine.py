@@ -136,7 +136,7 @@ def _frames(engine: TradingEngine, p: MarketPanel) -> tuple[pd.DataFrame, pd.Dat
     orders = pd.DataFrame([{"client_order_id": o.client_order_id, "symbol": o.symbol, "side": o.side.value, "qty": float(o.qty),
                             "status": o.status.value, "created_at": o.created_at, "filled_qty": float(o.filled_qty),
                             "filled_avg_price": float(o.filled_avg_price) if o.filled_avg_price is not None else np.nan, "tag": o.tag}
-                           for o in engine.om._orders.values()],
+                           for o in engine.om.orders()],
                           columns=["client_order_id", "symbol", "side", "qty", "status", "created_at", "filled_qty", "filled_avg_price", "tag"])
     refusals = pd.DataFrame(engine.refusals + [(t, s, f"broker: {r}") for t, s, r in engine.rejections], columns=["time", "symbol", "reason"])
     return fills, orders, refusals

@@ -137,6 +137,10 @@ class OrderManager:
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         return [o for o in self._orders.values() if o.is_open and (symbol is None or o.symbol == symbol)]
+    def orders(self) -> list[Order]:
+        "Every order this manager knows (created or restored), oldest first."
+        return list(self._orders.values())
+    def __len__(self): return len(self._orders)
 
     def restore(self, orders: list[Order]):
         "Load known orders (e.g. a repository's open orders after a restart) without re-writing them."

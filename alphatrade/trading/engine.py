@@ -156,7 +156,7 @@ def _book(self: TradingEngine, px: np.ndarray) -> tuple[float, float]:
     return float(self.cash) + float(mv.sum()), float(np.abs(mv).sum())
 
 @patch
-def _portfolio(self: TradingEngine, at) -> Portfolio:
+def portfolio(self: TradingEngine, at) -> Portfolio:
     "The `Decimal` book now: the tracker's positions marked at the last prices, and the cash."
     px = self.last_px; col = self.col  # a held symbol has had a bar, so its last price is finite and > 0
     pos = {s: Position.trusted(s, q, a, Decimal(repr(float(px[col[s]])))) for s, q, a in self.om.tracker.held()}
@@ -217,7 +217,7 @@ def _decide(self: TradingEngine, t, at: datetime, s: np.ndarray, px: np.ndarray,
     self.equity_curve.append((t, equity, gross / equity if equity > 0 else np.nan))
     self.monitor.update_equity(equity, at, session)
     if self.repos.positions is not None and session != self._last_session and self._last_session is not None:
-        self.repos.positions.snapshot(self._portfolio(at).positions, at)
+        self.repos.positions.snapshot(self.portfolio(at).positions, at)
     self._last_session = session
     sent = []
     if self.kill_switch.active:
@@ -230,7 +230,7 @@ def _decide(self: TradingEngine, t, at: datetime, s: np.ndarray, px: np.ndarray,
                           allow_short=self.cfg.allow_short, min_order_value=self.cfg.min_order_value)
     idx = send_order(delta, s, self.last_px)  # sells first (they free cash), then the strongest, never by symbol
     if len(idx) == 0: return sent
-    pf, n_open = self._portfolio(at), int(self.inflight.sum())
+    pf, n_open = self.portfolio(at), int(self.inflight.sum())
     accepted = []
     for j in idx:
         pf, ok = self._send(j, delta[j], at, tag=self.strategy.name, check=True, pf=pf, n_open=n_open)
