@@ -16,7 +16,7 @@ from ..backtest.engine import BacktestConfig, BacktestResult, run_backtest
 from ..data.panel import MarketPanel
 from ..risk.limits import MonitorConfig
 from .specs import BacktestSpec, STRATEGIES
-from .sources import say, day, sessions_before, load_bars, market_panel, make_strategy
+from .sources import say, day, sessions_before, load_bars, market_panel, make_strategy, add_source_options
 from . import provenance, runs
 
 # %% auto #0
@@ -149,16 +149,6 @@ def cmd_backtest(args) -> int:
     return 0
 
 # %% ../../nbs/95g_apps.backtest.ipynb #ba8e2682
-def _data_options(b):
-    b.add_argument("--strategy", required=True, choices=STRATEGIES, help="the strategy: " + ", ".join(STRATEGIES))
-    b.add_argument("--start", required=True, help="first trading day, YYYY-MM-DD")
-    b.add_argument("--end", required=True, help="last trading day (inclusive), YYYY-MM-DD")
-    b.add_argument("--symbols", help="comma-separated symbols (default: the universe of config/symbols.yaml, or the whole store)")
-    b.add_argument("--data", default="synthetic", help="synthetic (default: generated with --seed), real (the 64 real stocks: ../shared/data if present, else data/sample) or a bar store folder")
-    b.add_argument("--seed", type=int, default=42, help="seed of the synthetic market and of the simulated broker (default 42)")
-    b.add_argument("--planted-alpha", type=float, default=0.0, help="synthetic only: IC of a planted next-bar signal (default 0: nothing to find)")
-    b.add_argument("--warmup-days", type=int, default=10, help="sessions of history before the first trading (or training) day (default 10)")
-
 def _cost_options(b):
     b.add_argument("--cash", type=float, default=100_000.0, help="starting cash (default 100000)")
     b.add_argument("--commission", default="alpaca", help="alpaca (SEC + FINRA TAF on sells), none, or <n>bps of notional (default alpaca)")
@@ -188,7 +178,8 @@ def add_backtest_parser(sub):
                     "(as `alphatrade run backtest` does: params.yaml, run.json, metrics.json, provenance.json), with equity, fills, "
                     "trades, orders, refusals (parquet), config.json, command.json (the spec, symbols and fit) and tearsheet.png, "
                     "and prints the headline metrics. `alphatrade runs ls` lists it.")
-    _data_options(b); _strategy_options(b); _cost_options(b)
+    b.add_argument("--strategy", required=True, choices=STRATEGIES, help="the strategy: " + ", ".join(STRATEGIES))
+    add_source_options(b); _strategy_options(b); _cost_options(b)  # the bars: the same options as train and sim serve
     b.add_argument("--out", help="run folder (default: <runs-dir>/<YYYYmmdd-HHMMSS>-backtest-<strategy>)")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_backtest)
