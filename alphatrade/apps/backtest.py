@@ -4,7 +4,7 @@
 
 # %% ../../nbs/95g_apps.backtest.ipynb #2f853524
 from __future__ import annotations
-import argparse, json, time
+import argparse, contextlib, json, logging, time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,15 +135,31 @@ def spec_from_args(args) -> BacktestSpec:
     keys = [k for k in BacktestSpec.__dataclass_fields__ if hasattr(args, k)]
     return BacktestSpec(**{k: getattr(args, k) for k in keys})
 
+class _Held(logging.Filter):
+    "Holds back a logger's warnings (their messages kept in `held`); lets everything else through."
+    def __init__(self): super().__init__(); self.held = []
+    def filter(self, r):
+        if r.levelno != logging.WARNING: return True
+        self.held.append(r.getMessage()); return False
+
+@contextlib.contextmanager
+def _engine_warnings_held():
+    "The backtest engine's warnings held back while the block runs (the command prints them itself, once)."
+    log, f = logging.getLogger("alphatrade.backtest"), _Held()
+    log.addFilter(f)
+    try: yield f.held
+    finally: log.removeFilter(f)
+
 def cmd_backtest(args) -> int:
     "alphatrade backtest: a spec from the options, run into a run folder, the headline metrics printed."
     from alphatrade.backtest.analyzer import metrics_table
     t0 = time.perf_counter()
-    r = run_backtest_spec(spec_from_args(args), run_dir=args.out, runs_dir=None if args.out else runs.runs_root(), progress=not args.quiet)
+    with _engine_warnings_held() as held:
+        r = run_backtest_spec(spec_from_args(args), run_dir=args.out, runs_dir=None if args.out else runs.runs_root(), progress=not args.quiet)
     res = r.result
     say(metrics_table({k: res.metrics[k] for k in SUMMARY if k in res.metrics}).to_string(index=False))
     ks = res.kill_switch
-    for w in res.warnings: say(f"WARNING: {w}")
+    for w in [*res.warnings, *(h for h in held if h not in res.warnings)]: say(f"WARNING: {w}")
     if not ks.get("events"): say("kill switch: not fired")
     say(f"{len(res.equity):,} bars in {time.perf_counter() - t0:.1f} s; every metric, the fills and the tear sheet are in {r.folder}")
     return 0
