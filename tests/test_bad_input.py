@@ -6,14 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
+from junk_csv import GOOD, HEADER, junk_csv  # tests/junk_csv.py, shared with bench/bench_bad_input.py
 
 BIN = [sys.executable, "-m", "alphatrade.apps.cli"]  # the `alphatrade` command (console script alphatrade.apps.cli:main)
-HEADER = "timestamp,open,high,low,close,volume,vwap,trade_count\n"
-GOOD = "2025-06-02T13:30:00Z,10,11,9,10.5,100,10.2,7\n"
-WORDS = np.array(["apple", "banana", "cherry", "delta", "echo", "falcon", "granite", "harbor", "indigo", "juniper"])
 
 # Runs the CLI in a grandchild and prints its exit code, output and peak RSS (RUSAGE_CHILDREN of this wrapper, so
 # only that one process counts, whatever else the test session ran before).
@@ -29,20 +26,6 @@ def cli_measured(*args) -> dict:
     p = subprocess.run([sys.executable, "-c", WRAPPER, *BIN, *map(str, args)], capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout)
-
-
-def junk_csv(path: Path, mb: float, first: str = "", seed: int = 0, block: int = 100_000) -> int:
-    "A valid header, `first`, then well-formed junk (words as timestamps, random numbers) up to `mb` MB; returns the junk rows."
-    rng, n = np.random.default_rng(seed), 0
-    with open(path, "w") as f:
-        f.write(HEADER + first)
-        while f.tell() < mb * 1e6:
-            p = rng.uniform(1, 500, (block, 4)).round(2)
-            t = np.char.add(WORDS[rng.integers(len(WORDS), size=block)], WORDS[rng.integers(len(WORDS), size=block)])
-            pd.DataFrame({"t": t, "o": p[:, 0], "h": p[:, 1], "l": p[:, 2], "c": p[:, 3], "v": rng.integers(0, 10**6, block),
-                          "vw": p.mean(1).round(3), "n": rng.integers(0, 5000, block)}).to_csv(f, header=False, index=False)
-            n += block
-    return n
 
 
 def nothing_stored(d: Path) -> bool:

@@ -27,9 +27,9 @@ def _saved(out: Path) -> dict:
     return m
 
 
-def test_real_bars_trade_only_from_start(shared_data, tmp_path):
+def test_real_bars_trade_only_from_start(tmp_path):
     out = tmp_path / "bt"
-    r = cli("backtest", "--strategy", "ma_crossover", "--data", "real", "--symbols", "AAPL,MSFT,NVDA,AMD",
+    r = cli("backtest", "--strategy", "ma_crossover", "--data", "sample", "--symbols", "AAPL,MSFT,NVDA,AMD",
             "--start", "2025-07-01", "--end", "2025-08-29", "--out", out, "-q")
     assert r.returncode == 0, r.stderr
     assert "benchmark: SPY" in r.stdout and str(out) in r.stdout
@@ -43,7 +43,30 @@ def test_real_bars_trade_only_from_start(shared_data, tmp_path):
     eq = pd.read_parquet(out / "equity.parquet")
     assert eq.index.min() >= pd.Timestamp("2025-07-01", tz="UTC")
     cmd = json.loads((out / "command.json").read_text())
-    assert cmd["symbols"] == ["AAPL", "AMD", "MSFT", "NVDA"] and cmd["data"] == "real"
+    assert cmd["symbols"] == ["AAPL", "AMD", "MSFT", "NVDA"] and cmd["data"] == "sample"
+
+
+def test_data_real_is_the_imported_store(tmp_path):
+    "`--data real` reads <data-dir>/real: before an import, one line naming the import to run; after `data import --sample`, the sample's bars."
+    env = {**os.environ, "ALPHATRADE_APP__DATA_DIR": str(tmp_path / "data")}
+    args = ("backtest", "--strategy", "momentum", "--symbols", "AAPL,MSFT,NVDA", "--start", "2025-08-04", "--end", "2025-08-08", "-q")
+    run = lambda *a: subprocess.run([*BIN, *map(str, a)], capture_output=True, text=True, cwd=ROOT, timeout=600, env=env)
+    r = run(*args, "--data", "real", "--out", tmp_path / "none")
+    assert r.returncode == 2, r.stderr
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and "--data real: no real bars imported yet" in err[0] and "run `alphatrade data import --sample`" in err[0], err
+    assert not (tmp_path / "none").exists()
+    i = run("data", "import", "--sample", "-q")
+    assert i.returncode == 0 and "64 symbol(s)" in i.stdout and str(tmp_path / "data" / "real") in i.stdout, i.stderr
+    outs, said = {}, {}
+    for data in ("real", "sample"):
+        r = run(*args, "--data", data, "--out", tmp_path / data)
+        assert r.returncode == 0, r.stderr[-2000:]
+        outs[data], said[data] = pd.read_parquet(tmp_path / data / "fills.parquet"), r.stdout
+    assert f"bars: real bars (store {tmp_path / 'data' / 'real'}); benchmark: SPY" in said["real"], said["real"][:500]
+    assert "bars: the real sample shipped in data/sample" in said["sample"], said["sample"][:500]
+    assert len(outs["real"]) > 0
+    pd.testing.assert_frame_equal(outs["real"], outs["sample"])  # the imported sample is the sample, bar for bar
 
 
 def test_ml_on_synthetic_bars(tmp_path):

@@ -41,7 +41,7 @@ HISTORY = 400
 
 
 def real_panel(shared_data, start: str, end: str, symbols=None) -> tuple[MarketPanel, pd.Timestamp]:
-    "The bars `alphatrade live --data real` replays: HISTORY bars' worth of days before `start`, then start..end (inclusive)."
+    "The bars `alphatrade live --data sample` replays: HISTORY bars' worth of days before `start`, then start..end (inclusive)."
     s, e = pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1)
     first = s - pd.Timedelta(days=int(HISTORY / 26 * 7 / 5) + 10)
     bars = pd.concat(read_bars_dir(shared_data / "us15m"))
@@ -165,7 +165,7 @@ def test_parity_real_week(shared_data, tmp_path):
     exactly the backtest's orders, fills (price, bar) and final positions. The week holds ORCL's +40% open of 2025-09-10, which the feed
     guard holds for one bar in both."""
     db_url = f"sqlite:///{tmp_path}/parity.db"
-    cmd = [PY, "-m", "alphatrade.live", "--mode", "sim", "--data", "real", "--start", "2025-09-08", "--end", "2025-09-12",
+    cmd = [PY, "-m", "alphatrade.live", "--mode", "sim", "--data", "sample", "--start", "2025-09-08", "--end", "2025-09-12",
            "--strategy", "ma_crossover", "--run-id", "parity", "--db", db_url, "--grace", "1", "--history", str(HISTORY), "--quiet"]
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
     db = Database(db_url)
@@ -231,7 +231,7 @@ def test_parity_ml(shared_data, tmp_path):
     (scorer, feats), _, _ = registered_model("parity_ml", rec.version, reg.root)
     bt = backtest(panel, start, MLStrategy(SignalGenerator({"parity_ml": (scorer, feats)})))
     db_url = f"sqlite:///{tmp_path}/ml.db"
-    cmd = [PY, "-m", "alphatrade.live", "--mode", "sim", "--data", "real", "--symbols", ",".join(SYMBOLS20), "--start", first, "--end", last,
+    cmd = [PY, "-m", "alphatrade.live", "--mode", "sim", "--data", "sample", "--symbols", ",".join(SYMBOLS20), "--start", first, "--end", last,
            "--strategy", "ml", "--model", f"parity_ml:{rec.version}", "--run-id", "ml", "--db", db_url, "--grace", "1", "--history", str(HISTORY), "--stream-timeframe", "1Min", "--quiet"]
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env={**os.environ, "ALPHATRADE_APP__MODELS_DIR": str(reg.root)})
     assert p.returncode == 0, p.stderr[-3000:]

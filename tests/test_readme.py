@@ -71,7 +71,7 @@ def test_readme_command_lines_run_verbatim(tmp_path):
         r = subprocess.run([*BIN, *shlex.split(cmd)[1:]], cwd=proj, env=env, capture_output=True, text=True, timeout=900)
         assert r.returncode == 0, f"README line failed (exit {r.returncode}): {cmd}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
         ran.append(cmd)
-    assert (proj / "data" / "bars").is_dir() and (proj / "data" / "synthetic").is_dir()
+    assert (proj / "data" / "real").is_dir() and (proj / "data" / "synthetic").is_dir()  # the two stores of the data folder
     assert len(ran) == len(LINES) - len(BY_DESIGN)
 
 

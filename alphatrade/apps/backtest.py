@@ -4,7 +4,7 @@
 
 # %% ../../nbs/95g_apps.backtest.ipynb #2f853524
 from __future__ import annotations
-import argparse, json, time
+import argparse, contextlib, json, logging, time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from ..backtest.engine import BacktestConfig, BacktestResult, run_backtest
 from ..data.panel import MarketPanel
 from ..risk.limits import MonitorConfig
 from .specs import BacktestSpec, STRATEGIES
-from .sources import say, day, sessions_before, load_bars, market_panel, make_strategy
+from .sources import say, day, sessions_before, load_bars, market_panel, make_strategy, add_source_options
 from . import provenance, runs
 
 # %% auto #0
@@ -135,30 +135,36 @@ def spec_from_args(args) -> BacktestSpec:
     keys = [k for k in BacktestSpec.__dataclass_fields__ if hasattr(args, k)]
     return BacktestSpec(**{k: getattr(args, k) for k in keys})
 
+class _Held(logging.Filter):
+    "Holds back a logger's warnings (their messages kept in `held`); lets everything else through."
+    def __init__(self): super().__init__(); self.held = []
+    def filter(self, r):
+        if r.levelno != logging.WARNING: return True
+        self.held.append(r.getMessage()); return False
+
+@contextlib.contextmanager
+def _engine_warnings_held():
+    "The backtest engine's warnings held back while the block runs (the command prints them itself, once)."
+    log, f = logging.getLogger("alphatrade.backtest"), _Held()
+    log.addFilter(f)
+    try: yield f.held
+    finally: log.removeFilter(f)
+
 def cmd_backtest(args) -> int:
     "alphatrade backtest: a spec from the options, run into a run folder, the headline metrics printed."
     from alphatrade.backtest.analyzer import metrics_table
     t0 = time.perf_counter()
-    r = run_backtest_spec(spec_from_args(args), run_dir=args.out, runs_dir=None if args.out else runs.runs_root(), progress=not args.quiet)
+    with _engine_warnings_held() as held:
+        r = run_backtest_spec(spec_from_args(args), run_dir=args.out, runs_dir=None if args.out else runs.runs_root(), progress=not args.quiet)
     res = r.result
     say(metrics_table({k: res.metrics[k] for k in SUMMARY if k in res.metrics}).to_string(index=False))
     ks = res.kill_switch
-    for w in res.warnings: say(f"WARNING: {w}")
+    for w in [*res.warnings, *(h for h in held if h not in res.warnings)]: say(f"WARNING: {w}")
     if not ks.get("events"): say("kill switch: not fired")
     say(f"{len(res.equity):,} bars in {time.perf_counter() - t0:.1f} s; every metric, the fills and the tear sheet are in {r.folder}")
     return 0
 
 # %% ../../nbs/95g_apps.backtest.ipynb #ba8e2682
-def _data_options(b):
-    b.add_argument("--strategy", required=True, choices=STRATEGIES, help="the strategy: " + ", ".join(STRATEGIES))
-    b.add_argument("--start", required=True, help="first trading day, YYYY-MM-DD")
-    b.add_argument("--end", required=True, help="last trading day (inclusive), YYYY-MM-DD")
-    b.add_argument("--symbols", help="comma-separated symbols (default: the universe of config/symbols.yaml, or the whole store)")
-    b.add_argument("--data", default="synthetic", help="synthetic (default: generated with --seed), real (the 64 real stocks: ../shared/data if present, else data/sample) or a bar store folder")
-    b.add_argument("--seed", type=int, default=42, help="seed of the synthetic market and of the simulated broker (default 42)")
-    b.add_argument("--planted-alpha", type=float, default=0.0, help="synthetic only: IC of a planted next-bar signal (default 0: nothing to find)")
-    b.add_argument("--warmup-days", type=int, default=10, help="sessions of history before the first trading (or training) day (default 10)")
-
 def _cost_options(b):
     b.add_argument("--cash", type=float, default=100_000.0, help="starting cash (default 100000)")
     b.add_argument("--commission", default="alpaca", help="alpaca (SEC + FINRA TAF on sells), none, or <n>bps of notional (default alpaca)")
@@ -188,7 +194,8 @@ def add_backtest_parser(sub):
                     "(as `alphatrade run backtest` does: params.yaml, run.json, metrics.json, provenance.json), with equity, fills, "
                     "trades, orders, refusals (parquet), config.json, command.json (the spec, symbols and fit) and tearsheet.png, "
                     "and prints the headline metrics. `alphatrade runs ls` lists it.")
-    _data_options(b); _strategy_options(b); _cost_options(b)
+    b.add_argument("--strategy", required=True, choices=STRATEGIES, help="the strategy: " + ", ".join(STRATEGIES))
+    add_source_options(b); _strategy_options(b); _cost_options(b)  # the bars: the same options as train and sim serve
     b.add_argument("--out", help="run folder (default: <runs-dir>/<YYYYmmdd-HHMMSS>-backtest-<strategy>)")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_backtest)

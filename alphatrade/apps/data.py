@@ -10,30 +10,23 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..core.config import load_settings, project_root, load_universe
+from ..core.config import load_universe
 from ..core.errors import AlphaTradeError, DataValidationError
 from ..data.store import BarStore
-from .sources import say, pick_symbols
+from .sources import say, pick_symbols, named_store, STORES, IMPORT_HINT
 
 # %% auto #0
 __all__ = ['store_of', 'default_stores', 'cmd_synth', 'cmd_import', 'cmd_fetch', 'cmd_validate', 'cmd_info', 'add_data_parser']
 
 # %% ../../nbs/95a_apps.data.ipynb #c1af97bd
-def _data_dir(arg: str | None) -> Path:
-    if arg: return Path(arg)
-    d = load_settings().app.data_dir
-    root = project_root()
-    return d if d.is_absolute() or root is None else root / d
-
 def store_of(args, default: str) -> BarStore:
-    "The bar store of a data command: --store, else <data-dir>/<default>."
-    path = Path(args.store) if args.store else _data_dir(args.data_dir) / default
-    return BarStore(path, args.timeframe)
+    "The bar store of a data command: --store, else the data folder's store `default` (one of `apps.sources.STORES`)."
+    return BarStore(Path(args.store), args.timeframe) if args.store else named_store(default, args.timeframe, args.data_dir)
 
 def default_stores(args) -> list[BarStore]:
-    "The stores `validate` and `info` read: --store, else <data-dir>/bars and <data-dir>/synthetic (those holding bars; both if none)."
+    "The stores `validate` and `info` read: --store, else <data-dir>/real and <data-dir>/synthetic (those holding bars; both if none)."
     if args.store: return [BarStore(Path(args.store), args.timeframe)]
-    stores = [store_of(args, n) for n in ("bars", "synthetic")]
+    stores = [store_of(args, n) for n in STORES]
     return [s for s in stores if s.symbols()] or stores
 
 # %% ../../nbs/95a_apps.data.ipynb #45106192
@@ -67,17 +60,26 @@ def _files(paths, pattern) -> list[Path]:
     if not out: raise AlphaTradeError(f"no files matching {pattern!r} in {[str(p) for p in paths]}")
     return out
 
+def _import_items(args) -> list[tuple]:
+    "(name, loader) of each file to import: the paths' files, and with --sample the shipped sample's 64 stocks (one per original CSV)."
+    from alphatrade.data.loader import read_csv_bars, read_parquet_bars
+    if not args.paths and not args.sample:
+        raise AlphaTradeError(f"data import: name the files or folders to import, or pass --sample (`{IMPORT_HINT}`: the 64 real stocks shipped in data/sample)")
+    items = [(f.name, lambda f=f: read_parquet_bars(f) if f.suffix == ".parquet" else read_csv_bars(f, tz=args.tz))
+             for f in (_files(args.paths, args.pattern) if args.paths else [])]
+    if args.sample:
+        from alphatrade.data.sample import sample_frames
+        items += [(f.attrs["source"], lambda f=f: f) for f in sample_frames("us15m")]
+    return items
+
 def cmd_import(args) -> int:
     from collections import Counter
-    from alphatrade.data.loader import read_csv_bars, read_parquet_bars, resample_bars, CappedValidationError
+    from alphatrade.data.loader import resample_bars, CappedValidationError
     from alphatrade.data.preprocess import validate_bars, filter_regular_hours, fill_gaps
-    if not args.paths:  # the real bars: ../shared/data when present, else the sample shipped in data/sample
-        from alphatrade.data.sample import real_data_dir
-        args.paths = [real_data_dir() / "us15m"]
-    files = _files(args.paths, args.pattern)
+    items = _import_items(args)
     frames, issues, warnings, omitted = [], [], 0, Counter()  # omitted: problems counted, not kept (capped per file)
-    for f in tqdm(files, desc="load+validate", unit="file", disable=args.quiet):
-        try: df = read_parquet_bars(f) if f.suffix == ".parquet" else read_csv_bars(f, tz=args.tz)
+    for name, load in tqdm(items, desc="load+validate", unit="file", disable=args.quiet):
+        try: df = load()
         except DataValidationError as e: issues += e.issues; omitted.update(getattr(e, "omitted", {})); continue
         if args.resample: df = resample_bars(df, args.timeframe)
         rep = validate_bars(df, timeframe=args.timeframe)
@@ -87,10 +89,10 @@ def cmd_import(args) -> int:
         frames.append(df)
     if issues: raise CappedValidationError(issues, omitted)  # nothing was written
     bars = pd.concat(frames, ignore_index=True)
-    store = store_of(args, "bars")
+    store = store_of(args, "real")
     res = store.write(bars, overwrite=args.overwrite)
     added, changed = sum(r["added"] for r in res.values()), sum(r["changed"] for r in res.values())
-    say(f"imported {len(files)} file(s), {len(bars):,} bars of {len(res)} symbol(s) into {store.dir}: "
+    say(f"imported {len(items)} file(s), {len(bars):,} bars of {len(res)} symbol(s) into {store.dir}: "
          f"{added:,} new, {changed:,} replaced, {warnings:,} warning(s) (run `alphatrade data validate` to list them)")
     if args.to_db:
         from alphatrade.infra.repository import Database, BarRepository
@@ -109,7 +111,7 @@ def cmd_fetch(args) -> int:
                              feed=args.feed, url_override=args.url)
     if bars.empty: raise AlphaTradeError(f"Alpaca returned no bars for {syms} in {args.start} .. {args.end}")
     validate_bars(bars, timeframe=args.timeframe).raise_for_errors()
-    store = store_of(args, "bars")
+    store = store_of(args, "real")
     res = store.write(bars, overwrite=args.overwrite)
     say(f"fetched {len(bars):,} bars of {len(res)} symbol(s) into {store.dir}: {sum(r['added'] for r in res.values()):,} new")
     return 0
@@ -164,7 +166,7 @@ def cmd_info(args) -> int:
 
 # %% ../../nbs/95a_apps.data.ipynb #5af71fa3
 def _common(sp, store_default):
-    sp.add_argument("--data-dir", help="data folder (default: settings app.data_dir, i.e. <project>/data)")
+    sp.add_argument("--data-dir", help="data folder (default: settings app.data_dir or ALPHATRADE_APP__DATA_DIR, i.e. <project>/data)")
     sp.add_argument("--store", help=f"bar store folder (default: <data-dir>/{store_default})")
     sp.add_argument("--timeframe", default="15Min", help="bar length (default 15Min)")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -186,8 +188,9 @@ def _synth_import_parsers(dsub):
     i = _common(dsub.add_parser("import", help="import CSV or parquet bar files (validated; all or nothing)",
         description="Load bar files (the seed CSV format timestamp,open,high,low,close,volume,vwap,trade_count, one "
                     "SYMBOL_15min_*.csv per symbol, or parquet), validate every file, and only if none has an error "
-                    "write them all to the store. Errors name the file, line and column."), "bars")
-    i.add_argument("paths", nargs="*", help="files or folders (default: the real stocks, ../shared/data/us15m or the sample in data/sample)")
+                    "write them all to <data-dir>/real (what --data real reads). Errors name the file, line and column."), "real")
+    i.add_argument("paths", nargs="*", help="files or folders of real bars, e.g. ../shared/data/us15m (or none, with --sample)")
+    i.add_argument("--sample", action="store_true", help="import the 64 real stocks shipped in data/sample (what --data sample reads in place)")
     i.add_argument("--pattern", default="*_15min_*.csv", help="file pattern inside folders (default *_15min_*.csv)")
     i.add_argument("--tz", help="time zone of naive timestamps (default: naive timestamps are an error)")
     i.add_argument("--resample", action="store_true", help="resample 1- or 5-minute bars to --timeframe")
@@ -202,7 +205,7 @@ def _synth_import_parsers(dsub):
 def _fetch_validate_info_parsers(dsub):
     f = _common(dsub.add_parser("fetch", help="fetch historical bars from Alpaca (keys from the environment)",
         description="Fetch historical bars with alpaca-py's StockHistoricalDataClient (keys: ALPHATRADE_ALPACA__API_KEY/"
-                    "SECRET_KEY or APCA_API_KEY_ID/APCA_API_SECRET_KEY), validate and store them."), "bars")
+                    "SECRET_KEY or APCA_API_KEY_ID/APCA_API_SECRET_KEY), validate and store them in <data-dir>/real."), "real")
     f.add_argument("--symbols", required=True, help="comma-separated symbols")
     f.add_argument("--start", required=True, help="start (date or ISO time, UTC)")
     f.add_argument("--end", required=True, help="end (date or ISO time, UTC)")
@@ -214,8 +217,8 @@ def _fetch_validate_info_parsers(dsub):
 
     v = _common(dsub.add_parser("validate", help="validate files or the store: schema, OHLC, duplicates, gaps, hours",
         description="Validate bar files (given as paths) or the store: errors (OHLC, duplicates, order, grid) and "
-                    "warnings (calendar gaps, bars outside regular hours, zero volume, suspected splits). Exit 1 on errors."), "bars")
-    v.add_argument("paths", nargs="*", help="files or folders to validate instead of the stores (default: <data-dir>/bars and <data-dir>/synthetic)")
+                    "warnings (calendar gaps, bars outside regular hours, zero volume, suspected splits). Exit 1 on errors."), "real and synthetic")
+    v.add_argument("paths", nargs="*", help="files or folders to validate instead of the stores (default: <data-dir>/real and <data-dir>/synthetic)")
     v.add_argument("--pattern", default="*_15min_*.csv", help="file pattern inside folders")
     v.add_argument("--tz", help="time zone of naive timestamps")
     v.add_argument("--symbols", help="comma-separated symbols of the store (default: all)")
@@ -224,7 +227,7 @@ def _fetch_validate_info_parsers(dsub):
     v.set_defaults(func=cmd_validate)
 
     n = _common(dsub.add_parser("info", help="what is in the store, with its content hash",
-        description="One line per stored symbol (rows, first and last bar, days, zero-volume bars, size) and the store's content hash."), "bars")
+        description="One line per stored symbol (rows, first and last bar, days, zero-volume bars, size) and the store's content hash."), "real and synthetic")
     n.add_argument("--synthetic", action="store_true", help="the synthetic store (<data-dir>/synthetic)")
     n.set_defaults(func=cmd_info)
 

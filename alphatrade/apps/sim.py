@@ -9,7 +9,7 @@ import argparse
 import pandas as pd
 
 from ..core.errors import AlphaTradeError
-from .sources import say, day, load_bars, market_panel
+from .sources import say, day, load_bars, market_panel, add_source_options
 
 # %% auto #0
 __all__ = ['cmd_sim', 'add_sim_parser']
@@ -46,14 +46,11 @@ def add_sim_parser(sub):
         description="Serve a replay of bars on 127.0.0.1: bars before --start are history (on REST at once), the rest is published "
                     "one bar at a time at --speed, or by POST /sim/step with --speed step. Keys: --key/--secret (default sim-key/sim-secret).")
     a = sv.add_argument
-    a("--data", required=True, help="'real' (the 64 real stocks: ../shared/data if present, else data/sample), 'synthetic' (generated with --seed) or a bar store folder")
-    a("--symbols", help="comma-separated (default: the universe of config/symbols.yaml, or the whole store)")
+    add_source_options(sv, data_default=None, window="replayed", warmup=False)  # --start/--end, --data, --symbols, --seed, --planted-alpha
     a("--from", dest="first", help="first day of history (default: 30 days before --start)")
-    a("--start", required=True, help="first replayed day"); a("--end", required=True, help="last replayed day (inclusive)")
     a("--speed", default="1", help="bars per 15 minutes of wall time: 1 = real time, 60 = a bar every 15 s, 0 = as fast as possible, step = only POST /sim/step")
     a("--port", type=int, default=0, help="TCP port (0: any free port, printed)")
     a("--cash", type=float, default=100_000, help="the simulated account's starting cash (default 100000)")
-    a("--seed", type=int, default=42, help="synthetic: the market's seed"); a("--planted-alpha", type=float, default=0.0, help=argparse.SUPPRESS)
     a("--key", default="sim-key", help="the API key the simulator accepts"); a("--secret", default="sim-secret", help="the secret it accepts")
     a("--rate-limit", type=int, default=200, help="REST requests per minute, then 429 (Alpaca: 200)")
     a("--no-buying-power-check", action="store_true", help="accept buys beyond cash (as the backtest's SimBroker does)")

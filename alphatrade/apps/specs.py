@@ -59,7 +59,7 @@ class BacktestSpec(Spec):
     strategy: str  # ma_crossover, momentum, mean_reversion or ml
     start: str  # first trading day, YYYY-MM-DD
     end: str  # last trading day (inclusive)
-    data: str = "synthetic"  # synthetic, real or a bar store folder
+    data: str = "synthetic"  # real, sample, synthetic or a bar store folder (apps.sources.load_bars)
     symbols: tuple | None = None  # None: config/symbols.yaml's universe (or the whole store)
     seed: int = 42  # the synthetic market's and the broker's seed
     planted_alpha: float = 0.0  # synthetic only: IC of a planted next-bar signal
@@ -120,7 +120,7 @@ class TrainSpec(Spec):
     model: str  # the model family (models.classical.MODELS)
     start: str  # first day of the training window
     end: str  # last day of the training window (inclusive)
-    data: str = "synthetic"  # synthetic, real or a bar store folder
+    data: str = "synthetic"  # real, sample, synthetic or a bar store folder (apps.sources.load_bars)
     symbols: tuple | None = None  # None: config/symbols.yaml's universe (or the whole store)
     seed: int = 42  # the synthetic market's and the model's seed
     planted_alpha: float = 0.0  # synthetic only
@@ -153,7 +153,7 @@ class LiveSpec(Spec):
     mode: str = "sim"  # sim, paper or live
     confirm_live: bool = False  # required with mode live: real money
     sim_url: str | None = None  # sim: a running simulator's URL
-    data: str | None = None  # sim without sim_url: real, synthetic or a bar store folder to replay
+    data: str | None = None  # sim without sim_url: real, sample, synthetic or a bar store folder to replay
     start: str | None = None  # sim with data: first replayed day
     end: str | None = None  # sim with data: last replayed day (inclusive)
     symbols: tuple | None = None  # None: every symbol of the data, or config/symbols.yaml

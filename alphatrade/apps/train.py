@@ -14,7 +14,7 @@ from ..core.errors import AlphaTradeError, InvalidValueError, ModelError
 from ..core.secrets import redact
 from ..data.panel import MarketPanel
 from .specs import TrainSpec
-from .sources import say, day, sessions_before, load_bars, market_panel
+from .sources import say, day, sessions_before, load_bars, market_panel, add_source_options
 from . import provenance, runs
 
 # %% auto #0
@@ -153,12 +153,7 @@ def add_train_parser(sub):
         description="Walk-forward train a model family on a label over synthetic, real or stored bars, print the fold table and the "
                     "out-of-sample IC, and register the model refitted on the whole window (models/<name>/<version>/).")
     t.add_argument("--model", required=True, choices=sorted(MODELS), help="the model family")
-    t.add_argument("--start", required=True, help="first day of the training window, YYYY-MM-DD")
-    t.add_argument("--end", required=True, help="last day of the training window (inclusive), YYYY-MM-DD")
-    t.add_argument("--symbols", help="comma-separated symbols (default: the universe of config/symbols.yaml, or the whole store)")
-    t.add_argument("--data", default="synthetic", help="synthetic (default: generated with --seed), real (the 64 real stocks: ../shared/data if present, else data/sample) or a bar store folder")
-    t.add_argument("--seed", type=int, default=42, help="seed of the synthetic market and of the model (default 42)")
-    t.add_argument("--planted-alpha", type=float, default=0.0, help="synthetic only: IC of a planted next-bar signal (default 0)")
+    add_source_options(t, window="training")  # the bars: the same options as backtest and sim serve
     t.add_argument("--label", default="fwd_ret_1", help="the label (default fwd_ret_1; see features.labels.LABELS)")
     t.add_argument("--features", help="comma-separated feature names (default: models.training.DEFAULT_FEATURES)")
     t.add_argument("--folds", type=int, default=10, help="walk-forward test windows (default 10)")
@@ -166,7 +161,6 @@ def add_train_parser(sub):
     t.add_argument("--tune", type=int, default=0, help="optuna trials before training, on the walk-forward IC (default 0: none)")
     t.add_argument("--tune-holdout", type=float, help="with --tune: share of the window's end kept out of the search and reported")
     t.add_argument("--param", action="append", metavar="KEY=VALUE", help="a hyper-parameter over config/models.yaml (repeatable)")
-    t.add_argument("--warmup-days", type=int, default=10, help="sessions before --start read as feature history only (default 10)")
     t.add_argument("--name", help="registry name (default: the model family)")
     t.add_argument("--root", help="registry folder (default: settings app.models_dir, i.e. <project>/models)")
     t.add_argument("--no-register", action="store_true", help="train and report only")

@@ -50,12 +50,15 @@ def real_bars(kind: str = "us15m") -> pd.DataFrame:
     return pd.concat(real_frames(kind), ignore_index=True)
 
 # %% ../../nbs/15_data.sample.ipynb #aeb2b692
-def write_csv_dir(kind: str, dest: Path | str) -> Path:
+def write_csv_dir(kind: str, dest: Path | str,
+                  symbols: list[str] | None = None,  # only these symbols' files (None: all; writing all 64 stocks takes ~10 s)
+                 ) -> Path:
     "Write the sample's `kind` as seed-format CSVs (one per symbol) into `dest/kind`; return that folder."
     out = Path(dest) / kind
     tmp = Path(dest) / f".{kind}.{os.getpid()}"
     tmp.mkdir(parents=True, exist_ok=True)
     for f in sample_frames(kind):
+        if symbols is not None and f.symbol.iloc[0] not in symbols: continue
         c = f.copy()
         c["timestamp"] = c.timestamp.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
         if (c.volume % 1 == 0).all(): c["volume"] = c.volume.astype("int64")

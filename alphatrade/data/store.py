@@ -65,7 +65,7 @@ _SCHEMA = pa.schema([("timestamp", pa.timestamp("ns", tz="UTC")), ("symbol", pa.
 class BarStore:
     "Parquet bars under `root/<timeframe>/<SYMBOL>.parquet`."
     def __init__(self,
-                 root: Path | str,  # the store's folder, e.g. data/bars
+                 root: Path | str,  # the store's folder, e.g. data/real
                  timeframe: str = "15Min"):  # bar length; each timeframe is its own partition
         self.root, self.timeframe = Path(root), timeframe
         self.dir = self.root / timeframe
