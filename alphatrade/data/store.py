@@ -126,12 +126,18 @@ def _merge(old: pd.DataFrame | None, new: pd.DataFrame, symbol: str, overwrite: 
     merged = pd.concat([keep_old, new], ignore_index=True).sort_values("timestamp", kind="stable").reset_index(drop=True)
     return merged, len(merged) - len(old), changed
 
+def _umask() -> int:
+    "The process's umask (read by setting it and back: there is no other way to read it)."
+    m = os.umask(0o022); os.umask(m)
+    return m
+
 def _atomic_write(table: pa.Table, path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         pq.write_table(table, tmp, compression="zstd")
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a store file gets the mode any new file would
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True); raise
