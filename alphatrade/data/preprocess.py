@@ -98,7 +98,7 @@ def _row_checks(df: pd.DataFrame, file: str, lines, syms, step_ns: int, opens_ns
     dup = pd.DataFrame({"s": codes, "t": t}).duplicated().to_numpy()
     iss += mk(dup, lines, syms, file, "timestamp", lambda i: f"duplicate timestamp {pd.Timestamp(t[i], tz='UTC')} for {syms[i]}", "duplicate")
     back = has_prev & (t < prevv) & ~dup
-    iss += mk(back, lines, syms, file, "timestamp", lambda i: f"out of order: {pd.Timestamp(t[i], tz='UTC')} comes after {pd.Timestamp(prevv[i], tz='UTC')}", "order")
+    iss += mk(back, lines, syms, file, "timestamp", lambda i: f"out of order: {pd.Timestamp(t[i], tz='UTC')} comes after {pd.Timestamp(prevv[i], tz='UTC')} (sort=True, CLI: --sort)", "order")
     off = (t - opens_ns) % step_ns != 0
     iss += mk(off, lines, syms, file, "timestamp", lambda i: f"{pd.Timestamp(t[i], tz='UTC')} is not on the {pd.Timedelta(step_ns)} grid", "grid")
     return iss
