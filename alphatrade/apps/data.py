@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse, time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
@@ -100,14 +101,19 @@ def _files(paths, pattern) -> list[Path]:
     if not out: raise AlphaTradeError(f"no files matching {pattern!r} in {[str(p) for p in paths]}")
     return out
 
-def _check_file(df, args, end_mode: str):
-    "Validate one loaded file (after --regular-hours-only, so warnings count what is kept); end stamps judged on all its bars."
-    from alphatrade.data.preprocess import validate_bars, filter_regular_hours, end_stamp_issues
+def _check_file(df, args, end_mode: str, source=None):
+    "Validate loaded bars (after --regular-hours-only, so warnings count what is kept); end stamps judged on all of them."
+    from alphatrade.data.preprocess import validate_bars, end_stamp_issues
+    from alphatrade.data.calendar import is_regular_bar
     rh = getattr(args, "regular_hours_only", False)
-    kept = filter_regular_hours(df, args.timeframe) if rh else df
-    rep = validate_bars(kept, timeframe=args.timeframe, keep=None if args.max_errors <= 0 else args.max_errors,
+    kept, ksrc = df, source
+    if rh:
+        m = is_regular_bar(df["timestamp"], args.timeframe)
+        kept, ksrc = df[m], (source if source is None or isinstance(source, str) else np.asarray(source)[m])
+        kept.attrs = dict(df.attrs)
+    rep = validate_bars(kept, timeframe=args.timeframe, source=ksrc, keep=None if args.max_errors <= 0 else args.max_errors,
                         end_stamps="ignore" if rh else end_mode)
-    if rh and len(df): rep.issues = end_stamp_issues(df, args.timeframe, end_mode) + rep.issues
+    if rh and len(df): rep.issues = end_stamp_issues(df, args.timeframe, end_mode, source) + rep.issues
     return kept, rep
 
 def cmd_import(args) -> int:
@@ -125,15 +131,17 @@ def cmd_import(args) -> int:
         except DataValidationError as e: issues += e.issues; omitted.update(getattr(e, "omitted", {})); continue
         tidy.update({k: int(df.attrs.get(k, 0)) for k in ("duplicates", "header_lines", "sorted")})
         if args.resample: df = resample_bars(df, args.timeframe)
-        df, rep = _check_file(df, args, end_mode)
-        issues += rep.errors; omitted.update(rep.omitted_errors); warnings += rep.n_warnings
-        if args.fill_gaps: df = fill_gaps(df, args.timeframe)
         frames.append(df)
+    if frames:  # validated at once, each issue naming its file: one pass whatever the number of files
+        bars = pd.concat(frames) if len(frames) > 1 else frames[0]
+        src = np.repeat(np.array([f.attrs.get("source", "<bars>") for f in frames], dtype=object), [len(f) for f in frames])
+        bars, rep = _check_file(bars, args, end_mode, src)
+        issues += rep.errors; omitted.update(rep.omitted_errors); warnings += rep.n_warnings
+        if args.fill_gaps: bars = fill_gaps(bars, args.timeframe)
     if issues:  # nothing was written
         e = CappedValidationError(issues, omitted, max_shown=len(issues) if args.max_errors <= 0 else args.max_errors)
-        e.args = (e.args[0] + f"\n  by kind: {by_kind(issues, omitted)}",)
+        e.args = (e.args[0].replace(" problem(s) in market data:", f" problem(s) in market data ({by_kind(issues, omitted)}):", 1),)
         raise e
-    bars = pd.concat(frames, ignore_index=True)
     store = store_of(args, "bars")
     res = store.write(bars, overwrite=args.overwrite)
     added, changed = sum(r["added"] for r in res.values()), sum(r["changed"] for r in res.values())

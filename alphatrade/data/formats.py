@@ -52,11 +52,16 @@ def parse_columns(text: str | None) -> dict | list | None:
 def tidy_bars(df: pd.DataFrame, fmt: BarFormat) -> pd.DataFrame:
     "Apply `fmt`'s row options to a loaded bars frame: drop exact duplicates, sort, shift bar-end stamps to bar starts."
     n0, attrs = len(df), dict(df.attrs)
-    if fmt.drop_duplicates:
-        dup = df.duplicated(BAR_COLUMNS).to_numpy()  # NaN equals NaN here: a repeated row with empty vwap is still a repeat
-        if dup.any(): df = df[~dup]
+    t = pd.DatetimeIndex(df["timestamp"]).asi8
+    increasing = len(t) < 2 or bool((np.diff(t) > 0).all())  # the common case: then no symbol repeats a time, and every symbol is sorted
+    if fmt.drop_duplicates and not increasing:
+        same_time = pd.DataFrame({"s": pd.factorize(df["symbol"])[0], "t": pd.DatetimeIndex(df["timestamp"]).asi8}).duplicated(keep=False).to_numpy()
+        if same_time.any():  # only rows sharing a symbol and time can be exact repeats: compare all columns of those alone
+            sub = df[same_time]
+            dup = np.zeros(len(df), bool); dup[np.flatnonzero(same_time)[sub.duplicated(BAR_COLUMNS).to_numpy()]] = True  # NaN equals NaN here
+            df = df[~dup]
     resorted = False
-    if fmt.sort:
+    if fmt.sort and not increasing:
         t = pd.DatetimeIndex(df["timestamp"]).asi8
         codes = pd.factorize(df["symbol"])[0]
         order = np.lexsort((t, codes))  # stable: rows of one symbol and time keep their file order

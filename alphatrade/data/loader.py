@@ -172,10 +172,12 @@ def _numbers(s: pd.Series) -> np.ndarray:
 def _symbols(raw: pd.DataFrame, symbol, lines, file, log: CappedIssues):
     "The symbol of every row: the file's `symbol` column when it has one, else `symbol`."
     if "symbol" not in raw.columns: return symbol, np.zeros(len(raw), bool)
-    s = raw["symbol"].astype(str).str.strip().str.upper()
-    empty = (s == "").to_numpy()
+    codes, uniq = pd.factorize(raw["symbol"])  # clean each distinct symbol once, not every row
+    clean = np.append(pd.Index(uniq).astype(str).str.strip().str.upper().to_numpy(dtype=object), "")
+    s = clean[codes]  # code -1 (a missing cell) picks the ""
+    empty = s == ""
     log.add_mask(empty, lines, file, "symbol", lambda i: "empty symbol", symbol or "", "missing_value")
-    return s.to_numpy(dtype=object), empty
+    return s, empty
 
 def _parse_strings(raw: pd.DataFrame, file: str, symbol, tz, first_line: int, log: CappedIssues, lines=None) -> tuple[pd.DataFrame, np.ndarray]:
     "The bars frame of a frame of strings (or typed columns) with the bars columns, and the mask of its bad rows (problems go to `log`)."
@@ -224,26 +226,31 @@ def _header(path: Path) -> list[str]:
     return header
 
 def _fast_csv(path: Path, symbol, chunksize: int, names: list[str], header: bool) -> pd.DataFrame | None:
-    "The common case, a chunk at a time in the C parser: every number parses and every timestamp ends in Z. None otherwise."
+    "The common case, in arrow's streaming reader: every number parses, no required cell is empty, every timestamp ends in Z. None otherwise."
     if not set(CSV_COLUMNS[:6]) <= set(names) or not set(names) <= set(CSV_COLUMNS) | {"symbol"}: return None
-    parts = []
+    types = {n: pa.string() if n in ("timestamp", "symbol") else pa.float64() for n in names}
+    batches = []
     try:
-        for raw in pd.read_csv(path, header=0 if header else None, names=names, dtype={n: str if n in ("timestamp", "symbol") else "float64" for n in names},
-                               skipinitialspace=True, chunksize=chunksize, encoding="utf-8-sig"):
-            if raw[CSV_COLUMNS[1:6]].isna().any().any(): return None
-            s = raw["timestamp"]
-            if s.isna().any() or not s.str.endswith("Z").all(): return None  # offsets other than Z, naive or empty: the careful path
-            ts = pd.to_datetime(s, utc=True, errors="coerce", format="ISO8601")
-            if ts.isna().any(): return None
-            sym = symbol
-            if "symbol" in raw:
-                if raw["symbol"].isna().any(): return None
-                sym = raw["symbol"].str.strip().str.upper()
-            parts.append(raw.assign(timestamp=ts.dt.as_unit("ns"), symbol=sym).reindex(columns=BAR_COLUMNS))
-    except (ValueError, pd.errors.ParserError): return None
-    if not parts: return None
-    out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    out.index = pd.RangeIndex(1 + header, len(out) + 1 + header, name="line")
+        with open(path, "rb") as f:
+            if f.read(3) != b"\xef\xbb\xbf": f.seek(0)  # a byte-order mark
+            reader = pcsv.open_csv(f, read_options=pcsv.ReadOptions(column_names=names, skip_rows=int(header), block_size=1 << 22),
+                                   convert_options=pcsv.ConvertOptions(column_types=types, strings_can_be_null=False))
+            try:
+                for b in reader:
+                    ts = b.column(names.index("timestamp"))
+                    if not pc.all(pc.ends_with(ts, "Z")).as_py(): return None  # offsets other than Z, naive or empty: the careful path
+                    if any(b.column(names.index(c)).null_count for c in CSV_COLUMNS[1:6]): return None
+                    if "symbol" in names and not pc.all(pc.greater(pc.utf8_length(b.column(names.index("symbol"))), 0)).as_py(): return None
+                    batches.append(b)
+            finally: reader.close()
+        table = pa.Table.from_batches(batches, schema=reader.schema)
+        t = pc.cast(pc.utf8_slice_codeunits(table.column("timestamp"), 0, -1), pa.timestamp("ns"))  # arrow's ISO 8601, without the Z
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError): return None
+    if not len(table): return None
+    out = pd.DataFrame({"timestamp": pd.DatetimeIndex(t.to_numpy(zero_copy_only=False), tz="UTC").as_unit("ns"),
+                        "symbol": (pd.Index(table.column("symbol").to_numpy(zero_copy_only=False)).str.strip().str.upper() if "symbol" in names else symbol),
+                        **{c: (table.column(c).to_numpy(zero_copy_only=False) if c in names else np.nan) for c in CSV_COLUMNS[1:]}},
+                       index=pd.RangeIndex(1 + header, len(table) + 1 + header, name="line"))
     out.attrs["source"] = path.name
     return out
 

@@ -65,10 +65,14 @@ class _Kept:
         if n > r: self.omitted[f"{severity}:{kind}"] += n - r
         return r
 
+def _at(file, i) -> str:
+    "The file of row `i`: `file` itself, or its i-th entry when rows come from many files (one array of names)."
+    return file if isinstance(file, str) else str(file[i])
+
 def _mk(mask, lines, syms, file, col, msg, kind, severity="error", kept: _Kept | None = None):
     idx = np.flatnonzero(mask)
     if kept is not None: idx = idx[:kept.room(kind, severity, len(idx))]
-    return [DataIssue(file, int(lines[i]), col, msg(i), severity, str(syms[i]), kind) for i in idx]
+    return [DataIssue(_at(file, i), int(lines[i]), col, msg(i), severity, str(syms[i]), kind) for i in idx]
 
 def _row_checks(df: pd.DataFrame, file: str, lines, syms, step_ns: int, opens_ns, kept: _Kept | None = None, codes=None) -> list[DataIssue]:
     mk = partial(_mk, kept=kept)
@@ -125,7 +129,7 @@ def _gap_issues(file, uniq, per, gaps, reg: pd.DataFrame, sch, timeframe, kept: 
         if rc is None: o = np.argsort(reg["c"].to_numpy(), kind="stable"); rc, rt = reg["c"].to_numpy()[o], reg["t"].to_numpy()[o]
         have = rt[np.searchsorted(rc, k):np.searchsorted(rc, k, side="right")]
         expected = _grid(sch.index[per.s0[k]], sch.index[per.s1[k]], timeframe)
-        iss += [DataIssue(file, None, "timestamp", f"missing bar {pd.Timestamp(x, tz='UTC')} (XNYS session)", "warning", str(uniq[k]), "gap")
+        iss += [DataIssue(_at(file, per.first_row[k]), None, "timestamp", f"missing bar {pd.Timestamp(x, tz='UTC')} (XNYS session)", "warning", str(uniq[k]), "gap")
                 for x in np.setdiff1d(expected, have)[:room]]
     return iss
 
@@ -149,6 +153,7 @@ def _calendar_checks(df, file, lines, syms, timeframe, t, sess_i, o, c, sch, spl
     s0, s1 = per.s0.fillna(0).astype(int).to_numpy(), per.s1.fillna(0).astype(int).to_numpy()
     gaps = np.where(has, cum[s1 + 1] - cum[s0] - per.present.fillna(0).to_numpy(), 0).astype(int)
     per["s0"], per["s1"] = s0, s1
+    per["first_row"] = 0 if isinstance(file, str) else pd.Series(np.arange(len(codes))).groupby(codes).first().reindex(range(n)).to_numpy()  # names the file
     iss += _gap_issues(file, uniq, per, gaps, reg, sch, timeframe, kept)
     iss += _split_issues(df, file, lines, syms, t, codes, v, split_tol, split_move, kept)
     summary = pd.DataFrame({"symbol": uniq.astype(str), "rows": np.bincount(codes, minlength=n),
@@ -187,7 +192,7 @@ def _split_issues(df, file, lines, syms, t, codes, v, split_tol, split_move, kep
     iss = []
     for j, k, why in hits[:kept.room("suspected_split", "warning", len(hits))]:
         row = order[j]
-        iss.append(DataIssue(file, int(lines[row]), "open", f"suspected split or unadjusted price: open {opn[j]:g} vs previous close {cls[k]:g} "
+        iss.append(DataIssue(_at(file, row), int(lines[row]), "open", f"suspected split or unadjusted price: open {opn[j]:g} vs previous close {cls[k]:g} "
                              f"(ratio {r[k]:.3f}{why}) at {pd.Timestamp(t[row], tz='UTC')}", "warning", str(syms[row]), "suspected_split"))
     return iss
 
@@ -195,13 +200,13 @@ def _split_issues(df, file, lines, syms, t, codes, v, split_tol, split_move, kep
 def end_stamp_issues(df: pd.DataFrame,  # a bars frame, one or more symbols
                      timeframe: str = "15Min",
                      severity: str = "error",  # 'error' or 'warning'
-                     source: str | None = None,  # name to report; default df.attrs['source']
+                     source=None,  # name to report (or one per row); default df.attrs['source']
                      min_sessions: int = 5,  # judge a symbol only on at least this many sessions
                     ) -> list[DataIssue]:
     """One issue per symbol whose timestamps look like bar ENDS: bars stamped at the session close (16:00 New York)
     with none at the open, in most sessions; or the session's first bar far lighter than its second (under half, in
     most sessions), where the real first bar, the opening auction's, is the heaviest of the morning."""
-    file = source or df.attrs.get("source", "<bars>")
+    file = df.attrs.get("source", "<bars>") if source is None else source
     if len(df) == 0: return []
     t = pd.DatetimeIndex(df["timestamp"]).tz_convert("UTC").as_unit("ns").asi8
     s, o, c, _ = _session_index(t)
@@ -227,7 +232,7 @@ def end_stamp_issues(df: pd.DataFrame,  # a bars frame, one or more symbols
                           f"{int(light['size'].iloc[k]):,} sessions (a real opening bar, with the auction, is the heavier)"), at_open
         else: continue
         i = np.flatnonzero(first & (codes == k))[0]
-        iss.append(DataIssue(file, int(lines[i]), "timestamp", f"timestamps look like bar ENDS, not starts: {why}; every bar would be "
+        iss.append(DataIssue(_at(file, i), int(lines[i]), "timestamp", f"timestamps look like bar ENDS, not starts: {why}; every bar would be "
                              "one bar late. Pass timestamps='end' (CLI: --timestamps end) to shift them to bar starts, or, if they "
                              "really are starts, allow it (CLI: --allow-end-stamps)", severity, str(sym), "end_stamped"))
     return iss
@@ -235,22 +240,23 @@ def end_stamp_issues(df: pd.DataFrame,  # a bars frame, one or more symbols
 # %% ../../nbs/12_data.preprocess.ipynb #cc2649af
 def validate_bars(df: pd.DataFrame,  # a bars frame (index: line numbers, attrs['source']: file), one or more symbols
                   timeframe: str = "15Min",
-                  source: str | None = None,  # name to report; default df.attrs['source']
+                  source=None,  # name to report, or an array of one per row (bars of many files); default df.attrs['source']
                   split_tol: float = 0.02,  # a jump within this of a split ratio ...
                   split_move: float = 0.25,  # ... and larger than this (with volume continuity) is a suspected split
                   keep: int | None = 10_000,  # issues kept per kind (the rest only counted, in `omitted`); None: all
                   end_stamps: str = "warning",  # timestamps that look like bar ends: 'error', 'warning' or 'ignore'
                  ) -> ValidationReport:
     "Check a bars frame; return a `ValidationReport` of errors and warnings, each located by file, line and column."
-    file = source or df.attrs.get("source", "<bars>")
+    file = df.attrs.get("source", "<bars>") if source is None else source if isinstance(source, str) else np.asarray(source, dtype=object)
+    name = file if isinstance(file, str) else f"{len(pd.unique(file)):,} files"
     missing = [c for c in BAR_COLUMNS if c not in df.columns and c not in ("vwap", "trade_count")]
     if missing:
-        return ValidationReport(file, [DataIssue(file, None, c, f"missing column {c!r}", kind="missing_column") for c in missing])
-    if len(df) == 0: return ValidationReport(file, [DataIssue(file, None, None, "no bars", kind="empty")])
+        return ValidationReport(name, [DataIssue(name, None, c, f"missing column {c!r}", kind="missing_column") for c in missing])
+    if len(df) == 0: return ValidationReport(name, [DataIssue(name, None, None, "no bars", kind="empty")])
     df = df.assign(**{c: np.nan for c in ("vwap", "trade_count") if c not in df.columns})
     ts = df["timestamp"]
     if not isinstance(ts.dtype, pd.DatetimeTZDtype):
-        return ValidationReport(file, [DataIssue(file, None, "timestamp", f"timestamps must be timezone-aware, got {ts.dtype}", kind="naive_timestamp")])
+        return ValidationReport(name, [DataIssue(name, None, "timestamp", f"timestamps must be timezone-aware, got {ts.dtype}", kind="naive_timestamp")])
     lines = np.asarray(df.index)
     syms = df["symbol"].astype(str).to_numpy()
     t = pd.DatetimeIndex(ts).tz_convert("UTC").as_unit("ns").asi8
@@ -261,7 +267,7 @@ def validate_bars(df: pd.DataFrame,  # a bars frame (index: line numbers, attrs[
     cal, summary = _calendar_checks(df, file, lines, syms, timeframe, t, sess_i, o, c, sch, split_tol, split_move, kept, (codes, uniq))
     ends = [] if end_stamps == "ignore" else end_stamp_issues(df, timeframe, end_stamps, file)
     ends = ends[:kept.room("end_stamped", end_stamps, len(ends))] if ends else []
-    return ValidationReport(file, ends + issues + cal, summary, kept.omitted)
+    return ValidationReport(name, ends + issues + cal, summary, kept.omitted)
 
 # %% ../../nbs/12_data.preprocess.ipynb #d7f16325
 def filter_regular_hours(df: pd.DataFrame, timeframe: str = "15Min") -> pd.DataFrame:
