@@ -7,16 +7,20 @@ from __future__ import annotations
 import argparse, time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from ..core.config import load_universe
 from ..core.errors import AlphaTradeError, DataValidationError
 from ..data.store import BarStore
+from ..data.formats import BarFormat, parse_columns, read_bars, tidied
 from .sources import say, pick_symbols, named_store, STORES, IMPORT_HINT
 
+
 # %% auto #0
-__all__ = ['store_of', 'default_stores', 'cmd_synth', 'cmd_import', 'cmd_fetch', 'cmd_validate', 'cmd_info', 'add_data_parser']
+__all__ = ['store_of', 'default_stores', 'add_format_args', 'format_of', 'by_kind', 'cmd_synth', 'cmd_import', 'cmd_fetch',
+           'cmd_validate', 'cmd_info', 'add_data_parser']
 
 # %% ../../nbs/95a_apps.data.ipynb #c1af97bd
 def store_of(args, default: str) -> BarStore:
@@ -28,6 +32,37 @@ def default_stores(args) -> list[BarStore]:
     if args.store: return [BarStore(Path(args.store), args.timeframe)]
     stores = [store_of(args, n) for n in STORES]
     return [s for s in stores if s.symbols()] or stores
+
+# %% ../../nbs/95a_apps.data.ipynb #fmt1args
+def add_format_args(sp):
+    "The format options of `data import` and `data validate` (see `alphatrade.data.formats.BarFormat`)."
+    g = sp.add_argument_group("file format", "how the source writes its files (CSV or parquet, one symbol per file or a symbol column)")
+    g.add_argument("--symbol", help="the symbol of every row of files without a symbol column (default: from the file name)")
+    g.add_argument("--symbol-pattern", help=r"regex whose first group is the symbol in a file name, e.g. '^([A-Z.]+)_' for AAPL_15m.csv "
+                   "(default: SYMBOL_<timeframe>_*)")
+    g.add_argument("--columns", help="column mapping FILE=BARS,... (e.g. time=timestamp,ticker=symbol,'Adj Close='; an empty target drops "
+                   "a column), or, with --no-header, every column's name in order (e.g. timestamp,open,high,low,close,volume)")
+    g.add_argument("--no-header", dest="header", action="store_false", help="the first line is a bar (name the columns with --columns)")
+    g.add_argument("--tz", help="time zone of naive timestamps, CSV or parquet (e.g. America/New_York; default: naive timestamps are an error)")
+    g.add_argument("--timestamps", choices=("start", "end"), default="start", help="each stamp is its bar's start (default) or end (shifted back one bar)")
+    g.add_argument("--sort", action="store_true", help="sort each symbol's rows by time (default: rows out of order are an error)")
+    g.add_argument("--keep-duplicates", dest="drop_duplicates", action="store_false", help="keep exact duplicate rows (default: removed and counted)")
+    g.add_argument("--allow-end-stamps", action="store_true", help="timestamps that look like bar ends are a warning, not an error")
+    g.add_argument("--max-errors", type=int, default=20, metavar="N", help="list the first N problems (0: all), then counts by kind (default 20)")
+    return sp
+
+def format_of(args) -> BarFormat:
+    "The `BarFormat` of a command's format options."
+    return BarFormat(symbol=args.symbol, symbol_pattern=args.symbol_pattern, columns=parse_columns(args.columns), header=args.header,
+                     tz=args.tz, timestamps=args.timestamps, sort=args.sort, drop_duplicates=args.drop_duplicates, timeframe=args.timeframe)
+
+def by_kind(issues, omitted=None) -> str:
+    "'N kind, M kind' of a list of issues and a Counter of those not kept."
+    from collections import Counter
+    c = Counter(i.kind for i in issues) + Counter(omitted or {})
+    return ", ".join(f"{n:,} {k}" for k, n in c.most_common()) or "none"
+
+def _keep(args) -> int: return args.max_errors if args.max_errors > 0 else 10**9
 
 # %% ../../nbs/95a_apps.data.ipynb #45106192
 def cmd_synth(args) -> int:
@@ -60,40 +95,61 @@ def _files(paths, pattern) -> list[Path]:
     if not out: raise AlphaTradeError(f"no files matching {pattern!r} in {[str(p) for p in paths]}")
     return out
 
-def _import_items(args) -> list[tuple]:
-    "(name, loader) of each file to import: the paths' files, and with --sample the shipped sample's 64 stocks (one per original CSV)."
-    from alphatrade.data.loader import read_csv_bars, read_parquet_bars
+def _import_items(args, fmt) -> list[tuple]:
+    "(name, loader) of each file to import: the paths' files (read with the format options), and with --sample the shipped sample's 64 stocks."
     if not args.paths and not args.sample:
         raise AlphaTradeError(f"data import: name the files or folders to import, or pass --sample (`{IMPORT_HINT}`: the 64 real stocks shipped in data/sample)")
-    items = [(f.name, lambda f=f: read_parquet_bars(f) if f.suffix == ".parquet" else read_csv_bars(f, tz=args.tz))
-             for f in (_files(args.paths, args.pattern) if args.paths else [])]
+    items = [(f.name, lambda f=f: read_bars(f, fmt, keep=_keep(args))) for f in (_files(args.paths, args.pattern) if args.paths else [])]
     if args.sample:
         from alphatrade.data.sample import sample_frames
         items += [(f.attrs["source"], lambda f=f: f) for f in sample_frames("us15m")]
     return items
 
+def _check_file(df, args, end_mode: str, source=None):
+    "Validate loaded bars (after --regular-hours-only, so warnings count what is kept); end stamps judged on all of them."
+    from alphatrade.data.preprocess import validate_bars, end_stamp_issues
+    from alphatrade.data.calendar import is_regular_bar
+    rh = getattr(args, "regular_hours_only", False)
+    kept, ksrc = df, source
+    if rh:
+        m = is_regular_bar(df["timestamp"], args.timeframe)
+        kept, ksrc = df[m], (source if source is None or isinstance(source, str) else np.asarray(source)[m])
+        kept.attrs = dict(df.attrs)
+    rep = validate_bars(kept, timeframe=args.timeframe, source=ksrc, keep=None if args.max_errors <= 0 else args.max_errors,
+                        end_stamps="ignore" if rh else end_mode)
+    if rh and len(df): rep.issues = end_stamp_issues(df, args.timeframe, end_mode, source) + rep.issues
+    return kept, rep
+
 def cmd_import(args) -> int:
     from collections import Counter
     from alphatrade.data.loader import resample_bars, CappedValidationError
-    from alphatrade.data.preprocess import validate_bars, filter_regular_hours, fill_gaps
-    items = _import_items(args)
-    frames, issues, warnings, omitted = [], [], 0, Counter()  # omitted: problems counted, not kept (capped per file)
+    from alphatrade.data.preprocess import fill_gaps
+    fmt = format_of(args); items = _import_items(args, fmt)
+    end_mode = "warning" if args.allow_end_stamps else "error"
+    frames, issues, warnings, omitted, tidy = [], [], 0, Counter(), Counter()  # omitted: problems counted, not kept (capped per file)
     for name, load in tqdm(items, desc="load+validate", unit="file", disable=args.quiet):
         try: df = load()
         except DataValidationError as e: issues += e.issues; omitted.update(getattr(e, "omitted", {})); continue
+        tidy.update({k: int(df.attrs.get(k, 0)) for k in ("duplicates", "header_lines", "sorted")})
         if args.resample: df = resample_bars(df, args.timeframe)
-        rep = validate_bars(df, timeframe=args.timeframe)
-        issues += rep.errors; omitted.update(rep.omitted_errors); warnings += rep.n_warnings
-        if args.regular_hours_only: df = filter_regular_hours(df, args.timeframe)
-        if args.fill_gaps: df = fill_gaps(df, args.timeframe)
         frames.append(df)
-    if issues: raise CappedValidationError(issues, omitted)  # nothing was written
-    bars = pd.concat(frames, ignore_index=True)
+    if frames:  # validated at once, each issue naming its file: one pass whatever the number of files
+        bars = pd.concat(frames) if len(frames) > 1 else frames[0]
+        src = np.repeat(np.array([f.attrs.get("source", "<bars>") for f in frames], dtype=object), [len(f) for f in frames])
+        bars, rep = _check_file(bars, args, end_mode, src)
+        issues += rep.errors; omitted.update(rep.omitted_errors); warnings += rep.n_warnings
+        if args.fill_gaps: bars = fill_gaps(bars, args.timeframe)
+    if issues:  # nothing was written
+        e = CappedValidationError(issues, omitted, max_shown=len(issues) if args.max_errors <= 0 else args.max_errors)
+        e.args = (e.args[0].replace(" problem(s) in market data:", f" problem(s) in market data ({by_kind(issues, omitted)}):", 1),)
+        raise e
     store = store_of(args, "real")
     res = store.write(bars, overwrite=args.overwrite)
     added, changed = sum(r["added"] for r in res.values()), sum(r["changed"] for r in res.values())
     say(f"imported {len(items)} file(s), {len(bars):,} bars of {len(res)} symbol(s) into {store.dir}: "
          f"{added:,} new, {changed:,} replaced, {warnings:,} warning(s) (run `alphatrade data validate` to list them)")
+    if sum(tidy.values()) or fmt.timestamps == "end": say(f"tidied: {tidy['duplicates']:,} exact duplicate row(s) removed, {tidy['header_lines']:,} repeated header "
+                               f"line(s) dropped, {tidy['sorted']:,} file(s) sorted" + (", bar-end stamps shifted to bar starts" if fmt.timestamps == "end" else ""))
     if args.to_db:
         from alphatrade.infra.repository import Database, BarRepository
         db = Database(args.db_url).migrate()
@@ -124,32 +180,47 @@ def _stored(store: BarStore, symbol: str) -> pd.DataFrame:
     d.attrs["source"] = str(store.path(symbol))
     return d
 
+def _validate_items(args):
+    "(name, loader) of each file given, read with the format options; else of each stored symbol."
+    if args.paths:  # validate files in place (CSV or parquet), store nothing
+        fmt = format_of(args)
+        return [(f.name, lambda f=f: read_bars(f, fmt, keep=_keep(args))) for f in _files(args.paths, args.pattern)]
+    stores, items = default_stores(args), []
+    for store in stores:
+        syms = [s.strip().upper() for s in args.symbols.split(",")] if args.symbols else store.symbols()
+        if args.symbols and not args.store: syms = [s for s in syms if s in store.symbols()]
+        items += [(s, lambda s=s, store=store: _stored(store, s)) for s in syms]
+    if not items: raise AlphaTradeError(f"{' and '.join(str(s.dir) for s in stores)}: the store is empty "
+                                        "(fill it with `alphatrade data synth` or `alphatrade data import`)")
+    return items
+
 def cmd_validate(args) -> int:
-    from alphatrade.data.preprocess import validate_bars
-    from alphatrade.data.loader import read_csv_bars
-    n_err = n_warn = 0
-    if args.paths:  # validate files in place, store nothing
-        items = [(f.name, lambda f=f: read_csv_bars(f, tz=args.tz)) for f in _files(args.paths, args.pattern)]
-    else:
-        stores, items = default_stores(args), []
-        for store in stores:
-            syms = [s.strip().upper() for s in args.symbols.split(",")] if args.symbols else store.symbols()
-            if args.symbols and not args.store: syms = [s for s in syms if s in store.symbols()]
-            items += [(s, lambda s=s, store=store: _stored(store, s)) for s in syms]
-        if not items: raise AlphaTradeError(f"{' and '.join(str(s.dir) for s in stores)}: the store is empty "
-                                            "(fill it with `alphatrade data synth` or `alphatrade data import`)")
+    from collections import Counter
+    errs, warns, n_err, n_warn = Counter(), Counter(), 0, 0
+    room = lambda shown: args.max_errors <= 0 or shown < args.max_errors
+    shown_e = shown_w = 0
+    end_mode = "warning" if args.allow_end_stamps else "error"
+    items = _validate_items(args)
     for name, load in tqdm(items, desc="validate", unit="symbol", disable=args.quiet):
-        try: rep = validate_bars(load(), timeframe=args.timeframe)
+        try: df = load()
         except DataValidationError as e:
-            for i in e.issues: say(f"ERROR {i}")
+            for i in e.issues:
+                if room(shown_e): say(f"ERROR {i}"); shown_e += 1
             if getattr(e, "omitted", None): say(f"ERROR {name}: ... and {e.more()}")
+            errs.update(i.kind for i in e.issues); errs.update(getattr(e, "omitted", {}))
             n_err += len(e.issues) + sum(getattr(e, "omitted", {}).values()); continue
-        for i in rep.errors: say(f"ERROR {i}")
-        if args.warnings:
-            for i in rep.warnings: say(f"warning {i}")
-        if rep.omitted: say(f"ERROR {name}: ... and {sum(rep.omitted.values()):,} more not listed: " + ", ".join(f"{n:,} {k}" for k, n in rep.omitted.most_common()))
+        if args.paths and (note := tidied(df)): say(f"{name}: {note}")
+        _, rep = _check_file(df, args, end_mode)
+        for i in rep.errors:
+            if room(shown_e): say(f"ERROR {i}"); shown_e += 1
+        for i in rep.warnings:
+            if args.warnings and room(shown_w): say(f"warning {i}"); shown_w += 1
+        for k, n in rep.by_kind().items(): (errs if k.startswith("error:") else warns)[k.split(":", 1)[1]] += n
         n_err += rep.n_errors; n_warn += rep.n_warnings
         if args.verbose: say(rep.summary())
+    if n_err > shown_e: say(f"listed {shown_e:,} of {n_err:,} errors (--max-errors N; 0 lists all)")
+    if errs: say(f"errors by kind: {', '.join(f'{n:,} {k}' for k, n in errs.most_common())}")
+    if warns: say(f"warnings by kind: {', '.join(f'{n:,} {k}' for k, n in warns.most_common())}" + ("" if args.warnings else " (--warnings lists them)"))
     say(f"validated {len(items)} item(s): {n_err} error(s), {n_warn} warning(s)")
     return 1 if n_err else 0
 
@@ -187,18 +258,18 @@ def _synth_import_parsers(dsub):
 
     i = _common(dsub.add_parser("import", help="import CSV or parquet bar files (validated; all or nothing)",
         description="Load bar files (the seed CSV format timestamp,open,high,low,close,volume,vwap,trade_count, one "
-                    "SYMBOL_15min_*.csv per symbol, or parquet), validate every file, and only if none has an error "
-                    "write them all to <data-dir>/real (what --data real reads). Errors name the file, line and column."), "real")
+                    "SYMBOL_15min_*.csv per symbol, or parquet, or any other layout described by the file-format options), validate "
+                    "every file, and only if none has an error write them all to <data-dir>/real (what --data real reads). Errors name the file, line and column."), "real")
     i.add_argument("paths", nargs="*", help="files or folders of real bars, e.g. ../shared/data/us15m (or none, with --sample)")
     i.add_argument("--sample", action="store_true", help="import the 64 real stocks shipped in data/sample (what --data sample reads in place)")
     i.add_argument("--pattern", default="*_15min_*.csv", help="file pattern inside folders (default *_15min_*.csv)")
-    i.add_argument("--tz", help="time zone of naive timestamps (default: naive timestamps are an error)")
     i.add_argument("--resample", action="store_true", help="resample 1- or 5-minute bars to --timeframe")
     i.add_argument("--regular-hours-only", action="store_true", help="drop bars outside the regular session")
     i.add_argument("--fill-gaps", action="store_true", help="fill missing session bars with flat, zero-volume bars")
     i.add_argument("--overwrite", action="store_true", help="replace stored bars that differ from the files")
     i.add_argument("--to-db", action="store_true", help="also ingest the bars into the database (idempotent; migrates it first)")
     i.add_argument("--db-url", help="database URL (default: settings database.url; ALPHATRADE_DATABASE__URL)")
+    add_format_args(i)
     i.set_defaults(func=cmd_import)
 
 # %% ../../nbs/95a_apps.data.ipynb #0bbf11c5
@@ -220,10 +291,10 @@ def _fetch_validate_info_parsers(dsub):
                     "warnings (calendar gaps, bars outside regular hours, zero volume, suspected splits). Exit 1 on errors."), "real and synthetic")
     v.add_argument("paths", nargs="*", help="files or folders to validate instead of the stores (default: <data-dir>/real and <data-dir>/synthetic)")
     v.add_argument("--pattern", default="*_15min_*.csv", help="file pattern inside folders")
-    v.add_argument("--tz", help="time zone of naive timestamps")
     v.add_argument("--symbols", help="comma-separated symbols of the store (default: all)")
     v.add_argument("--warnings", action="store_true", help="list every warning, not only the count")
     v.add_argument("-v", "--verbose", action="store_true", help="print each item's summary")
+    add_format_args(v)
     v.set_defaults(func=cmd_validate)
 
     n = _common(dsub.add_parser("info", help="what is in the store, with its content hash",

@@ -14,13 +14,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
 
 from ..core.errors import DataIssue, DataValidationError, DataError
 from .calendar import BAR_COLUMNS, bar_length, schedule
 
 # %% auto #0
-__all__ = ['CSV_COLUMNS', 'OPTIONAL', 'KIND_WORDS', 'symbol_from_path', 'CappedIssues', 'CappedValidationError', 'read_csv_bars',
-           'read_parquet_bars', 'read_bars_dir', 'resample_bars']
+__all__ = ['CSV_COLUMNS', 'OPTIONAL', 'KIND_WORDS', 'symbol_from_path', 'column_names', 'CappedIssues', 'CappedValidationError',
+           'parse_bars', 'read_csv_bars', 'read_parquet_bars', 'read_bars_dir', 'resample_bars']
 
 # %% ../../nbs/11_data.loader.ipynb #fdbae9af
 CSV_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume", "vwap", "trade_count"]
@@ -28,11 +29,39 @@ OPTIONAL = {"vwap", "trade_count"}
 _FILE_RE = re.compile(r"^([A-Z][A-Z0-9.\-]{0,14})_(\d+(?:min|Min|hour|Hour|day|Day))")
 _TZ_RE = r"(?:Z|[+-]\d{2}:?\d{2})$"
 
-def symbol_from_path(path: Path | str) -> str:
-    "The symbol of a `SYMBOL_15min_*.csv` file name."
-    m = _FILE_RE.match(Path(path).name)
-    if not m: raise DataValidationError([DataIssue(Path(path).name, None, None, "file name is not SYMBOL_<timeframe>_*.csv; pass symbol=", kind="file_name")])
-    return m.group(1)
+def symbol_from_path(path: Path | str,  # a bar file
+                     pattern: str | None = None,  # a regex whose first group is the symbol (searched in the file name); None: SYMBOL_<timeframe>_*
+                    ) -> str:
+    "The symbol of a bar file's name: `SYMBOL_15min_*.csv` by default, or the first group of `pattern`."
+    name = Path(path).name
+    m = re.search(pattern, name) if pattern else _FILE_RE.match(name)
+    if not m or not m.group(1):
+        want = f"does not match the symbol pattern {pattern!r}" if pattern else "is not SYMBOL_<timeframe>_*.csv"
+        raise DataValidationError([DataIssue(name, None, None, f"file name {want}; pass symbol= (CLI: --symbol, or --symbol-pattern REGEX)", kind="file_name")])
+    return m.group(1).upper()
+
+def column_names(header: list[str],  # the file's column names (or, headerless, its first row)
+                 columns: dict | list | None = None,  # {file name: bars name} (a bars name of '' drops the column), or every column's bars name in order
+                 file: str = "",  # named in errors
+                 header_row: bool = True,  # False: the file has no header; `columns` must list every column's name
+                ) -> list[str]:
+    "The bars-frame name of each column: a file name that is a bars name in any case (`Close`) is that name; `columns` maps the others."
+    if isinstance(columns, (list, tuple)):
+        if len(columns) != len(header):
+            raise DataValidationError([DataIssue(file, 1, None, f"the file has {len(header)} columns but {len(columns)} names were given ({','.join(columns)})", kind="missing_column")])
+        names = [str(c).strip() for c in columns]
+    elif not header_row:
+        raise DataValidationError([DataIssue(file, 1, None, "a file without a header needs the name of every column in order "
+                                             "(CLI: --columns timestamp,open,high,low,close,volume)", kind="missing_column")])
+    else:
+        known = {c.lower(): c for c in CSV_COLUMNS + ["symbol"]}
+        mapped = {str(k).strip(): str(v).strip() for k, v in (columns or {}).items()}
+        names = [mapped.get(h, known.get(h.lower(), h)) for h in (str(h).strip() for h in header)]
+    out, seen = [], Counter()
+    for i, n in enumerate(names):
+        if n in ("", "-"): out.append(f"_skip{i}"); continue
+        out.append(n if not seen[n] else f"{n}.{seen[n]}"); seen[n] += 1
+    return out
 
 # %% ../../nbs/11_data.loader.ipynb #563fdba8
 KIND_WORDS = {"timestamp": "unparseable timestamp", "naive_timestamp": "naive timestamp", "number": "non-numeric value",
@@ -51,7 +80,7 @@ class CappedIssues:
         "Issues for the True rows of `mask` (`msg(i)` formats row i); only as many as can still be kept are built."
         idx = np.flatnonzero(mask)
         room = max(self.keep - len(self.issues), 0)
-        self._pending += [DataIssue(file, int(lines[i]), col, msg(i), severity, symbol, kind) for i in idx[:room]]
+        self._pending += [DataIssue(file, int(lines[i]), col, msg(i), severity, symbol[i] if isinstance(symbol, np.ndarray) else symbol, kind) for i in idx[:room]]
         if len(idx) > room: self.omitted[kind] += len(idx) - room
 
     def flush(self):
@@ -84,8 +113,26 @@ class CappedValidationError(DataValidationError):
     def of(cls, log: CappedIssues): return cls(log.flush().issues, log.omitted)
 
 # %% ../../nbs/11_data.loader.ipynb #499af87f
+def _typed_timestamps(raw: pd.Series, lines, file, symbol, tz, log: CappedIssues) -> tuple[pd.Series, np.ndarray]:
+    "UTC timestamps of a datetime column (parquet): converted as they are, never through strings."
+    ts = pd.DatetimeIndex(raw)
+    empty = np.asarray(ts.isna())
+    log.add_mask(empty, lines, file, "timestamp", lambda i: "empty timestamp", symbol, "timestamp")
+    if ts.tz is None:
+        if tz is None:
+            first = np.zeros(len(ts), bool); first[np.argmax(~empty)] = (~empty).any()
+            log.add_mask(first, lines, file, "timestamp", lambda i: f"naive timestamps ({(~empty).sum():,} of them, from {ts[i]}) have no time zone: "
+                         "store them in UTC or pass tz= (CLI: --tz America/New_York)", symbol, "naive_timestamp")
+            return pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns, UTC]"), np.ones(len(ts), bool)
+        try: ts = ts.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+        except Exception as e: raise DataError(f"{file}: cannot localise timestamps to {tz!r}: {e}") from None
+        log.add_mask(np.asarray(ts.isna()) & ~empty, lines, file, "timestamp", lambda i: f"{raw.iloc[i]} does not exist or is ambiguous in {tz}", symbol, "timestamp")
+    out = ts.tz_convert("UTC").as_unit("ns")
+    return pd.Series(out, index=raw.index), np.asarray(out.isna())
+
 def _parse_timestamps(raw: pd.Series, lines, file, symbol, tz, log: CappedIssues) -> tuple[pd.Series, np.ndarray]:
-    "UTC timestamps of a column of strings, and the mask of rows whose timestamp is wrong (reported to `log`)."
+    "UTC timestamps of a column of strings (or datetimes), and the mask of rows whose timestamp is wrong (reported to `log`)."
+    if pd.api.types.is_datetime64_any_dtype(raw.dtype): return _typed_timestamps(raw, lines, file, symbol, tz, log)
     s = raw.astype(str).str.strip()
     empty = (s == "").to_numpy()
     aware = s.str.contains(_TZ_RE, regex=True).to_numpy() & ~empty
@@ -109,10 +156,11 @@ def _parse_timestamps(raw: pd.Series, lines, file, symbol, tz, log: CappedIssues
 
 # %% ../../nbs/11_data.loader.ipynb #62c12505
 def _check_columns(columns, file: str, symbol: str):
-    missing = [c for c in CSV_COLUMNS if c not in columns]
-    extra = [c for c in columns if c not in CSV_COLUMNS and c != "symbol"]
-    issues = [DataIssue(file, 1, c, f"missing column {c!r} (expected {','.join(CSV_COLUMNS)})", "error", symbol, "missing_column") for c in missing]
-    issues += [DataIssue(file, 1, c, f"unexpected column {c!r}", "error", symbol, "extra_column") for c in extra]
+    missing = [c for c in CSV_COLUMNS if c not in columns and c not in OPTIONAL]
+    extra = [c for c in columns if c not in CSV_COLUMNS and c != "symbol" and not str(c).startswith("_skip")]
+    issues = [DataIssue(file, 1, c, f"missing column {c!r} (expected {','.join(CSV_COLUMNS[:6])}[,vwap,trade_count]; "
+                        "map other names with columns= (CLI: --columns NAME=timestamp,...))", "error", symbol, "missing_column") for c in missing]
+    issues += [DataIssue(file, 1, c, f"unexpected column {c!r} (rename it with --columns {c}=NAME, or drop it with --columns {c}=)", "error", symbol, "extra_column") for c in extra]
     if issues: raise DataValidationError(issues)
 
 def _numbers(s: pd.Series) -> np.ndarray:
@@ -121,116 +169,164 @@ def _numbers(s: pd.Series) -> np.ndarray:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError): pass
     return pd.to_numeric(s.where(s != ""), errors="coerce").to_numpy(dtype="float64")
 
-def _parse_strings(raw: pd.DataFrame, file: str, symbol: str, tz, first_line: int, log: CappedIssues) -> tuple[pd.DataFrame, np.ndarray]:
-    "The bars frame of a frame of strings with the CSV columns, and the mask of its bad rows (their problems go to `log`)."
+def _symbols(raw: pd.DataFrame, symbol, lines, file, log: CappedIssues):
+    "The symbol of every row: the file's `symbol` column when it has one, else `symbol`."
+    if "symbol" not in raw.columns: return symbol, np.zeros(len(raw), bool)
+    codes, uniq = pd.factorize(raw["symbol"])  # clean each distinct symbol once, not every row
+    clean = np.append(pd.Index(uniq).astype(str).str.strip().str.upper().to_numpy(dtype=object), "")
+    s = clean[codes]  # code -1 (a missing cell) picks the ""
+    empty = s == ""
+    log.add_mask(empty, lines, file, "symbol", lambda i: "empty symbol", symbol or "", "missing_value")
+    return s, empty
+
+def _parse_strings(raw: pd.DataFrame, file: str, symbol, tz, first_line: int, log: CappedIssues, lines=None) -> tuple[pd.DataFrame, np.ndarray]:
+    "The bars frame of a frame of strings (or typed columns) with the bars columns, and the mask of its bad rows (problems go to `log`)."
     raw = raw.reset_index(drop=True)
-    lines = np.arange(first_line, first_line + len(raw))
-    ts, bad = _parse_timestamps(raw["timestamp"], lines, file, symbol, tz, log)
-    out = pd.DataFrame({"timestamp": ts.array, "symbol": symbol}, index=pd.Index(lines, name="line"))
+    lines = np.arange(first_line, first_line + len(raw)) if lines is None else np.asarray(lines)
+    syms, bad = _symbols(raw, symbol, lines, file, log)
+    ts, bad_ts = _parse_timestamps(raw["timestamp"], lines, file, syms, tz, log)
+    bad = bad | bad_ts
+    out = pd.DataFrame({"timestamp": ts.array, "symbol": syms}, index=pd.Index(lines, name="line"))
     for c in CSV_COLUMNS[1:]:
+        if c not in raw.columns: out[c] = np.nan; continue
         s = raw[c]
-        if s.dtype.kind in "fiu": out[c] = s.to_numpy(dtype="float64"); continue
-        s = s.astype(str).str.strip()
-        v = _numbers(s)
-        empty = (s == "").to_numpy()
-        log.add_mask(np.isnan(v) & ~empty, lines, file, c, lambda i, s=s, c=c: f"{c} {s.iloc[i]!r} is not a number", symbol, "number")
-        bad |= np.isnan(v) & ~empty
+        if s.dtype.kind in "fiub":
+            v = s.to_numpy(dtype="float64", na_value=np.nan, copy=True); empty = np.isnan(v)
+        else:
+            s = s.astype(str).str.strip()
+            v = _numbers(s)
+            empty = (s == "").to_numpy()
+            log.add_mask(np.isnan(v) & ~empty, lines, file, c, lambda i, s=s, c=c: f"{c} {s.iloc[i]!r} is not a number", syms, "number")
+            bad |= np.isnan(v) & ~empty
         if c not in OPTIONAL:
-            log.add_mask(empty, lines, file, c, lambda i, c=c: f"empty {c}", symbol, "missing_value"); bad |= empty
+            log.add_mask(empty, lines, file, c, lambda i, c=c: f"empty {c}", syms, "missing_value"); bad |= empty
         out[c] = v
     out.attrs["source"] = file
     return out[BAR_COLUMNS], bad
 
-def _frame_from_strings(raw: pd.DataFrame, file: str, symbol: str, tz, first_line: int = 2, keep: int = 20) -> pd.DataFrame:
-    "Turn a frame of strings with the CSV columns into the bars frame; raise with its (capped) format errors."
-    _check_columns(raw.columns, file, symbol)
+def parse_bars(raw: pd.DataFrame,  # the file's cells (strings, or typed columns) under the bars names
+               file: str,  # named in errors
+               symbol: str | None,  # the symbol of every row, when `raw` has no `symbol` column
+               tz: str | None = None,  # time zone of naive timestamps
+               lines=None,  # each row's line (or record) number; default 2, 3, ...
+               keep: int = 20,  # problems kept (by line); the rest are counted by kind
+              ) -> pd.DataFrame:
+    "Turn a frame of cells with the bars columns into the bars frame; raise with its (capped) format errors."
+    _check_columns(raw.columns, file, symbol or "")
     log = CappedIssues(keep)
-    out, _ = _parse_strings(raw, file, symbol, tz, first_line, log)
+    out, _ = _parse_strings(raw, file, symbol, tz, 2, log, lines)
     if log.total: raise CappedValidationError.of(log)
     return out
 
 # %% ../../nbs/11_data.loader.ipynb #48bb738a
-_FAST = {"timestamp": str, **{c: "float64" for c in CSV_COLUMNS[1:]}}
+def _header(path: Path) -> list[str]:
+    "The first row's fields (the header, or a headerless file's first bar)."
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as f: header = next(csv.reader(f), None)
+    if not header: raise pd.errors.EmptyDataError("empty file")
+    return header
 
-def _fast_csv(path: Path, symbol: str, chunksize: int) -> pd.DataFrame | None:
-    "The common case, a chunk at a time in the C parser: every number parses and every timestamp ends in Z. None otherwise."
-    parts = []
+def _fast_csv(path: Path, symbol, chunksize: int, names: list[str], header: bool) -> pd.DataFrame | None:
+    "The common case, in arrow's streaming reader: every number parses, no required cell is empty, every timestamp ends in Z. None otherwise."
+    if not set(CSV_COLUMNS[:6]) <= set(names) or not set(names) <= set(CSV_COLUMNS) | {"symbol"}: return None
+    types = {n: pa.string() if n in ("timestamp", "symbol") else pa.float64() for n in names}
+    batches = []
     try:
-        for raw in pd.read_csv(path, dtype=_FAST, skipinitialspace=True, chunksize=chunksize):
-            if list(raw.columns) != CSV_COLUMNS or raw[CSV_COLUMNS[1:6]].isna().any().any(): return None
-            s = raw["timestamp"]
-            if s.isna().any() or not s.str.endswith("Z").all(): return None  # offsets other than Z, naive or empty: the careful path
-            ts = pd.to_datetime(s, utc=True, errors="coerce", format="ISO8601")
-            if ts.isna().any(): return None
-            parts.append(raw.assign(timestamp=ts.dt.as_unit("ns"), symbol=symbol)[BAR_COLUMNS])
-    except (ValueError, pd.errors.ParserError): return None
-    if not parts: return None
-    out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    out.index = pd.RangeIndex(2, len(out) + 2, name="line")
+        with open(path, "rb") as f:
+            if f.read(3) != b"\xef\xbb\xbf": f.seek(0)  # a byte-order mark
+            reader = pcsv.open_csv(f, read_options=pcsv.ReadOptions(column_names=names, skip_rows=int(header), block_size=1 << 22),
+                                   convert_options=pcsv.ConvertOptions(column_types=types, strings_can_be_null=False))
+            try:
+                for b in reader:
+                    ts = b.column(names.index("timestamp"))
+                    if not pc.all(pc.ends_with(ts, "Z")).as_py(): return None  # offsets other than Z, naive or empty: the careful path
+                    if any(b.column(names.index(c)).null_count for c in CSV_COLUMNS[1:6]): return None
+                    if "symbol" in names and not pc.all(pc.greater(pc.utf8_length(b.column(names.index("symbol"))), 0)).as_py(): return None
+                    batches.append(b)
+            finally: reader.close()
+        table = pa.Table.from_batches(batches, schema=reader.schema)
+        t = pc.cast(pc.utf8_slice_codeunits(table.column("timestamp"), 0, -1), pa.timestamp("ns"))  # arrow's ISO 8601, without the Z
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError): return None
+    if not len(table): return None
+    out = pd.DataFrame({"timestamp": pd.DatetimeIndex(t.to_numpy(zero_copy_only=False), tz="UTC").as_unit("ns"),
+                        "symbol": (pd.Index(table.column("symbol").to_numpy(zero_copy_only=False)).str.strip().str.upper() if "symbol" in names else symbol),
+                        **{c: (table.column(c).to_numpy(zero_copy_only=False) if c in names else np.nan) for c in CSV_COLUMNS[1:]}},
+                       index=pd.RangeIndex(1 + header, len(table) + 1 + header, name="line"))
     out.attrs["source"] = path.name
     return out
 
-def _arrow_frames(path: Path, chunksize: int):
-    "The CSV's rows as frames of strings (columns named by the stripped header), a block at a time: pyarrow's streaming reader."
-    with open(path, newline="", encoding="utf-8-sig", errors="replace") as f: header = next(csv.reader(f), None)
-    if not header: raise pd.errors.EmptyDataError("empty file")
-    cols, seen = [], Counter()
-    for h in (h.strip() for h in header): cols.append(h if not seen[h] else f"{h}.{seen[h]}"); seen[h] += 1
-    names = [f"c{i}" for i in range(len(cols))]
+def _arrow_frames(path: Path, chunksize: int, names: list[str], header: bool):
+    "The CSV's rows as frames of strings (columns named `names`), a block at a time: pyarrow's streaming reader."
+    cols = [f"c{i}" for i in range(len(names))]
     block = min(1 << 20, max(chunksize * 64, 1 << 16))  # small blocks: arrow reads ahead a number of them
     buf, n, first = [], 0, True
     with open(path, "rb") as f:  # a Python file, not the path: given a path, arrow buffers far ahead (the whole 200 MB)
-        reader = pcsv.open_csv(f, read_options=pcsv.ReadOptions(column_names=names, skip_rows=1, block_size=block),
-                               convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False))
+        if f.read(3) != b"\xef\xbb\xbf": f.seek(0)  # a byte-order mark
+        reader = pcsv.open_csv(f, read_options=pcsv.ReadOptions(column_names=cols, skip_rows=int(header), block_size=block),
+                               convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(cols, pa.string()), strings_can_be_null=False))
         try:
             for b in reader:
                 buf.append(b); n += len(b)
-                if n >= chunksize: yield pa.Table.from_batches(buf).to_pandas().set_axis(cols, axis=1); buf, n, first = [], 0, False
+                if n >= chunksize: yield pa.Table.from_batches(buf).to_pandas().set_axis(names, axis=1); buf, n, first = [], 0, False
         finally: reader.close()  # a reader left reading ahead when the caller stops early (a bad header) can abort the process at exit
-    if buf or first: yield pa.Table.from_batches(buf, schema=reader.schema).to_pandas().set_axis(cols, axis=1)
+    if buf or first: yield pa.Table.from_batches(buf, schema=reader.schema).to_pandas().set_axis(names, axis=1)
 
-def _pandas_frames(path: Path, chunksize: int):
+def _pandas_frames(path: Path, chunksize: int, names: list[str], header: bool):
     "The same with pandas' C parser: slower, but its errors name the line of a row with the wrong number of fields."
-    with pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, skipinitialspace=True, chunksize=chunksize) as reader:
-        for raw in reader: yield raw.set_axis([str(c).strip() for c in raw.columns], axis=1)
+    with pd.read_csv(path, header=0 if header else None, dtype=str, keep_default_na=False, na_filter=False, skipinitialspace=True,
+                     chunksize=chunksize, encoding="utf-8-sig") as reader:
+        for raw in reader: yield raw.set_axis(names, axis=1)
 
-def _careful_csv(path: Path, symbol: str, tz, log: CappedIssues, give_up_after: int | None, frames_of) -> pd.DataFrame | None:
+# %% ../../nbs/11_data.loader.ipynb #c4reful1
+def _careful_csv(path: Path, symbol, tz, log: CappedIssues, give_up_after: int | None, frames_of, first: int, header_ts: str | None) -> pd.DataFrame | None:
     "Every cell as text, a chunk at a time; problems go to `log`. Stops when the first `give_up_after` rows are all bad."
-    frames, line, good = [], 2, False
+    frames, line, good, repeated = [], first, False, 0
     for raw in frames_of:
-        if line == 2: _check_columns(raw.columns, path.name, symbol)
-        for part in ((raw.iloc[:give_up_after], raw.iloc[give_up_after:]) if give_up_after and line == 2 else (raw,)):
-            if len(part) == 0 and line > 2: continue
-            out, bad = _parse_strings(part, path.name, symbol, tz, line, log)
+        if line == first: _check_columns(raw.columns, path.name, symbol or "")
+        for part in ((raw.iloc[:give_up_after], raw.iloc[give_up_after:]) if give_up_after and line == first else (raw,)):
+            if len(part) == 0 and line > first: continue
+            lines = np.arange(line, line + len(part))
+            line += len(part)
+            if header_ts is not None:  # the header repeated inside the file (files concatenated with their headers): dropped, counted
+                again = (part["timestamp"].str.strip() == header_ts).to_numpy()
+                if again.any(): repeated += int(again.sum()); part, lines = part[~again], lines[~again]
+            out, bad = _parse_strings(part, path.name, symbol, tz, 0, log, lines)
             good |= not bad.all()
             frames = None if log.flush().total else frames + [out]  # after the first problem, only problems are kept
-            line += len(part)
-            if give_up_after and not good and line - 2 >= give_up_after:
-                log.issues.insert(0, DataIssue(path.name, None, None, f"stopped reading after line {line - 1:,}: none of the first {line - 2:,} "
-                                               "rows is a valid bar (this does not look like bar data)", "error", symbol, "not_bars"))
+            if give_up_after and not good and line - first >= give_up_after:
+                log.issues.insert(0, DataIssue(path.name, None, None, f"stopped reading after line {line - 1:,}: none of the first {line - first:,} "
+                                               "rows is a valid bar (this does not look like bar data)", "error", symbol if isinstance(symbol, str) else None, "not_bars"))
                 return None
     if frames is None: return None
-    return pd.concat(frames) if len(frames) > 1 else frames[0]
+    out = pd.concat(frames) if len(frames) > 1 else frames[0]
+    out.attrs["header_lines"] = repeated
+    return out
 
-def read_csv_bars(path: Path | str,  # a SYMBOL_15min_*.csv file in the seed format
-                  symbol: str | None = None,  # default: from the file name
+def read_csv_bars(path: Path | str,  # a SYMBOL_15min_*.csv file in the seed format (or any CSV of bars, with `columns`)
+                  symbol: str | None = None,  # default: the file's `symbol` column, else from the file name
                   tz: str | None = None,  # time zone of naive timestamps; None: naive timestamps are an error
                   keep: int = 20,  # problems kept (reported by line) per file; the rest are counted by kind
                   give_up_after: int | None = 1000,  # stop reading when this many first rows are all bad; None: read on
                   chunksize: int = 100_000,  # rows parsed at a time (bounds memory on malformed files)
+                  columns: dict | list | None = None,  # column mapping, see `column_names`
+                  header: bool = True,  # False: the first line is a bar (then `columns` names every column)
+                  symbol_pattern: str | None = None,  # regex whose first group is the symbol in the file name
                  ) -> pd.DataFrame:
-    "Read one seed-format CSV into the bars frame (index = line number, `attrs['source']` = file name)."
+    "Read one CSV of bars into the bars frame (index = line number, `attrs['source']` = file name, `attrs['header_lines']` = repeated headers dropped)."
     path = Path(path)
-    symbol = symbol or symbol_from_path(path)
     if not path.is_file(): raise DataError(f"{path}: no such file")
     log = CappedIssues(keep)
     try:
-        fast = _fast_csv(path, symbol, chunksize)
-        if fast is not None: return fast
-        try: out = _careful_csv(path, symbol, tz, log, give_up_after, _arrow_frames(path, chunksize))
+        first_row = _header(path)
+        names = column_names(first_row, columns, path.name, header)
+        if "symbol" not in names: symbol = symbol or symbol_from_path(path, symbol_pattern)
+        kept = [n for n in names if not n.startswith("_skip")]
+        first, header_ts = 1 + header, (first_row[names.index("timestamp")].strip() if header and "timestamp" in names else None)
+        fast = _fast_csv(path, symbol, chunksize, names, header) if kept == names else None
+        if fast is not None: fast.attrs["header_lines"] = 0; return fast
+        try: out = _careful_csv(path, symbol, tz, log, give_up_after, (f[kept] for f in _arrow_frames(path, chunksize, names, header)), first, header_ts)
         except pa.ArrowInvalid:  # a row with the wrong number of fields, or not UTF-8: pandas says where
             log = CappedIssues(keep)
-            out = _careful_csv(path, symbol, tz, log, give_up_after, _pandas_frames(path, chunksize))
+            out = _careful_csv(path, symbol, tz, log, give_up_after, (f[kept] for f in _pandas_frames(path, chunksize, names, header)), first, header_ts)
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
         log.flush().issues.append(DataIssue(path.name, None, None, f"not a readable CSV: {e}", kind="csv")); out = None
     except pd.errors.EmptyDataError:
@@ -240,23 +336,24 @@ def read_csv_bars(path: Path | str,  # a SYMBOL_15min_*.csv file in the seed for
     return out
 
 # %% ../../nbs/11_data.loader.ipynb #cb961981
-def read_parquet_bars(path: Path | str, symbol: str | None = None, tz: str | None = None) -> pd.DataFrame:
-    "Read a parquet file of bars (the store's files, or any with the CSV columns) into the bars frame."
+def read_parquet_bars(path: Path | str,  # a parquet file of bars: one symbol, or many in a `symbol` column
+                      symbol: str | None = None,  # default: the `symbol` column, else from the file name
+                      tz: str | None = None,  # time zone of naive timestamps; None: naive timestamps are an error
+                      columns: dict | list | None = None,  # column mapping, see `column_names`
+                      keep: int = 20,  # problems kept (by record); the rest are counted by kind
+                      symbol_pattern: str | None = None,  # regex whose first group is the symbol in the file name
+                     ) -> pd.DataFrame:
+    "Read a parquet file of bars (the store's files, or any with the bars columns) into the bars frame; the 'line' is the 1-based record."
     path = Path(path)
-    raw = pd.read_parquet(path)
-    if "symbol" not in raw.columns: raw.insert(0, "symbol", symbol or symbol_from_path(path))
-    ts = raw.get("timestamp")
-    if ts is not None and pd.api.types.is_datetime64_any_dtype(ts):
-        if getattr(ts.dt, "tz", None) is None:
-            if tz is None: raise DataValidationError([DataIssue(path.name, 1, "timestamp", "naive timestamps: store them in UTC or pass tz=", kind="naive_timestamp")])
-            raw["timestamp"] = ts.dt.tz_localize(tz).dt.tz_convert("UTC")
-        raw["timestamp"] = raw["timestamp"].dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    frames = []
-    for sym, g in raw.groupby("symbol", sort=False):
-        out = _frame_from_strings(g.drop(columns="symbol").reset_index(drop=True), path.name, str(sym), tz, first_line=1)
-        frames.append(out)
-    out = pd.concat(frames) if frames else _frame_from_strings(raw.drop(columns="symbol"), path.name, symbol or "", tz, 1)
-    out.attrs["source"] = path.name
+    if not path.is_file(): raise DataError(f"{path}: no such file")
+    try: raw = pq.read_table(path).to_pandas()
+    except (pa.ArrowException, OSError) as e: raise DataValidationError([DataIssue(path.name, None, None, f"not a readable parquet file: {e}", kind="parquet")]) from None
+    if raw.index.name is not None or isinstance(raw.index, pd.MultiIndex): raw = raw.reset_index()  # e.g. a timestamp index
+    raw.columns = column_names([str(c) for c in raw.columns], columns, path.name)
+    raw = raw[[c for c in raw.columns if not c.startswith("_skip")]]
+    if "symbol" not in raw.columns: symbol = symbol or symbol_from_path(path, symbol_pattern)
+    out = parse_bars(raw, path.name, symbol, tz, np.arange(1, len(raw) + 1), keep)
+    out.attrs.update(source=path.name, header_lines=0)
     return out
 
 def read_bars_dir(folder: Path | str, pattern: str = "*_15min_*.csv", tz: str | None = None) -> list[pd.DataFrame]:

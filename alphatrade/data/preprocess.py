@@ -16,7 +16,8 @@ from .loader import CappedValidationError
 from .calendar import BAR_COLUMNS, bar_length, schedule, session_bars
 
 # %% auto #0
-__all__ = ['SPLIT_RATIOS', 'ValidationReport', 'validate_bars', 'filter_regular_hours', 'fill_gaps', 'bar_problem']
+__all__ = ['SPLIT_RATIOS', 'ValidationReport', 'end_stamp_issues', 'validate_bars', 'filter_regular_hours', 'fill_gaps',
+           'bar_problem']
 
 # %% ../../nbs/12_data.preprocess.ipynb #34664a5a
 @dataclass
@@ -64,12 +65,16 @@ class _Kept:
         if n > r: self.omitted[f"{severity}:{kind}"] += n - r
         return r
 
+def _at(file, i) -> str:
+    "The file of row `i`: `file` itself, or its i-th entry when rows come from many files (one array of names)."
+    return file if isinstance(file, str) else str(file[i])
+
 def _mk(mask, lines, syms, file, col, msg, kind, severity="error", kept: _Kept | None = None):
     idx = np.flatnonzero(mask)
     if kept is not None: idx = idx[:kept.room(kind, severity, len(idx))]
-    return [DataIssue(file, int(lines[i]), col, msg(i), severity, str(syms[i]), kind) for i in idx]
+    return [DataIssue(_at(file, i), int(lines[i]), col, msg(i), severity, str(syms[i]), kind) for i in idx]
 
-def _row_checks(df: pd.DataFrame, file: str, lines, syms, step_ns: int, opens_ns, kept: _Kept | None = None) -> list[DataIssue]:
+def _row_checks(df: pd.DataFrame, file: str, lines, syms, step_ns: int, opens_ns, kept: _Kept | None = None, codes=None) -> list[DataIssue]:
     mk = partial(_mk, kept=kept)
     o, h, l, c, v = (df[k].to_numpy(dtype="float64") for k in ("open", "high", "low", "close", "volume"))
     iss = []
@@ -89,14 +94,15 @@ def _row_checks(df: pd.DataFrame, file: str, lines, syms, step_ns: int, opens_ns
     iss += mk(tc < 0, lines, syms, file, "trade_count", lambda i: f"trade_count {tc[i]:g} is negative", "trade_count")
     # time: duplicates and order within each symbol, in file order; then the grid
     t = pd.DatetimeIndex(df["timestamp"]).as_unit("ns").asi8
-    key = pd.Series(t).groupby(syms.astype(str), sort=False)
+    codes = pd.factorize(syms)[0] if codes is None else codes
+    key = pd.Series(t).groupby(codes, sort=False)
     prev = key.shift(1).to_numpy()
     has_prev = ~np.isnan(prev)
     prevv = np.where(has_prev, prev, 0).astype("int64")
-    dup = pd.DataFrame({"s": syms, "t": t}).duplicated().to_numpy()
+    dup = pd.DataFrame({"s": codes, "t": t}).duplicated().to_numpy()
     iss += mk(dup, lines, syms, file, "timestamp", lambda i: f"duplicate timestamp {pd.Timestamp(t[i], tz='UTC')} for {syms[i]}", "duplicate")
     back = has_prev & (t < prevv) & ~dup
-    iss += mk(back, lines, syms, file, "timestamp", lambda i: f"out of order: {pd.Timestamp(t[i], tz='UTC')} comes after {pd.Timestamp(prevv[i], tz='UTC')}", "order")
+    iss += mk(back, lines, syms, file, "timestamp", lambda i: f"out of order: {pd.Timestamp(t[i], tz='UTC')} comes after {pd.Timestamp(prevv[i], tz='UTC')} (sort=True, CLI: --sort)", "order")
     off = (t - opens_ns) % step_ns != 0
     iss += mk(off, lines, syms, file, "timestamp", lambda i: f"{pd.Timestamp(t[i], tz='UTC')} is not on the {pd.Timedelta(step_ns)} grid", "grid")
     return iss
@@ -114,71 +120,154 @@ def _session_index(t_ns: np.ndarray):
     i = np.clip(np.searchsorted(o, t_ns, side="right") - 1, 0, None)
     return i, o, c, sch
 
-def _calendar_checks(df, file, lines, syms, timeframe, t, sess_i, o, c, sch, split_tol, split_move, kept: _Kept | None = None):
-    mk = partial(_mk, kept=kept)
-    kept = kept or _Kept(None)
+def _gap_issues(file, uniq, per, gaps, reg: pd.DataFrame, sch, timeframe, kept: _Kept) -> list[DataIssue]:
+    "The missing bars of the symbols with gaps, listed while there is room for them, counted after."
+    iss, rc, rt = [], None, None
+    for k in np.flatnonzero(gaps > 0):
+        room = kept.room("gap", "warning", int(gaps[k]))
+        if not room: continue
+        if rc is None: o = np.argsort(reg["c"].to_numpy(), kind="stable"); rc, rt = reg["c"].to_numpy()[o], reg["t"].to_numpy()[o]
+        have = rt[np.searchsorted(rc, k):np.searchsorted(rc, k, side="right")]
+        expected = _grid(sch.index[per.s0[k]], sch.index[per.s1[k]], timeframe)
+        iss += [DataIssue(_at(file, per.first_row[k]), None, "timestamp", f"missing bar {pd.Timestamp(x, tz='UTC')} (XNYS session)", "warning", str(uniq[k]), "gap")
+                for x in np.setdiff1d(expected, have)[:room]]
+    return iss
+
+def _calendar_checks(df, file, lines, syms, timeframe, t, sess_i, o, c, sch, split_tol, split_move, kept: _Kept | None = None, factorized=None):
+    "Outside hours, zero volume, gaps and suspected splits; and the per-symbol summary. Linear in rows: one pass, grouped by symbol code."
+    mk, kept = partial(_mk, kept=kept), kept or _Kept(None)
     step = bar_length(timeframe).value
-    iss, rows = [], []
-    inside = (t >= o[sess_i]) & (t < c[sess_i])
-    regular = inside & (t + step <= c[sess_i])
+    regular = (t >= o[sess_i]) & (t + step <= c[sess_i])
     v = df["volume"].to_numpy(dtype="float64")
-    iss += mk(~regular, lines, syms, file, "timestamp", lambda i: f"bar at {pd.Timestamp(t[i], tz='UTC')} is outside regular hours", "outside_hours", "warning")
+    iss = mk(~regular, lines, syms, file, "timestamp", lambda i: f"bar at {pd.Timestamp(t[i], tz='UTC')} is outside regular hours", "outside_hours", "warning")
     iss += mk(v == 0, lines, syms, file, "volume", lambda i: f"zero volume at {pd.Timestamp(t[i], tz='UTC')}", "zero_volume", "warning")
-    opn, cls = df["open"].to_numpy(dtype="float64"), df["close"].to_numpy(dtype="float64")
-    for sym in pd.unique(syms):
-        m = np.flatnonzero(syms == sym)
-        m = m[np.argsort(t[m], kind="stable")]
-        ts, reg = t[m], regular[m]
-        days = sch.index[sess_i[m][reg]]
-        n_gap = 0
-        if len(days):
-            expected = _grid(days.min(), days.max(), timeframe)
-            missing = np.setdiff1d(expected, ts[reg], assume_unique=False)
-            n_gap = len(missing)
-            iss += [DataIssue(file, None, "timestamp", f"missing bar {pd.Timestamp(x, tz='UTC')} (XNYS session)", "warning", str(sym), "gap")
-                    for x in missing[:kept.room("gap", "warning", len(missing))]]
-        # suspected splits: open of a bar vs the previous bar's close
-        if len(m) > 1:
-            r = opn[m][1:] / cls[m][:-1]
-            near = np.min(np.abs(r[:, None] / SPLIT_RATIOS[None, :] - 1), axis=1) < split_tol
-            big = np.abs(np.log(r)) > np.log1p(split_move)
-            ks = np.flatnonzero(near & big)
-            for k in ks[:kept.room("suspected_split", "warning", len(ks))]:
-                j = m[k + 1]
-                iss.append(DataIssue(file, int(lines[j]), "open", f"suspected split or unadjusted price: open {opn[j]:g} vs previous close "
-                                     f"{cls[m[k]]:g} (ratio {r[k]:.3f}) at {pd.Timestamp(t[j], tz='UTC')}", "warning", str(sym), "suspected_split"))
-        per_day = pd.Series(1, index=days).groupby(level=0).sum() if len(days) else pd.Series(dtype=int)
-        half = (sch.loc[per_day.index, "close"] - sch.loc[per_day.index, "open"] < pd.Timedelta("6h")) if len(days) else pd.Series(dtype=bool)
-        rows.append({"symbol": str(sym), "rows": len(m), "first": pd.Timestamp(ts.min(), tz="UTC"), "last": pd.Timestamp(ts.max(), tz="UTC"),
-                     "sessions": len(per_day), "half_days": int(half.sum()) if len(days) else 0, "gaps": n_gap,
-                     "outside_hours": int((~reg).sum()), "zero_volume": int((v[m] == 0).sum())})
-    return iss, pd.DataFrame(rows).set_index("symbol") if rows else None
+    codes, uniq = factorized or pd.factorize(syms)
+    n = len(uniq)
+    reg = pd.DataFrame({"c": codes[regular], "s": sess_i[regular], "t": t[regular]})
+    days = reg.drop_duplicates(["c", "s"])
+    per = pd.DataFrame({"s0": days.groupby("c")["s"].min(), "s1": days.groupby("c")["s"].max(), "sessions": days.groupby("c").size(),
+                        "half_days": pd.Series((c - o < pd.Timedelta("6h").value)[days["s"]], index=days.index).groupby(days["c"]).sum(),
+                        "present": reg[(reg.t - o[reg.s]) % step == 0].drop_duplicates(["c", "t"]).groupby("c").size()}).reindex(range(n))
+    cum = np.concatenate([[0], np.cumsum((c - o) // step)])
+    has = per.s0.notna().to_numpy()
+    s0, s1 = per.s0.fillna(0).astype(int).to_numpy(), per.s1.fillna(0).astype(int).to_numpy()
+    gaps = np.where(has, cum[s1 + 1] - cum[s0] - per.present.fillna(0).to_numpy(), 0).astype(int)
+    per["s0"], per["s1"] = s0, s1
+    per["first_row"] = 0 if isinstance(file, str) else pd.Series(np.arange(len(codes))).groupby(codes).first().reindex(range(n)).to_numpy()  # names the file
+    iss += _gap_issues(file, uniq, per, gaps, reg, sch, timeframe, kept)
+    iss += _split_issues(df, file, lines, syms, t, codes, v, split_tol, split_move, kept)
+    summary = pd.DataFrame({"symbol": uniq.astype(str), "rows": np.bincount(codes, minlength=n),
+                            "first": pd.DatetimeIndex(pd.Series(t).groupby(codes).min().to_numpy(), tz="UTC"),
+                            "last": pd.DatetimeIndex(pd.Series(t).groupby(codes).max().to_numpy(), tz="UTC"),
+                            "sessions": per.sessions.fillna(0).astype(int).to_numpy(), "half_days": per.half_days.fillna(0).astype(int).to_numpy(),
+                            "gaps": gaps, "outside_hours": np.bincount(codes, weights=~regular, minlength=n).astype(int),
+                            "zero_volume": np.bincount(codes, weights=v == 0, minlength=n).astype(int)})
+    return iss, summary.set_index("symbol")
+
+# %% ../../nbs/12_data.preprocess.ipynb #spl1t0v0
+def _split_issues(df, file, lines, syms, t, codes, v, split_tol, split_move, kept: _Kept, window: int = 26) -> list[DataIssue]:
+    """Suspected splits: a jump (a bar's open vs the previous bar's close) near a split ratio and larger than `split_move`,
+    *with volume continuity*: the median volume of the `window` bars after vs before moves inversely to the price (a 2:1
+    split halves the price and doubles the share count), within a factor of 2. A big move on heavy volume is news."""
+    order = np.lexsort((t, codes))
+    cs = codes[order]
+    opn, cls = df["open"].to_numpy(dtype="float64")[order], df["close"].to_numpy(dtype="float64")[order]
+    vs = v[order]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = opn[1:] / cls[:-1]
+        big = np.flatnonzero((cs[1:] == cs[:-1]) & (np.abs(np.log(r)) > np.log1p(split_move)))  # few: then the ratios
+        cand = big[np.min(np.abs(r[big, None] / SPLIT_RATIOS[None, :] - 1), axis=1) < split_tol]
+    hits = []
+    for k in cand:
+        j = k + 1  # the bar after the jump
+        lo, hi = np.searchsorted(cs, cs[j]), np.searchsorted(cs, cs[j], side="right")
+        before, after = vs[max(lo, j - window):j], vs[j:min(hi, j + window)]
+        vb, va = np.nanmedian(before) if len(before) else np.nan, np.nanmedian(after) if len(after) else np.nan
+        if vb > 0 and va > 0:  # volume known: a split moves it inversely to the price
+            vr = va / vb
+            if not (np.sign(np.log(vr)) == -np.sign(np.log(r[k])) and abs(np.log(r[k] * vr)) < np.log(2)): continue
+            why = f"; median volume x{vr:.2f} after"
+        else: why = "; volume unknown"
+        hits.append((j, k, why))
+    iss = []
+    for j, k, why in hits[:kept.room("suspected_split", "warning", len(hits))]:
+        row = order[j]
+        iss.append(DataIssue(_at(file, row), int(lines[row]), "open", f"suspected split or unadjusted price: open {opn[j]:g} vs previous close {cls[k]:g} "
+                             f"(ratio {r[k]:.3f}{why}) at {pd.Timestamp(t[row], tz='UTC')}", "warning", str(syms[row]), "suspected_split"))
+    return iss
+
+# %% ../../nbs/12_data.preprocess.ipynb #end1stmp
+def end_stamp_issues(df: pd.DataFrame,  # a bars frame, one or more symbols
+                     timeframe: str = "15Min",
+                     severity: str = "error",  # 'error' or 'warning'
+                     source=None,  # name to report (or one per row); default df.attrs['source']
+                     min_sessions: int = 5,  # judge a symbol only on at least this many sessions
+                    ) -> list[DataIssue]:
+    """One issue per symbol whose timestamps look like bar ENDS: bars stamped at the session close (16:00 New York)
+    with none at the open, in most sessions; or the session's first bar far lighter than its second (under half, in
+    most sessions), where the real first bar, the opening auction's, is the heaviest of the morning."""
+    file = df.attrs.get("source", "<bars>") if source is None else source
+    if len(df) == 0: return []
+    t = pd.DatetimeIndex(df["timestamp"]).tz_convert("UTC").as_unit("ns").asi8
+    s, o, c, _ = _session_index(t)
+    step, v = bar_length(timeframe).value, df["volume"].to_numpy(dtype="float64")
+    codes, uniq = pd.factorize(df["symbol"].astype(str))
+    lines = np.asarray(df.index)
+    at_open, at_close, second = t == o[s], t == c[s], t == o[s] + step
+    key = codes.astype("int64") * len(o) + s
+    def per_symbol(mask): return pd.Series(key[mask]).drop_duplicates().floordiv(len(o)).value_counts().reindex(range(len(uniq)), fill_value=0).to_numpy()
+    n_open, n_close = per_symbol(at_open), per_symbol(at_close)
+    touched = per_symbol((t >= o[s]) & (t <= c[s]))
+    v0 = pd.Series(v[at_open], index=key[at_open]).groupby(level=0).first()
+    v1 = pd.Series(v[second], index=key[second]).groupby(level=0).first()
+    both = pd.concat([v0, v1], axis=1, join="inner").dropna()
+    both = both[both[1] > 0]
+    light = (both[0] < 0.5 * both[1]).groupby(both.index // len(o)).agg(["mean", "size"]).reindex(range(len(uniq)))
+    iss = []
+    for k, sym in enumerate(uniq):
+        if touched[k] >= min_sessions and n_close[k] >= 0.5 * touched[k] and n_open[k] < 0.2 * n_close[k]:
+            why, first = f"{n_close[k]:,} of {touched[k]:,} sessions have a bar stamped at the close (16:00 New York) and {n_open[k]:,} one at the open", at_close
+        elif light["size"].iloc[k] >= min_sessions and light["mean"].iloc[k] >= 0.6:
+            why, first = (f"the bar stamped at the open has under half the volume of the next in {light['mean'].iloc[k]:.0%} of "
+                          f"{int(light['size'].iloc[k]):,} sessions (a real opening bar, with the auction, is the heavier)"), at_open
+        else: continue
+        i = np.flatnonzero(first & (codes == k))[0]
+        iss.append(DataIssue(_at(file, i), int(lines[i]), "timestamp", f"timestamps look like bar ENDS, not starts: {why}; every bar would be "
+                             "one bar late. Pass timestamps='end' (CLI: --timestamps end) to shift them to bar starts, or, if they "
+                             "really are starts, allow it (CLI: --allow-end-stamps)", severity, str(sym), "end_stamped"))
+    return iss
 
 # %% ../../nbs/12_data.preprocess.ipynb #cc2649af
 def validate_bars(df: pd.DataFrame,  # a bars frame (index: line numbers, attrs['source']: file), one or more symbols
                   timeframe: str = "15Min",
-                  source: str | None = None,  # name to report; default df.attrs['source']
+                  source=None,  # name to report, or an array of one per row (bars of many files); default df.attrs['source']
                   split_tol: float = 0.02,  # a jump within this of a split ratio ...
-                  split_move: float = 0.25,  # ... and larger than this is a suspected split
+                  split_move: float = 0.25,  # ... and larger than this (with volume continuity) is a suspected split
                   keep: int | None = 10_000,  # issues kept per kind (the rest only counted, in `omitted`); None: all
+                  end_stamps: str = "warning",  # timestamps that look like bar ends: 'error', 'warning' or 'ignore'
                  ) -> ValidationReport:
     "Check a bars frame; return a `ValidationReport` of errors and warnings, each located by file, line and column."
-    file = source or df.attrs.get("source", "<bars>")
-    missing = [c for c in BAR_COLUMNS if c not in df.columns]
+    file = df.attrs.get("source", "<bars>") if source is None else source if isinstance(source, str) else np.asarray(source, dtype=object)
+    name = file if isinstance(file, str) else f"{len(pd.unique(file)):,} files"
+    missing = [c for c in BAR_COLUMNS if c not in df.columns and c not in ("vwap", "trade_count")]
     if missing:
-        return ValidationReport(file, [DataIssue(file, None, c, f"missing column {c!r}", kind="missing_column") for c in missing])
-    if len(df) == 0: return ValidationReport(file, [DataIssue(file, None, None, "no bars", kind="empty")])
+        return ValidationReport(name, [DataIssue(name, None, c, f"missing column {c!r}", kind="missing_column") for c in missing])
+    if len(df) == 0: return ValidationReport(name, [DataIssue(name, None, None, "no bars", kind="empty")])
+    df = df.assign(**{c: np.nan for c in ("vwap", "trade_count") if c not in df.columns})
     ts = df["timestamp"]
     if not isinstance(ts.dtype, pd.DatetimeTZDtype):
-        return ValidationReport(file, [DataIssue(file, None, "timestamp", f"timestamps must be timezone-aware, got {ts.dtype}", kind="naive_timestamp")])
+        return ValidationReport(name, [DataIssue(name, None, "timestamp", f"timestamps must be timezone-aware, got {ts.dtype}", kind="naive_timestamp")])
     lines = np.asarray(df.index)
     syms = df["symbol"].astype(str).to_numpy()
     t = pd.DatetimeIndex(ts).tz_convert("UTC").as_unit("ns").asi8
     sess_i, o, c, sch = _session_index(t)
     kept = _Kept(keep)
-    issues = _row_checks(df, file, lines, syms, bar_length(timeframe).value, o[sess_i], kept)
-    cal, summary = _calendar_checks(df, file, lines, syms, timeframe, t, sess_i, o, c, sch, split_tol, split_move, kept)
-    return ValidationReport(file, issues + cal, summary, kept.omitted)
+    codes, uniq = pd.factorize(syms)  # once: every check groups by symbol code, one pass over the rows
+    issues = _row_checks(df, file, lines, syms, bar_length(timeframe).value, o[sess_i], kept, codes)
+    cal, summary = _calendar_checks(df, file, lines, syms, timeframe, t, sess_i, o, c, sch, split_tol, split_move, kept, (codes, uniq))
+    ends = [] if end_stamps == "ignore" else end_stamp_issues(df, timeframe, end_stamps, file)
+    ends = ends[:kept.room("end_stamped", end_stamps, len(ends))] if ends else []
+    return ValidationReport(name, ends + issues + cal, summary, kept.omitted)
 
 # %% ../../nbs/12_data.preprocess.ipynb #d7f16325
 def filter_regular_hours(df: pd.DataFrame, timeframe: str = "15Min") -> pd.DataFrame:
