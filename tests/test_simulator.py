@@ -548,3 +548,23 @@ def test_from_store_and_serve(tmp_path, bars):
         assert p.wait(60) == 0  # generous: under a loaded CI machine the interpreter may take a while to wind down
     finally:
         if p.poll() is None: p.kill(); p.wait()
+
+
+# --------------------------------------------------------------------------------------------------- issue 16: the last gaps with Alpaca
+
+def test_replace_refused_until_the_order_reaches_the_exchange(panel):
+    "An order placed while the market is closed is `accepted`: Alpaca refuses to replace it (422) until the open; cancel still works."
+    with AlpacaSimulator(panel, start=panel.timestamps[26]).running() as sim:  # Monday 16:00, closed
+        tc = trading(sim)
+        lim = lambda: LimitOrderRequest(symbol="AAA", qty=2, side=Side.BUY, time_in_force=TIF.GTC, limit_price=1.0)
+        o, gone = tc.submit_order(lim()), tc.submit_order(lim())
+        assert o.status.value == "accepted"
+        e = api_error(lambda: tc.replace_order_by_id(o.id, ReplaceOrderRequest(qty=3)))
+        assert (e.status_code, e.code, e.message) == (422, 40010001, "unable to replace order, order isn't sent to exchange yet")
+        assert tc.get_order_by_id(o.id).status.value == "accepted" and tc.get_order_by_id(o.id).qty == "2"  # untouched
+        tc.cancel_order_by_id(gone.id)
+        assert tc.get_order_by_id(gone.id).status.value == "canceled"
+        sim.advance()  # Tuesday 09:30: at the exchange
+        assert tc.get_order_by_id(o.id).status.value == "new"
+        new = tc.replace_order_by_id(o.id, ReplaceOrderRequest(qty=3))
+        assert (new.qty, str(new.replaces), tc.get_order_by_id(o.id).status.value) == ("3", str(o.id), "replaced")

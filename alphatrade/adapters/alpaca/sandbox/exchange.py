@@ -327,3 +327,13 @@ def cancelable(self: Exchange, r: OrderRecord):
     "Alpaca's 422 if the order can no longer be canceled or replaced."
     st = r.status_of(self.order_of(r))
     if st not in OPEN_STATUSES: raise ApiFault(422, 42210000, f'order is already in "{st}" state')
+
+_NOT_YET = {"accepted": "order isn't sent to exchange yet", "pending_new": "order isn't sent to exchange yet",
+            "pending_cancel": "order is pending cancel", "pending_replace": "order is pending replace"}  # Alpaca: no replace in these
+
+@patch
+def replaceable(self: Exchange, r: OrderRecord):
+    "Alpaca's 422 if the order cannot be replaced: one not at the exchange yet (accepted, pending_new), or pending a cancel or a replace; or closed."
+    st = r.status_of(self.order_of(r))
+    if st in _NOT_YET: raise ApiFault(422, 40010001, f"unable to replace order, {_NOT_YET[st]}")
+    self.cancelable(r)

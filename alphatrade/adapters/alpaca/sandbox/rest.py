@@ -257,7 +257,7 @@ async def delete_orders(self: Rest, request):
 @route("PATCH", "/v2/orders/{id}")
 async def patch_order(self: Rest, request):
     "Replace: a new order (new id) with the changes; the old one becomes `replaced`."
-    ex = self.exchange; r = ex.record(request.match_info["id"]); ex.cancelable(r); b = await read_body(request); o = ex.order_of(r)
+    ex = self.exchange; r = ex.record(request.match_info["id"]); ex.replaceable(r); b = await read_body(request); o = ex.order_of(r)
     if r.notional is not None: raise ApiFault(422, 42210000, "notional orders cannot be replaced")
     body = {"symbol": o.symbol, "side": o.side.value, "type": o.type.value, "extended_hours": r.extended_hours,
             "qty": b.get("qty") or str(o.remaining_qty), "time_in_force": b.get("time_in_force") or o.time_in_force.value,
