@@ -568,3 +568,28 @@ def test_replace_refused_until_the_order_reaches_the_exchange(panel):
         assert tc.get_order_by_id(o.id).status.value == "new"
         new = tc.replace_order_by_id(o.id, ReplaceOrderRequest(qty=3))
         assert (new.qty, str(new.replaces), tc.get_order_by_id(o.id).status.value) == ("3", str(o.id), "replaced")
+
+
+def test_orders_of_one_bar_page_by_submitted_at(panel):
+    "Orders placed within one bar have strictly increasing submitted_at, so paging get_orders with until=<last seen> loses none."
+    with AlpacaSimulator(panel, start=panel.timestamps[3]).running() as sim:
+        tc = trading(sim)
+        placed = [tc.submit_order(market("AAA", 1)).id for _ in range(5)]
+        sim.advance()
+        placed += [tc.submit_order(market("BBB", 1)).id for _ in range(6)]
+        stamps = [tc.get_order_by_id(i).submitted_at for i in placed]
+        assert all(a < b for a, b in zip(stamps, stamps[1:])), stamps
+        got, until = [], None
+        while True:  # newest first, two a page, each page strictly before the last one seen
+            page = tc.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, limit=2, until=until))
+            if not page: break
+            got += [o.id for o in page]; until = page[-1].submitted_at
+        assert got == placed[::-1]
+        got, after = [], None
+        while True:  # and oldest first with after=
+            page = tc.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, limit=3, after=after, direction="asc"))
+            if not page: break
+            got += [o.id for o in page]; after = page[-1].submitted_at
+        assert got == placed
+        sim.advance()
+        assert {tc.get_order_by_id(i).status.value for i in placed} == {"filled"}  # the stamps do not delay the fills

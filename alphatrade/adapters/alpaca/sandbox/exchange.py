@@ -50,7 +50,7 @@ class Exchange:
             c = pd.DataFrame(panel.data["close"][: self.cursor + 1], columns=list(panel.symbols)).ffill().iloc[-1]
             self.broker.last = {s: to_decimal(v, "close") for s, v in c.items() if v == v}
         self._orders: dict[str, OrderRecord] = {}; self._by_coid: dict[str, str] = {}; self._seq = 0
-        self._rng = random.Random(seed); self._listeners: list = []
+        self._rng = random.Random(seed); self._listeners: list = []; self._stamped = None
         self.last_equity = self.broker.cash  # equity at the last session close (the account's `last_equity`)
 
     @property
@@ -62,6 +62,11 @@ class Exchange:
     def done(self) -> bool:
         "Whether the last bar has been published."
         return self.cursor + 1 >= len(self.panel)
+
+    def stamp(self) -> pd.Timestamp:
+        "The time of a request now: the clock, or a microsecond past the last request's, so no two share a time (as on Alpaca's real clock)."
+        t = self.now if self._stamped is None else max(self.now, self._stamped + pd.Timedelta(1, "us"))
+        self._stamped = t; return t
 
     def on_event(self, fn):
         "Register `fn(event, record, at, order, extra)` for every trade update (Alpaca's `event`, `extra`: its other fields)."
@@ -92,8 +97,8 @@ def advance(self: Exchange) -> int | None:
 # %% ../../../../nbs/64c_adapters.alpaca.sandbox.exchange.ipynb #b1457d09
 @patch
 def _eligible(self: Exchange, o: Order, i: int, bars: dict) -> bool:
-    "Whether the broker lets `o` trade in bar `i` (the bar is regular, has a price, and starts at or after the submission)."
-    return bool(self._regular[i]) and o.symbol in bars and self._orders[o.client_order_id].submitted_at <= self.starts[i]
+    "Whether the broker lets `o` trade in bar `i` (the bar is regular, has a price, and starts at or after the clock at submission)."
+    return bool(self._regular[i]) and o.symbol in bars and o.created_at <= self.starts[i]
 
 @patch
 def _fills_whole(self: Exchange, o: Order, bar) -> bool:
@@ -284,14 +289,14 @@ def submit(self: Exchange, body: dict, replaces: OrderRecord | None = None, chec
     if reject == 403: raise ApiFault(403, 40310000, "insufficient buying power", buying_power=num(self.buying_power()), cost_basis=num(o.qty * (self._est_price(o) or 0)))
     if reject == 422: raise ApiFault(422, 40010001, "order rejected by the simulator (injected fault)")
     self._check(o, replaces.id if replaces else None, check_bp)
-    now = self.now; self._seq += 1
+    now = self.stamp(); self._seq += 1
     r = OrderRecord(oid, coid, self._seq, now, now, _intent(o.side, self.broker.tracker.position(o.symbol).qty), f["ext"], f["notional"])
     if reject == "event":
         r.order, r.status, r.failed_at = o.evolve(status=OrderStatus.REJECTED, created_at=now), "rejected", now
         self._orders[oid] = r; self._by_coid[coid] = oid
         self._event("rejected", r, now); return r
     if replaces is not None: self.cancel(replaces, now, announce=False)
-    try: self.broker.submit(o, now.to_pydatetime())
+    try: self.broker.submit(o, self.now.to_pydatetime())  # the broker's clock: eligible from the next bar
     except OrderRejectedError as e: raise ApiFault(403, 40310000, str(e)) from None
     self._orders[oid] = r; self._by_coid[coid] = oid
     if not self.is_open(now): r.status = "accepted"

@@ -188,7 +188,7 @@ async def delete_position(self: Rest, request):
 async def delete_positions(self: Rest, request):
     ex = self.exchange
     if parse_bool(request.query.get("cancel_orders")):
-        for o in ex.broker.open_orders(): ex.cancel(ex.record(o.client_order_id), ex.now)
+        for o in ex.broker.open_orders(): ex.cancel(ex.record(o.client_order_id), ex.stamp())
     out = []
     for s in sorted(ex.broker.positions()):
         try: r = ex.close(s); out.append({"symbol": s, "status": 200, "order_id": r.id, "body": self._order_json(r)})
@@ -241,7 +241,7 @@ async def get_order_by_coid(self: Rest, request):
 @patch
 @route("DELETE", "/v2/orders/{id}")
 async def delete_order(self: Rest, request):
-    ex = self.exchange; r = ex.record(request.match_info["id"]); ex.cancelable(r); ex.cancel(r, ex.now)
+    ex = self.exchange; r = ex.record(request.match_info["id"]); ex.cancelable(r); ex.cancel(r, ex.stamp())
     return web.Response(status=204)
 
 @patch
@@ -249,7 +249,7 @@ async def delete_order(self: Rest, request):
 async def delete_orders(self: Rest, request):
     ex, out = self.exchange, []
     for o in ex.broker.open_orders():
-        r = ex.record(o.client_order_id); ex.cancel(r, ex.now)
+        r = ex.record(o.client_order_id); ex.cancel(r, ex.stamp())
         out.append({"id": r.id, "status": 200, "body": self._order_json(r)})
     return json_response(out, 207)
 
