@@ -593,3 +593,34 @@ def test_orders_of_one_bar_page_by_submitted_at(panel):
         assert got == placed
         sim.advance()
         assert {tc.get_order_by_id(i).status.value for i in placed} == {"filled"}  # the stamps do not delay the fills
+
+
+def test_sim_serve_real_serves_every_stored_symbol():
+    "`sim serve --data real` serves every stored stock (not only config/symbols.yaml's), or those `--symbols` names."
+    import socket
+    from alphatrade.core.config import load_universe
+    from alphatrade.data.sample import real_frames
+    stored = sorted(f.symbol.iloc[0] for f in real_frames("us15m"))
+    extra = [s for s in stored if s not in load_universe()]
+    assert extra, "every stored stock is in the universe: this test would prove nothing"
+    for symbols, want in ((None, stored), ("MSFT," + extra[0], sorted(["MSFT", extra[0]]))):
+        with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+        cmd = [sys.executable, "-m", "alphatrade.apps.cli", "sim", "serve", "--data", "real", "--from", "2026-05-29", "--start", "2026-06-01",
+               "--end", "2026-06-01", "--speed", "step", "--port", str(port)] + (["--symbols", symbols] if symbols else [])
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            assert wait(lambda: p.poll() is not None or _up(url), 90) and p.poll() is None, p.stderr.read()[-2000:] if p.poll() is not None else ""
+            tc = TradingClient(KEY, SECRET, url_override=url); tc._retry = 0
+            assert sorted(a.symbol for a in tc.get_all_assets(GetAssetsRequest())) == want
+            bs = StockHistoricalDataClient(KEY, SECRET, url_override=url).get_stock_bars(StockBarsRequest(symbol_or_symbols=want[-1], timeframe=M15))
+            assert len(bs.data[want[-1]]) > 0  # its history (2026-05-29) is on REST
+            p.send_signal(signal.SIGINT)
+            assert p.wait(60) == 0
+        finally:
+            if p.poll() is None: p.kill(); p.wait()
+
+
+def _up(url) -> bool:
+    try: return requests.get(url + "/v2/clock", headers={"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}, timeout=1).ok
+    except requests.RequestException: return False

@@ -12,7 +12,7 @@ from ..core.errors import AlphaTradeError
 from .sources import say, day, load_bars, market_panel
 
 # %% auto #0
-__all__ = ['cmd_sim', 'add_sim_parser']
+__all__ = ['sim_bars', 'cmd_sim', 'add_sim_parser']
 
 # %% ../../nbs/95i_apps.sim.ipynb #247feccc
 def _window(args) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
@@ -22,15 +22,20 @@ def _window(args) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
     if not first <= start < end: raise AlphaTradeError(f"--from/--start/--end: need from <= start <= end, got {args.first} {args.start} {args.end}")
     return first, start, end
 
+def sim_bars(args) -> tuple[pd.DataFrame, pd.Timestamp, str]:
+    "The bars `sim serve` replays (every symbol of real or stored data unless `--symbols` names some), the first replayed day, and their source."
+    first, start, end = _window(args)
+    bars, _, source = load_bars(args.data, first, end, args.symbols, seed=args.seed, planted_alpha=args.planted_alpha, all_symbols=True)
+    if bars.empty or not (bars.timestamp >= start).any(): raise AlphaTradeError(f"--start/--end: no bars between {args.start} and {args.end} in {source}")
+    say(f"replaying {bars.symbol.nunique()} symbols from {source}: history from {first:%Y-%m-%d}, replay {args.start}..{args.end}")
+    return bars, start, source
+
 def cmd_sim(args) -> int:
     "alphatrade sim serve: replay bars until interrupted."
     from alphatrade.adapters.alpaca.sandbox.server import AlpacaSimulator, serve
-    first, start, end = _window(args)
     speed = None if args.speed == "step" else float(args.speed)
     if speed is not None and speed < 0: raise AlphaTradeError(f"--speed: {args.speed} must be >= 0 or 'step'")
-    bars, _, source = load_bars(args.data, first, end, args.symbols, seed=args.seed, planted_alpha=args.planted_alpha)
-    if bars.empty or not (bars.timestamp >= start).any(): raise AlphaTradeError(f"--start/--end: no bars between {args.start} and {args.end} in {source}")
-    say(f"replaying {bars.symbol.nunique()} symbols from {source}: history from {first:%Y-%m-%d}, replay {args.start}..{args.end}")
+    bars, start, _ = sim_bars(args)
     sim = AlpacaSimulator(market_panel(bars), speed=speed, port=args.port, start=start, key=args.key, secret=args.secret, cash=args.cash,
                           rate_limit=args.rate_limit, check_buying_power=not args.no_buying_power_check, stream_timeframe=args.stream_timeframe)
     serve(sim)
@@ -47,7 +52,7 @@ def add_sim_parser(sub):
                     "one bar at a time at --speed, or by POST /sim/step with --speed step. Keys: --key/--secret (default sim-key/sim-secret).")
     a = sv.add_argument
     a("--data", required=True, help="'real' (the 64 real stocks: ../shared/data if present, else data/sample), 'synthetic' (generated with --seed) or a bar store folder")
-    a("--symbols", help="comma-separated (default: the universe of config/symbols.yaml, or the whole store)")
+    a("--symbols", help="comma-separated (default: every symbol of the data: the 64 real stocks, the whole store, or the synthetic universe of config/symbols.yaml)")
     a("--from", dest="first", help="first day of history (default: 30 days before --start)")
     a("--start", required=True, help="first replayed day"); a("--end", required=True, help="last replayed day (inclusive)")
     a("--speed", default="1", help="bars per 15 minutes of wall time: 1 = real time, 60 = a bar every 15 s, 0 = as fast as possible, step = only POST /sim/step")
