@@ -206,8 +206,8 @@ def test_bars_paging_and_no_future(sim, panel):
     assert sum(map(len, got.values())) == 5
     latest = hc.get_stock_latest_bar(StockLatestBarRequest(symbol_or_symbols=["AAA"]))
     assert latest["AAA"].timestamp == panel.timestamps[3]
-    e = api_error(lambda: hc.get_stock_bars(StockBarsRequest(symbol_or_symbols="AAA", timeframe=TimeFrame.Day)))
-    assert (e.status_code, e.code) == (400, 40010001)
+    e = api_error(lambda: hc.get_stock_bars(StockBarsRequest(symbol_or_symbols="AAA", timeframe=TimeFrame.Minute)))
+    assert (e.status_code, e.code) == (422, 42210000) and "15Min" in e.message  # finer than the data: names what it serves
 
 
 def test_clock_follows_the_calendar(panel):
@@ -624,3 +624,34 @@ def test_sim_serve_real_serves_every_stored_symbol():
 def _up(url) -> bool:
     try: return requests.get(url + "/v2/clock", headers={"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}, timeout=1).ok
     except requests.RequestException: return False
+
+
+def _resampled(bars: pd.DataFrame, symbol: str, upto: pd.Timestamp, label) -> list[tuple]:
+    "The bars of `symbol` starting before `upto`, folded by pandas over groups `label(New York wall times)`: (t, o, h, l, c, v) each."
+    g = bars[(bars.symbol == symbol) & (bars.timestamp < upto)].sort_values("timestamp")
+    wall = pd.DatetimeIndex(g.timestamp).tz_convert("America/New_York").tz_localize(None)
+    key = pd.DatetimeIndex(label(wall)).tz_localize("America/New_York").tz_convert("UTC")
+    agg = g.groupby(key.to_numpy()).agg(o=("open", "first"), h=("high", "max"), l=("low", "min"), c=("close", "last"), v=("volume", "sum"))
+    return [(pd.Timestamp(t).tz_localize("UTC") if pd.Timestamp(t).tz is None else pd.Timestamp(t), *r) for t, r in zip(agg.index, agg.itertuples(index=False))]
+
+
+def test_bars_at_every_timeframe_through_the_sdk(bars, panel):
+    "15Min data served at 30Min, 1Hour, 1Day, 1Week and 1Month through alpaca-py, equal to pandas' own folding; 1Min is a 422 naming the rest."
+    with AlpacaSimulator(panel, start=panel.timestamps[60]).running() as sim:  # Wednesday 11:00 New York: the day's bar is partial
+        hc = data(sim)
+        want = {TimeFrame(30, TimeFrameUnit.Minute): lambda w: w.floor("30min"), TimeFrame.Hour: lambda w: w.floor("h"),
+                TimeFrame.Day: lambda w: w.normalize(), TimeFrame.Week: lambda w: w.normalize() - pd.to_timedelta(w.day_of_week, "D"),
+                TimeFrame.Month: lambda w: w.normalize() - pd.to_timedelta(w.day - 1, "D")}
+        for tf, label in want.items():
+            got = hc.get_stock_bars(StockBarsRequest(symbol_or_symbols=["AAA", "BBB"], timeframe=tf, start=pd.Timestamp("2025-03-01", tz="UTC").to_pydatetime()))
+            for s in ("AAA", "BBB"):
+                mine = [(b.timestamp, b.open, b.high, b.low, b.close, b.volume) for b in got.data[s]]
+                theirs = _resampled(bars, s, sim.now, label)
+                assert [m[0] for m in mine] == [t[0] for t in theirs], (tf, s)
+                assert all(m[1:] == pytest.approx(t[1:], rel=1e-12) for m, t in zip(mine, theirs)), (tf, s)
+        days = hc.get_stock_bars(StockBarsRequest(symbol_or_symbols="AAA", timeframe=TimeFrame.Day)).data["AAA"]
+        assert [b.timestamp for b in days] == [pd.Timestamp(f"2025-03-0{d} 05:00", tz="UTC") for d in (3, 4, 5)]  # midnight New York
+        assert days[-1].close == panel.data["close"][59, 0]  # today's bar so far ends with the newest published bar
+        e = api_error(lambda: hc.get_stock_bars(StockBarsRequest(symbol_or_symbols="AAA", timeframe=TimeFrame(5, TimeFrameUnit.Minute))))
+        assert (e.status_code, e.code) == (422, 42210000)
+        assert "15Min..45Min" in e.message and "1Hour" in e.message and "1Day" in e.message

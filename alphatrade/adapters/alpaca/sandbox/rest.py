@@ -4,7 +4,7 @@
 
 # %% ../../../../nbs/64d_adapters.alpaca.sandbox.rest.ipynb #42a5b398
 from __future__ import annotations
-import base64, logging, re, time, uuid
+import base64, logging, time, uuid
 from collections import deque
 
 import numpy as np
@@ -14,7 +14,8 @@ from fastcore.basics import patch
 
 from ....data.calendar import schedule
 from .wire import (ApiFault, NS, OPEN_STATUSES, account_json, asset_id, asset_json, iso, json_response,
-                                                     order_json, parse_bool, parse_time, position_json, read_body, wire_bar)
+                                                     order_json, parse_bool, parse_time, position_json, read_body, wire_bar,
+                                                     aggregate_bars, bar_starts, parse_timeframe, servable)
 from .faults import Faults, inject_after, inject_before
 from .exchange import Exchange
 from ....core.types import OrderSide
@@ -40,7 +41,7 @@ class Rest:
         self.exchange, self.faults, self.key, self.secret, self.rate_limit = exchange, faults or exchange.faults, key, secret, rate_limit
         self.account_id = account_id or str(uuid.uuid4())
         self.requests: deque = deque(maxlen=100_000)
-        self._rl: dict = {}
+        self._rl: dict = {}; self._starts: dict = {}  # timeframe -> the start of each panel bar's bar at that timeframe
 
     def routes(self) -> list[tuple]:
         "(method, path, handler) of every REST route."
@@ -266,50 +267,58 @@ async def patch_order(self: Rest, request):
     return json_response(self._order_json(self.exchange.submit(body, replaces=r)))
 
 # %% ../../../../nbs/64d_adapters.alpaca.sandbox.rest.ipynb #574b7e62
-def _tf_minutes(tf: str) -> float | None:
-    m = re.fullmatch(r"(\d+)(Min|T|Hour|H)", tf or "")
-    return None if m is None else int(m[1]) * (60 if m[2] in ("Hour", "H") else 1)
-
 @patch
 def _bar_json(self: Rest, i: int, j: int) -> dict:
     return {"t": iso(self.exchange.panel.timestamps[i], micros=False), **wire_bar(*self.exchange.row(i, j))}
 
+def _timeframe(q, ex: Exchange) -> tuple[int, str]:
+    "The query's timeframe, if it can be made of the exchange's bars; else a 422 naming those it can serve."
+    amount, unit = parse_timeframe(q.get("timeframe") or ex.timeframe)
+    minutes = amount * {"Min": 1, "Hour": 60}.get(unit, 0)
+    if minutes % (ex.bar.total_seconds() // 60):
+        raise ApiFault(422, 42210000, f"invalid timeframe {q.get('timeframe')!r}: the simulator's data are {ex.timeframe} bars; it serves {servable(ex.bar)}")
+    return amount, unit
+
 def _bars_query(q, ex: Exchange) -> dict:
-    "The arguments of `GET /v2/stocks/bars`, checked: symbols, limit, the rows [i0, i1) of the published bars, sort, page token."
-    if _tf_minutes(q.get("timeframe", "15Min")) != ex.bar.total_seconds() / 60:
-        raise ApiFault(400, 40010001, f"invalid timeframe {q.get('timeframe')!r}: the simulator serves {ex.timeframe} bars only")
+    "The arguments of `GET /v2/stocks/bars`, checked: timeframe, symbols, limit, the bars' [start, end] (ns), sort, page token."
+    tf = _timeframe(q, ex)
     syms = sorted({s.strip().upper() for s in q.get("symbols", "").split(",") if s.strip()})
     if not syms: raise ApiFault(400, 40010001, "symbols is required")
     try: limit = int(q.get("limit") or 1000)
     except ValueError: raise ApiFault(400, 40010001, "invalid limit") from None
     if not 1 <= limit <= 10000: raise ApiFault(400, 40010001, "limit must be between 1 and 10000")
-    ts = ex.panel.timestamps[: ex.cursor + 1]
-    i0 = ts.searchsorted(parse_time(q["start"], "start"), "left") if q.get("start") else 0
-    i1 = ts.searchsorted(parse_time(q["end"], "end"), "right") if q.get("end") else len(ts)
+    t0 = parse_time(q["start"], "start").value if q.get("start") else np.iinfo(np.int64).min
+    t1 = parse_time(q["end"], "end").value if q.get("end") else np.iinfo(np.int64).max
     resume = None
     if q.get("page_token"):
         try: s0, n0 = base64.urlsafe_b64decode(q["page_token"].encode()).decode().split("|"); resume = (s0, int(n0))
         except Exception: raise ApiFault(400, 40010001, "invalid page_token") from None
-    return dict(syms=syms, limit=limit, ts=ts, i0=i0, i1=i1, desc=q.get("sort", "asc").lower() == "desc", resume=resume)
+    return dict(tf=tf, syms=syms, limit=limit, t0=t0, t1=t1, desc=q.get("sort", "asc").lower() == "desc", resume=resume)
+
+_FIELDS = ("open", "high", "low", "close", "volume", "vwap", "trade_count")
+
+@patch
+def bars_of(self: Rest, symbol: str, tf: tuple[int, str]) -> tuple[np.ndarray, np.ndarray]:
+    "The published bars of `symbol` at timeframe `tf` (amount, unit): (their starts, UTC ns; their rows o, h, l, c, v, vw, n)."
+    ex = self.exchange; d, j = ex.panel.data, ex.panel.symbols.index(symbol)
+    if tf not in self._starts: self._starts[tf] = bar_starts(ex.panel.timestamps, *tf)
+    rows = np.flatnonzero(~np.isnan(d["close"][: ex.cursor + 1, j]))
+    return aggregate_bars(self._starts[tf][rows], np.column_stack([d[k][rows, j] if k in d else np.full(len(rows), np.nan) for k in _FIELDS]))
 
 @patch
 @route("GET", "/v2/stocks/bars")
 async def get_bars(self: Rest, request):
-    a = _bars_query(request.query, self.exchange); ts, desc, resume = a["ts"], a["desc"], a["resume"]
+    a = _bars_query(request.query, self.exchange); desc, resume = a["desc"], a["resume"]
     out, nxt, count = {}, None, 0
-    C, symbols = self.exchange.panel.data["close"], self.exchange.panel.symbols
     for s in a["syms"]:
-        if (resume is not None and s < resume[0]) or s not in symbols: continue
-        j = symbols.index(s)
-        rows = (a["i0"] + np.flatnonzero(~np.isnan(C[a["i0"]:a["i1"], j]))).tolist()
-        if desc: rows.reverse()
-        if resume is not None and s == resume[0]:
-            at = pd.Timestamp(resume[1], tz="UTC")
-            rows = [i for i in rows if (ts[i] <= at if desc else ts[i] >= at)]
-        for i in rows:
+        if (resume is not None and s < resume[0]) or s not in self.exchange.panel.symbols: continue
+        t, bars = self.bars_of(s, a["tf"])
+        keep = (t >= a["t0"]) & (t <= a["t1"])
+        if resume is not None and s == resume[0]: keep &= (t <= resume[1]) if desc else (t >= resume[1])
+        for k in np.flatnonzero(keep)[::-1 if desc else 1]:
             if count == a["limit"]:
-                nxt = base64.urlsafe_b64encode(f"{s}|{ts[i].value}".encode()).decode(); break
-            out.setdefault(s, []).append(self._bar_json(i, j)); count += 1
+                nxt = base64.urlsafe_b64encode(f"{s}|{t[k]}".encode()).decode(); break
+            out.setdefault(s, []).append({"t": iso(pd.Timestamp(t[k], tz="UTC"), micros=False), **wire_bar(*bars[k])}); count += 1
         if nxt: break
     return json_response({"bars": out, "next_page_token": nxt, "currency": "USD"})
 
