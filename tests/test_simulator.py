@@ -29,7 +29,7 @@ from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide as Side, QueryOrderStatus, TimeInForce as TIF
 from alpaca.trading.models import TradeUpdate
-from alpaca.trading.requests import (ClosePositionRequest, GetAssetsRequest, GetCalendarRequest, GetOrdersRequest, LimitOrderRequest,
+from alpaca.trading.requests import (ClosePositionRequest, GetAssetsRequest, GetCalendarRequest, GetOrdersRequest, GetPortfolioHistoryRequest, LimitOrderRequest,
                                      MarketOrderRequest, ReplaceOrderRequest, StopLimitOrderRequest, StopOrderRequest)
 from alpaca.trading.stream import TradingStream
 
@@ -655,3 +655,26 @@ def test_bars_at_every_timeframe_through_the_sdk(bars, panel):
         e = api_error(lambda: hc.get_stock_bars(StockBarsRequest(symbol_or_symbols="AAA", timeframe=TimeFrame(5, TimeFrameUnit.Minute))))
         assert (e.status_code, e.code) == (422, 42210000)
         assert "15Min..45Min" in e.message and "1Hour" in e.message and "1Day" in e.message
+
+
+def test_portfolio_history_through_the_sdk(panel):
+    "The account's equity over the replay through alpaca-py's get_portfolio_history: daily and intraday, against the bars' closes."
+    with AlpacaSimulator(panel, start=panel.timestamps[20]).running() as sim:  # Monday 14:30 New York
+        tc = trading(sim)
+        tc.submit_order(market("AAA", 10))
+        sim.advance(18)  # to Tuesday 12:30
+        cash, C = Decimal(tc.get_account().cash), panel.data["close"][:, 0]
+        eq = lambda i: cash + 10 * Decimal(str(C[i]))  # the shares bought in bar 20, marked at each close
+        d = tc.get_portfolio_history(GetPortfolioHistoryRequest(period="1W", timeframe="1D"))
+        assert (d.timeframe, d.base_value) == ("1D", 100_000)
+        assert [pd.Timestamp(t, unit="s", tz="UTC") for t in d.timestamp] == [pd.Timestamp(f"2025-03-0{k} 05:00", tz="UTC") for k in (3, 4)]
+        assert d.equity == [float(eq(25)), float(eq(37))] and d.profit_loss == [float(eq(25) - 100_000), float(eq(37) - 100_000)]
+        assert d.profit_loss_pct == pytest.approx([float(eq(25) / 100_000 - 1), float(eq(37) / 100_000 - 1)], rel=1e-12)
+        h = tc.get_portfolio_history(GetPortfolioHistoryRequest(period="1D", timeframe="1H"))  # today only, hourly, against Monday's close
+        assert (h.timeframe, h.base_value) == ("1H", float(eq(25)))
+        assert [pd.Timestamp(t, unit="s", tz="UTC").tz_convert("America/New_York").strftime("%H:%M") for t in h.timestamp] == ["09:00", "10:00", "11:00", "12:00"]
+        assert h.equity == [float(eq(i)) for i in (27, 31, 35, 37)]
+        assert h.profit_loss == [float(eq(i) - eq(25)) for i in (27, 31, 35, 37)]
+        raw = requests.get(sim.url + "/v2/account/portfolio/history", params={"period": "1D", "timeframe": "1Min"},
+                           headers={"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}, timeout=5)
+        assert raw.status_code == 422 and "15Min, 1H, 1D" in raw.json()["message"]  # finer than the data

@@ -17,7 +17,7 @@ from ....data.calendar import bar_length, is_regular_bar, schedule, session_of
 from ....data.panel import MarketPanel
 from ....data.preprocess import bar_problem
 from ....execution.broker import CostModel, SimBroker, price_for
-from .wire import ApiFault, OPEN_STATUSES, OrderRecord, num, parse_bool, parse_decimal
+from .wire import ApiFault, OPEN_STATUSES, OrderRecord, bar_starts, num, parse_bool, parse_decimal
 from .faults import Faults, rejection
 
 # %% auto #0
@@ -51,7 +51,8 @@ class Exchange:
             self.broker.last = {s: to_decimal(v, "close") for s, v in c.items() if v == v}
         self._orders: dict[str, OrderRecord] = {}; self._by_coid: dict[str, str] = {}; self._seq = 0
         self._rng = random.Random(seed); self._listeners: list = []; self._stamped = None
-        self.last_equity = self.broker.cash  # equity at the last session close (the account's `last_equity`)
+        self.last_equity = self.start_cash = self.broker.cash  # equity at the last session close (the account's `last_equity`)
+        self._equity: dict[int, Decimal] = {}  # row -> the account's equity at the end of that replayed bar
 
     @property
     def now(self) -> pd.Timestamp:
@@ -122,7 +123,8 @@ def fill(self: Exchange, i: int, bars: dict):
     for o in live:
         cur = self.broker.orders[o.client_order_id]
         if cur.is_open and cur.time_in_force in (TimeInForce.IOC, TimeInForce.FOK): self.cancel(self._orders[o.client_order_id], at)
-    if self._last_of_session[i]: self.last_equity = self.equity()
+    self._equity[i] = self.broker.account()["equity"]  # cash plus the positions at the closes just seen
+    if self._last_of_session[i]: self.last_equity = self._equity[i]
 
 # %% ../../../../nbs/64c_adapters.alpaca.sandbox.exchange.ipynb #d0b2079f
 @patch
@@ -342,3 +344,23 @@ def replaceable(self: Exchange, r: OrderRecord):
     st = r.status_of(self.order_of(r))
     if st in _NOT_YET: raise ApiFault(422, 40010001, f"unable to replace order, {_NOT_YET[st]}")
     self.cancelable(r)
+
+# %% ../../../../nbs/64c_adapters.alpaca.sandbox.exchange.ipynb #fe916f1b
+@patch
+def equity_history(self: Exchange, t0: pd.Timestamp, t1: pd.Timestamp,  # the windows starting in [t0, t1)
+                   tf: tuple[int, str],  # the windows' timeframe (amount, unit), as `parse_timeframe` gives it
+                   market_hours: bool = True,  # only bars of the regular session
+                  ) -> list[tuple]:
+    "(window start, UTC ns; equity at its end; equity at the close of the day before; that day, UTC ns, or None for the starting cash) per window."
+    rows = np.fromiter(self._equity, int, len(self._equity))
+    if not len(rows): return []
+    ts = self.panel.timestamps[rows]
+    days = bar_starts(ts, 1, "Day"); first_of_day = np.searchsorted(days, days, "left")
+    sel = np.flatnonzero((ts >= t0) & (ts < t1) & (self._regular[rows] | (not market_hours)))
+    if not len(sel): return []
+    keys = bar_starts(ts[sel], *tf); last = np.r_[np.flatnonzero(np.diff(keys)), len(sel) - 1]
+    out = []
+    for k, p in zip(keys[last], sel[last]):
+        b = first_of_day[p] - 1  # the last bar of the day before
+        out.append((int(k), self._equity[rows[p]], self._equity[rows[b]] if b >= 0 else self.start_cash, int(days[b]) if b >= 0 else None))
+    return out

@@ -4,7 +4,7 @@
 
 # %% ../../../../nbs/64d_adapters.alpaca.sandbox.rest.ipynb #42a5b398
 from __future__ import annotations
-import base64, logging, time, uuid
+import base64, logging, re, time, uuid
 from collections import deque
 
 import numpy as np
@@ -195,6 +195,50 @@ async def delete_positions(self: Rest, request):
         try: r = ex.close(s); out.append({"symbol": s, "status": 200, "order_id": r.id, "body": self._order_json(r)})
         except ApiFault as e: out.append({"symbol": s, "status": e.status, "body": {**e.body(), "symbol": s}})
     return json_response(out, 207)
+
+# %% ../../../../nbs/64d_adapters.alpaca.sandbox.rest.ipynb #f0faf6ce
+_HISTORY_TF = {"1Min": (1, "Min"), "5Min": (5, "Min"), "15Min": (15, "Min"), "1H": (1, "Hour"), "1D": (1, "Day")}
+
+def _period_start(period: str, end: pd.Timestamp) -> pd.Timestamp:
+    "The start of a period ending at `end`: N sessions (D, the session of `end` included), weeks, months or years (A) before."
+    m = re.fullmatch(r"(\d+)([DWMA])", period)
+    if m is None or int(m[1]) < 1: raise ApiFault(422, 40010001, f"invalid period {period!r}")
+    n, u = int(m[1]), m[2]
+    if u == "D":
+        day = end.tz_convert("America/New_York").tz_localize(None).normalize()  # `end`'s New York date
+        sch = schedule(day - pd.Timedelta(days=2 * n + 10), day); sch = sch[sch["open"] < end]
+        return pd.Timestamp(sch.index[-n] if len(sch) >= n else sch.index[0] if len(sch) else end.normalize()).tz_localize("America/New_York").tz_convert("UTC")
+    return end - pd.DateOffset(**{{"W": "weeks", "M": "months", "A": "years"}[u]: n})
+
+def _history_query(q, ex: Exchange) -> dict:
+    "The window [t0, t1), timeframe and reporting of `GET /v2/account/portfolio/history`, checked."
+    if all(q.get(k) for k in ("start", "end", "period")): raise ApiFault(422, 40010001, "only two of start, end and period can be given")
+    t1 = (parse_time(q["end"], "end") if q.get("end") else parse_time(q["date_end"], "date_end").tz_localize(None).tz_localize("America/New_York")
+          .tz_convert("UTC") + pd.Timedelta(days=1) if q.get("date_end") else ex.now)
+    t0 = parse_time(q["start"], "start") if q.get("start") else _period_start(q.get("period") or "1M", t1)
+    if q.get("start") and q.get("period") and not q.get("end"): t1 = t0 + (t1 - _period_start(q["period"], t1))
+    name = q.get("timeframe") or ("1Min" if t1 - t0 < pd.Timedelta(days=7) else "15Min" if t1 - t0 < pd.Timedelta(days=30) else "1D")
+    if name not in _HISTORY_TF: raise ApiFault(422, 40010001, f"invalid timeframe {name!r}: one of {', '.join(_HISTORY_TF)}")
+    bar = ex.bar.total_seconds() // 60; fine = {k for k, (n, u) in _HISTORY_TF.items() if u == "Min" and n % bar}
+    if name in fine and not q.get("timeframe"): name = next(k for k in _HISTORY_TF if k not in fine)
+    if name in fine: raise ApiFault(422, 40010001, f"invalid timeframe {name!r}: the simulator's data are {ex.timeframe} bars; it serves "
+                                               f"{', '.join(k for k in _HISTORY_TF if k not in fine)}")
+    hours = q.get("intraday_reporting", "market_hours") == "market_hours" and not parse_bool(q.get("extended_hours"))
+    return dict(t0=t0, t1=t1, name=name, tf=_HISTORY_TF[name], market_hours=hours, per_day=q.get("pnl_reset", "per_day") != "no_reset")
+
+@patch
+@route("GET", "/v2/account/portfolio/history")
+async def get_portfolio_history(self: Rest, request):
+    h = _history_query(request.query, self.exchange)
+    pts = self.exchange.equity_history(h["t0"], h["t1"], h["tf"], h["market_hours"])
+    base, asof = (pts[0][2], pts[0][3]) if pts else (self.exchange.last_equity, None)
+    bases = [p[2] if h["per_day"] and h["name"] != "1D" else base for p in pts]
+    out = {"timestamp": [k // 10**9 for k, *_ in pts], "equity": [float(e) for _, e, *_ in pts],
+           "profit_loss": [float(e - b) for (_, e, *_), b in zip(pts, bases)],
+           "profit_loss_pct": [float(e / b - 1) if b else None for (_, e, *_), b in zip(pts, bases)],
+           "base_value": float(base), "timeframe": h["name"], "cashflow": {}}
+    if asof is not None: out["base_value_asof"] = pd.Timestamp(asof, tz="UTC").tz_convert("America/New_York").strftime("%Y-%m-%d")
+    return json_response(out)
 
 # %% ../../../../nbs/64d_adapters.alpaca.sandbox.rest.ipynb #c9bd9abc
 @patch
