@@ -678,3 +678,46 @@ def test_portfolio_history_through_the_sdk(panel):
         raw = requests.get(sim.url + "/v2/account/portfolio/history", params={"period": "1D", "timeframe": "1Min"},
                            headers={"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}, timeout=5)
         assert raw.status_code == 422 and "15Min, 1H, 1D" in raw.json()["message"]  # finer than the data
+
+
+def test_fills_on_arrival_through_the_sdk(panel):
+    "fills='on-arrival': a market order is filled at once at the last price (with the slippage model), no bar needed; default next-bar is unchanged."
+    with AlpacaSimulator(panel, start=panel.timestamps[3], fills="on-arrival", slippage_bps=5.0, impact=0.0).running() as sim:
+        tc = trading(sim)
+        o = tc.submit_order(market("AAA", 10))
+        assert o.status.value == "new"  # the answer comes first, the fill after it
+        got = tc.get_order_by_id(o.id)
+        last, high = Decimal(str(panel.data["close"][2, 0])), Decimal(str(panel.data["high"][2, 0]))
+        want = min(last * Decimal("1.0005"), high).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
+        assert (got.status.value, Decimal(got.filled_avg_price), got.filled_qty) == ("filled", want, "10")
+        assert sim.cursor == 2 and got.filled_at > got.submitted_at  # no bar was replayed for it
+        assert tc.get_open_position("AAA").qty == "10"
+        lim = tc.submit_order(LimitOrderRequest(symbol="AAA", qty=1, side=Side.BUY, time_in_force=TIF.DAY, limit_price=1.0))
+        assert tc.get_order_by_id(lim.id).status.value == "new"  # only market orders fill on arrival
+    with AlpacaSimulator(panel, start=panel.timestamps[3]).running() as sim:  # the default: the next bar's open, as the backtest
+        tc = trading(sim)
+        o = tc.submit_order(market("AAA", 10))
+        assert tc.get_order_by_id(o.id).status.value == "new"
+        sim.advance()
+        assert tc.get_order_by_id(o.id).status.value == "filled"
+
+
+def test_sim_serve_fills_on_arrival():
+    "`sim serve --fills on-arrival`: a market order through alpaca-py is filled before any further bar is replayed."
+    import socket
+    with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "alphatrade.apps.cli", "sim", "serve", "--data", "synthetic", "--symbols", "AAPL", "--from", "2025-03-03",
+           "--start", "2025-03-04", "--end", "2025-03-04", "--speed", "step", "--port", str(port), "--fills", "on-arrival"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        assert wait(lambda: p.poll() is not None or _up(url), 90) and p.poll() is None, p.stderr.read()[-2000:] if p.poll() is not None else ""
+        h = {"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}
+        assert requests.post(url + "/sim/step", headers=h, timeout=10).json()["timestamp"] == "2025-03-04T14:30:00Z"
+        tc = TradingClient(KEY, SECRET, url_override=url); tc._retry = 0
+        o = tc.submit_order(market("AAPL", 3))
+        assert tc.get_order_by_id(o.id).status.value == "filled" and tc.get_clock().timestamp == pd.Timestamp("2025-03-04 14:45", tz="UTC")
+        p.send_signal(signal.SIGINT)
+        assert p.wait(60) == 0
+    finally:
+        if p.poll() is None: p.kill(); p.wait()

@@ -37,7 +37,8 @@ def cmd_sim(args) -> int:
     if speed is not None and speed < 0: raise AlphaTradeError(f"--speed: {args.speed} must be >= 0 or 'step'")
     bars, start, _ = sim_bars(args)
     sim = AlpacaSimulator(market_panel(bars), speed=speed, port=args.port, start=start, key=args.key, secret=args.secret, cash=args.cash,
-                          rate_limit=args.rate_limit, check_buying_power=not args.no_buying_power_check, stream_timeframe=args.stream_timeframe)
+                          rate_limit=args.rate_limit, check_buying_power=not args.no_buying_power_check, stream_timeframe=args.stream_timeframe,
+                          fills=args.fills)
     serve(sim)
     return 0
 
@@ -63,4 +64,6 @@ def add_sim_parser(sub):
     a("--rate-limit", type=int, default=200, help="REST requests per minute, then 429 (Alpaca: 200)")
     a("--no-buying-power-check", action="store_true", help="accept buys beyond cash (as the backtest's SimBroker does)")
     a("--stream-timeframe", choices=("15Min", "1Min"), help="the bars the data stream sends (default: the stored bars' 15Min; 1Min: each bar as minute bars, as Alpaca sends)")
+    a("--fills", choices=("next-bar", "on-arrival"), default="next-bar", help="when a market order fills: at the next bar's open (default: "
+      "the backtest's rule, for lockstep parity), or on arrival during the session at the last price with the slippage model (as Alpaca, within a second)")
     sv.set_defaults(func=cmd_sim)

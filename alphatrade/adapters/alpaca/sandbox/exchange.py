@@ -32,12 +32,14 @@ class Exchange:
                  participation: float | None = 0.10, allow_short: bool = False,  # the SimBroker's settings (as in BacktestConfig)
                  timeframe: str = "15Min",  # the panel's bar length
                  check_buying_power: bool = True,  # refuse buys beyond cash less open buys (403), as a cash account
-                 faults: Faults | None = None, seed: int = 0):  # seed: the partial-fill fault's draws
+                 faults: Faults | None = None, seed: int = 0,  # seed: the partial-fill fault's draws
+                 fills: str = "next-bar"):  # market orders fill at the next bar's open (the backtest's rule), or "on-arrival" (`settle`)
         if len(panel) == 0: raise DataError("AlpacaSimulator: the panel has no bars")
         for k in ("open", "high", "low", "close", "volume"):
             if k not in panel.data: raise DataError(f"AlpacaSimulator: the panel has no {k!r} field")
         self.panel, self.timeframe, self.bar = panel, timeframe, bar_length(timeframe)
-        self.allow_short, self.check_buying_power, self.faults = allow_short, check_buying_power, faults or Faults()
+        if fills not in ("next-bar", "on-arrival"): raise InvalidValueError(f"Exchange.fills: {fills!r}; one of 'next-bar', 'on-arrival'")
+        self.allow_short, self.check_buying_power, self.faults, self.fills = allow_short, check_buying_power, faults or Faults(), fills
         self.broker = SimBroker(cash, costs, slippage_bps, impact, participation, allow_short, timeframe,
                                 on_fill=lambda f: self._on_fill(f), on_update=lambda o: self._on_update(o))
         ts = panel.timestamps
@@ -50,7 +52,7 @@ class Exchange:
             c = pd.DataFrame(panel.data["close"][: self.cursor + 1], columns=list(panel.symbols)).ffill().iloc[-1]
             self.broker.last = {s: to_decimal(v, "close") for s, v in c.items() if v == v}
         self._orders: dict[str, OrderRecord] = {}; self._by_coid: dict[str, str] = {}; self._seq = 0
-        self._rng = random.Random(seed); self._listeners: list = []; self._stamped = None
+        self._rng = random.Random(seed); self._listeners: list = []; self._stamped = None; self._arrived: list[str] = []
         self.last_equity = self.start_cash = self.broker.cash  # equity at the last session close (the account's `last_equity`)
         self._equity: dict[int, Decimal] = {}  # row -> the account's equity at the end of that replayed bar
 
@@ -306,7 +308,24 @@ def submit(self: Exchange, body: dict, replaces: OrderRecord | None = None, chec
         replaces.status, replaces.replaced_at, replaces.replaced_by, replaces.canceled_at, r.replaces = "replaced", now, oid, None, replaces.id
         self._event("replaced", replaces, now)
     self._event(r.status or "new", r, now)
+    if self.fills == "on-arrival" and o.type is OrderType.MARKET: self._arrived.append(oid)
     return r
+
+# %% ../../../../nbs/64c_adapters.alpaca.sandbox.exchange.ipynb #f32653cd
+@patch
+def settle(self: Exchange):
+    "Fill the market orders that arrived since the last call at the last price, if the fill mode is on-arrival and the market is open."
+    ids, self._arrived = self._arrived, []
+    i = self.cursor
+    if not ids or i < 0 or not self._regular[i] or not self.is_open(self.now): return
+    bars = self.bars_at(i)
+    for oid in ids:
+        o, r = self.broker.orders.get(oid), self._orders.get(oid)
+        if o is None or not o.is_open or o.symbol not in bars: continue
+        op, hi, lo, cl, vol = bars[o.symbol]; last = (cl, hi, lo, cl, vol)  # the last price as the open
+        if o.time_in_force is TimeInForce.FOK and not self._fills_whole(o, last): self.cancel(r, self.stamp()); continue
+        self.broker.fill_now(oid, last, self.stamp().to_pydatetime())
+        if self.broker.orders[oid].is_open and o.time_in_force in (TimeInForce.IOC, TimeInForce.FOK): self.cancel(r, self.stamp())
 
 # %% ../../../../nbs/64c_adapters.alpaca.sandbox.exchange.ipynb #9b98050c
 @patch

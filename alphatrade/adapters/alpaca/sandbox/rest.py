@@ -85,7 +85,7 @@ async def middleware(self: Rest, request, handler):
 
 @patch
 async def _handle(self: Rest, request, handler) -> web.Response:
-    "The handler's answer, every failure as Alpaca's error body."
+    "The handler's answer, every failure as Alpaca's error body; then the fills on arrival (after the answer, as Alpaca's come after its own)."
     try: return await handler(request)
     except ApiFault as e: return e.response()
     except web.HTTPNotFound: return ApiFault(404, 40410000, "endpoint not found").response()
@@ -93,6 +93,7 @@ async def _handle(self: Rest, request, handler) -> web.Response:
     except Exception as e:
         _log.exception("simulator: %s %s failed", request.method, request.path_qs)
         return ApiFault(500, 50010000, f"internal server error: {type(e).__name__}").response()
+    finally: self.exchange.settle()
 
 @patch
 async def _answer(self: Rest, request, handler):

@@ -41,10 +41,12 @@ class AlpacaSimulator:
                  check_buying_power: bool = True,  # refuse buys beyond cash less open buys (403), as a cash account
                  ws_auth_timeout: float = 10.0,  # seconds a stream connection may take to authenticate
                  max_data_connections: int | None = None,  # market-data connections per key (Alpaca: 1); None: no limit
-                 faults: Faults | None = None, seed: int = 0):  # seed: the partial-fill fault's draws
+                 faults: Faults | None = None, seed: int = 0,  # seed: the partial-fill fault's draws
+                 fills: str = "next-bar"):  # market orders fill at the next bar's open (the backtest's rule), or "on-arrival": at once, at the last price
         self.faults = faults or Faults()
         self.exchange = Exchange(panel, start, cash=cash, costs=costs, slippage_bps=slippage_bps, impact=impact, participation=participation,
-                                 allow_short=allow_short, timeframe=timeframe, check_buying_power=check_buying_power, faults=self.faults, seed=seed)
+                                 allow_short=allow_short, timeframe=timeframe, check_buying_power=check_buying_power, faults=self.faults, seed=seed,
+                                 fills=fills)
         self.panel, self.speed, self.key, self.secret, self.host, self.port = panel, speed, key, secret, host, port
         self.timeframe, self.bar, self.stream_timeframe = timeframe, bar_length(timeframe), stream_timeframe or timeframe
         self.parts, sub = stream_parts(timeframe, self.stream_timeframe)  # sub-bars per streamed bar
