@@ -218,7 +218,9 @@ def _history_query(q, ex: Exchange) -> dict:
           .tz_convert("UTC") + pd.Timedelta(days=1) if q.get("date_end") else ex.now)
     t0 = parse_time(q["start"], "start") if q.get("start") else _period_start(q.get("period") or "1M", t1)
     if q.get("start") and q.get("period") and not q.get("end"): t1 = t0 + (t1 - _period_start(q["period"], t1))
-    name = q.get("timeframe") or ("1Min" if t1 - t0 < pd.Timedelta(days=7) else "15Min" if t1 - t0 < pd.Timedelta(days=30) else "1D")
+    per = q.get("period") or ("" if q.get("start") else "1M")
+    span = pd.Timedelta(days=int(per[:-1]) * {"D": 1, "W": 7, "M": 30, "A": 365}[per[-1]]) if per else t1 - t0  # a month is 30 days
+    name = q.get("timeframe") or ("1Min" if span < pd.Timedelta(days=7) else "15Min" if span < pd.Timedelta(days=30) else "1D")
     if name not in _HISTORY_TF: raise ApiFault(422, 40010001, f"invalid timeframe {name!r}: one of {', '.join(_HISTORY_TF)}")
     bar = ex.bar.total_seconds() // 60; fine = {k for k, (n, u) in _HISTORY_TF.items() if u == "Min" and n % bar}
     if name in fine and not q.get("timeframe"): name = next(k for k in _HISTORY_TF if k not in fine)
