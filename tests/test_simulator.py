@@ -29,7 +29,7 @@ from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide as Side, QueryOrderStatus, TimeInForce as TIF
 from alpaca.trading.models import TradeUpdate
-from alpaca.trading.requests import (ClosePositionRequest, GetAssetsRequest, GetCalendarRequest, GetOrdersRequest, LimitOrderRequest,
+from alpaca.trading.requests import (ClosePositionRequest, GetAssetsRequest, GetCalendarRequest, GetOrdersRequest, GetPortfolioHistoryRequest, LimitOrderRequest,
                                      MarketOrderRequest, ReplaceOrderRequest, StopLimitOrderRequest, StopOrderRequest)
 from alpaca.trading.stream import TradingStream
 
@@ -207,8 +207,8 @@ def test_bars_paging_and_no_future(sim, panel):
     assert sum(map(len, got.values())) == 5
     latest = hc.get_stock_latest_bar(StockLatestBarRequest(symbol_or_symbols=["AAA"]))
     assert latest["AAA"].timestamp == panel.timestamps[3]
-    e = api_error(lambda: hc.get_stock_bars(StockBarsRequest(symbol_or_symbols="AAA", timeframe=TimeFrame.Day)))
-    assert (e.status_code, e.code) == (400, 40010001)
+    e = api_error(lambda: hc.get_stock_bars(StockBarsRequest(symbol_or_symbols="AAA", timeframe=TimeFrame.Minute)))
+    assert (e.status_code, e.code) == (422, 42210000) and "15Min" in e.message  # finer than the data: names what it serves
 
 
 def test_clock_follows_the_calendar(panel):
@@ -547,5 +547,178 @@ def test_from_store_and_serve(tmp_path, bars):
         assert requests.get(url + "/v2/clock", headers=h, timeout=5).status_code == 429
         p.send_signal(signal.SIGINT)
         assert p.wait(60) == 0  # generous: under a loaded CI machine the interpreter may take a while to wind down
+    finally:
+        if p.poll() is None: p.kill(); p.wait()
+
+
+# --------------------------------------------------------------------------------------------------- issue 16: the last gaps with Alpaca
+
+def test_replace_refused_until_the_order_reaches_the_exchange(panel):
+    "An order placed while the market is closed is `accepted`: Alpaca refuses to replace it (422) until the open; cancel still works."
+    with AlpacaSimulator(panel, start=panel.timestamps[26]).running() as sim:  # Monday 16:00, closed
+        tc = trading(sim)
+        lim = lambda: LimitOrderRequest(symbol="AAA", qty=2, side=Side.BUY, time_in_force=TIF.GTC, limit_price=1.0)
+        o, gone = tc.submit_order(lim()), tc.submit_order(lim())
+        assert o.status.value == "accepted"
+        e = api_error(lambda: tc.replace_order_by_id(o.id, ReplaceOrderRequest(qty=3)))
+        assert (e.status_code, e.code, e.message) == (422, 40010001, "unable to replace order, order isn't sent to exchange yet")
+        assert tc.get_order_by_id(o.id).status.value == "accepted" and tc.get_order_by_id(o.id).qty == "2"  # untouched
+        tc.cancel_order_by_id(gone.id)
+        assert tc.get_order_by_id(gone.id).status.value == "canceled"
+        sim.advance()  # Tuesday 09:30: at the exchange
+        assert tc.get_order_by_id(o.id).status.value == "new"
+        new = tc.replace_order_by_id(o.id, ReplaceOrderRequest(qty=3))
+        assert (new.qty, str(new.replaces), tc.get_order_by_id(o.id).status.value) == ("3", str(o.id), "replaced")
+
+
+def test_orders_of_one_bar_page_by_submitted_at(panel):
+    "Orders placed within one bar have strictly increasing submitted_at, so paging get_orders with until=<last seen> loses none."
+    with AlpacaSimulator(panel, start=panel.timestamps[3]).running() as sim:
+        tc = trading(sim)
+        placed = [tc.submit_order(market("AAA", 1)).id for _ in range(5)]
+        sim.advance()
+        placed += [tc.submit_order(market("BBB", 1)).id for _ in range(6)]
+        stamps = [tc.get_order_by_id(i).submitted_at for i in placed]
+        assert all(a < b for a, b in zip(stamps, stamps[1:])), stamps
+        got, until = [], None
+        while True:  # newest first, two a page, each page strictly before the last one seen
+            page = tc.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, limit=2, until=until))
+            if not page: break
+            got += [o.id for o in page]; until = page[-1].submitted_at
+        assert got == placed[::-1]
+        got, after = [], None
+        while True:  # and oldest first with after=
+            page = tc.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, limit=3, after=after, direction="asc"))
+            if not page: break
+            got += [o.id for o in page]; after = page[-1].submitted_at
+        assert got == placed
+        sim.advance()
+        assert {tc.get_order_by_id(i).status.value for i in placed} == {"filled"}  # the stamps do not delay the fills
+
+
+def test_sim_serve_real_serves_every_stored_symbol():
+    "`sim serve --data real` serves every stored stock (not only config/symbols.yaml's), or those `--symbols` names."
+    import socket
+    from alphatrade.core.config import load_universe
+    from alphatrade.data.sample import real_frames
+    stored = sorted(f.symbol.iloc[0] for f in real_frames("us15m"))
+    extra = [s for s in stored if s not in load_universe()]
+    assert extra, "every stored stock is in the universe: this test would prove nothing"
+    for symbols, want in ((None, stored), ("MSFT," + extra[0], sorted(["MSFT", extra[0]]))):
+        with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+        cmd = [sys.executable, "-m", "alphatrade.apps.cli", "sim", "serve", "--data", "real", "--from", "2026-05-29", "--start", "2026-06-01",
+               "--end", "2026-06-01", "--speed", "step", "--port", str(port)] + (["--symbols", symbols] if symbols else [])
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            assert wait(lambda: p.poll() is not None or _up(url), 90) and p.poll() is None, p.stderr.read()[-2000:] if p.poll() is not None else ""
+            tc = TradingClient(KEY, SECRET, url_override=url); tc._retry = 0
+            assert sorted(a.symbol for a in tc.get_all_assets(GetAssetsRequest())) == want
+            bs = StockHistoricalDataClient(KEY, SECRET, url_override=url).get_stock_bars(StockBarsRequest(symbol_or_symbols=want[-1], timeframe=M15))
+            assert len(bs.data[want[-1]]) > 0  # its history (2026-05-29) is on REST
+            p.send_signal(signal.SIGINT)
+            assert p.wait(60) == 0
+        finally:
+            if p.poll() is None: p.kill(); p.wait()
+
+
+def _up(url) -> bool:
+    try: return requests.get(url + "/v2/clock", headers={"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}, timeout=1).ok
+    except requests.RequestException: return False
+
+
+def _resampled(bars: pd.DataFrame, symbol: str, upto: pd.Timestamp, label) -> list[tuple]:
+    "The bars of `symbol` starting before `upto`, folded by pandas over groups `label(New York wall times)`: (t, o, h, l, c, v) each."
+    g = bars[(bars.symbol == symbol) & (bars.timestamp < upto)].sort_values("timestamp")
+    wall = pd.DatetimeIndex(g.timestamp).tz_convert("America/New_York").tz_localize(None)
+    key = pd.DatetimeIndex(label(wall)).tz_localize("America/New_York").tz_convert("UTC")
+    agg = g.groupby(key.to_numpy()).agg(o=("open", "first"), h=("high", "max"), l=("low", "min"), c=("close", "last"), v=("volume", "sum"))
+    return [(pd.Timestamp(t).tz_localize("UTC") if pd.Timestamp(t).tz is None else pd.Timestamp(t), *r) for t, r in zip(agg.index, agg.itertuples(index=False))]
+
+
+def test_bars_at_every_timeframe_through_the_sdk(bars, panel):
+    "15Min data served at 30Min, 1Hour, 1Day, 1Week and 1Month through alpaca-py, equal to pandas' own folding; 1Min is a 422 naming the rest."
+    with AlpacaSimulator(panel, start=panel.timestamps[60]).running() as sim:  # Wednesday 11:00 New York: the day's bar is partial
+        hc = data(sim)
+        want = {TimeFrame(30, TimeFrameUnit.Minute): lambda w: w.floor("30min"), TimeFrame.Hour: lambda w: w.floor("h"),
+                TimeFrame.Day: lambda w: w.normalize(), TimeFrame.Week: lambda w: w.normalize() - pd.to_timedelta(w.day_of_week, "D"),
+                TimeFrame.Month: lambda w: w.normalize() - pd.to_timedelta(w.day - 1, "D")}
+        for tf, label in want.items():
+            got = hc.get_stock_bars(StockBarsRequest(symbol_or_symbols=["AAA", "BBB"], timeframe=tf, start=pd.Timestamp("2025-03-01", tz="UTC").to_pydatetime()))
+            for s in ("AAA", "BBB"):
+                mine = [(b.timestamp, b.open, b.high, b.low, b.close, b.volume) for b in got.data[s]]
+                theirs = _resampled(bars, s, sim.now, label)
+                assert [m[0] for m in mine] == [t[0] for t in theirs], (tf, s)
+                assert all(m[1:] == pytest.approx(t[1:], rel=1e-12) for m, t in zip(mine, theirs)), (tf, s)
+        days = hc.get_stock_bars(StockBarsRequest(symbol_or_symbols="AAA", timeframe=TimeFrame.Day)).data["AAA"]
+        assert [b.timestamp for b in days] == [pd.Timestamp(f"2025-03-0{d} 05:00", tz="UTC") for d in (3, 4, 5)]  # midnight New York
+        assert days[-1].close == panel.data["close"][59, 0]  # today's bar so far ends with the newest published bar
+        e = api_error(lambda: hc.get_stock_bars(StockBarsRequest(symbol_or_symbols="AAA", timeframe=TimeFrame(5, TimeFrameUnit.Minute))))
+        assert (e.status_code, e.code) == (422, 42210000)
+        assert "15Min..45Min" in e.message and "1Hour" in e.message and "1Day" in e.message
+
+
+def test_portfolio_history_through_the_sdk(panel):
+    "The account's equity over the replay through alpaca-py's get_portfolio_history: daily and intraday, against the bars' closes."
+    with AlpacaSimulator(panel, start=panel.timestamps[20]).running() as sim:  # Monday 14:30 New York
+        tc = trading(sim)
+        tc.submit_order(market("AAA", 10))
+        sim.advance(18)  # to Tuesday 12:30
+        cash, C = Decimal(tc.get_account().cash), panel.data["close"][:, 0]
+        eq = lambda i: cash + 10 * Decimal(str(C[i]))  # the shares bought in bar 20, marked at each close
+        d = tc.get_portfolio_history(GetPortfolioHistoryRequest(period="1W", timeframe="1D"))
+        assert (d.timeframe, d.base_value) == ("1D", 100_000)
+        assert [pd.Timestamp(t, unit="s", tz="UTC") for t in d.timestamp] == [pd.Timestamp(f"2025-03-0{k} 05:00", tz="UTC") for k in (3, 4)]
+        assert d.equity == [float(eq(25)), float(eq(37))] and d.profit_loss == [float(eq(25) - 100_000), float(eq(37) - 100_000)]
+        assert d.profit_loss_pct == pytest.approx([float(eq(25) / 100_000 - 1), float(eq(37) / 100_000 - 1)], rel=1e-12)
+        h = tc.get_portfolio_history(GetPortfolioHistoryRequest(period="1D", timeframe="1H"))  # today only, hourly, against Monday's close
+        assert (h.timeframe, h.base_value) == ("1H", float(eq(25)))
+        assert [pd.Timestamp(t, unit="s", tz="UTC").tz_convert("America/New_York").strftime("%H:%M") for t in h.timestamp] == ["09:00", "10:00", "11:00", "12:00"]
+        assert h.equity == [float(eq(i)) for i in (27, 31, 35, 37)]
+        assert h.profit_loss == [float(eq(i) - eq(25)) for i in (27, 31, 35, 37)]
+        raw = requests.get(sim.url + "/v2/account/portfolio/history", params={"period": "1D", "timeframe": "1Min"},
+                           headers={"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}, timeout=5)
+        assert raw.status_code == 422 and "15Min, 1H, 1D" in raw.json()["message"]  # finer than the data
+
+
+def test_fills_on_arrival_through_the_sdk(panel):
+    "fills='on-arrival': a market order is filled at once at the last price (with the slippage model), no bar needed; default next-bar is unchanged."
+    with AlpacaSimulator(panel, start=panel.timestamps[3], fills="on-arrival", slippage_bps=5.0, impact=0.0).running() as sim:
+        tc = trading(sim)
+        o = tc.submit_order(market("AAA", 10))
+        assert o.status.value == "new"  # the answer comes first, the fill after it
+        got = tc.get_order_by_id(o.id)
+        last, high = Decimal(str(panel.data["close"][2, 0])), Decimal(str(panel.data["high"][2, 0]))
+        want = min(last * Decimal("1.0005"), high).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
+        assert (got.status.value, Decimal(got.filled_avg_price), got.filled_qty) == ("filled", want, "10")
+        assert sim.cursor == 2 and got.filled_at > got.submitted_at  # no bar was replayed for it
+        assert tc.get_open_position("AAA").qty == "10"
+        lim = tc.submit_order(LimitOrderRequest(symbol="AAA", qty=1, side=Side.BUY, time_in_force=TIF.DAY, limit_price=1.0))
+        assert tc.get_order_by_id(lim.id).status.value == "new"  # only market orders fill on arrival
+    with AlpacaSimulator(panel, start=panel.timestamps[3]).running() as sim:  # the default: the next bar's open, as the backtest
+        tc = trading(sim)
+        o = tc.submit_order(market("AAA", 10))
+        assert tc.get_order_by_id(o.id).status.value == "new"
+        sim.advance()
+        assert tc.get_order_by_id(o.id).status.value == "filled"
+
+
+def test_sim_serve_fills_on_arrival():
+    "`sim serve --fills on-arrival`: a market order through alpaca-py is filled before any further bar is replayed."
+    import socket
+    with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "alphatrade.apps.cli", "sim", "serve", "--data", "synthetic", "--symbols", "AAPL", "--from", "2025-03-03",
+           "--start", "2025-03-04", "--end", "2025-03-04", "--speed", "step", "--port", str(port), "--fills", "on-arrival"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        assert wait(lambda: p.poll() is not None or _up(url), 90) and p.poll() is None, p.stderr.read()[-2000:] if p.poll() is not None else ""
+        h = {"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}
+        assert requests.post(url + "/sim/step", headers=h, timeout=10).json()["timestamp"] == "2025-03-04T14:30:00Z"
+        tc = TradingClient(KEY, SECRET, url_override=url); tc._retry = 0
+        o = tc.submit_order(market("AAPL", 3))
+        assert tc.get_order_by_id(o.id).status.value == "filled" and tc.get_clock().timestamp == pd.Timestamp("2025-03-04 14:45", tz="UTC")
+        p.send_signal(signal.SIGINT)
+        assert p.wait(60) == 0
     finally:
         if p.poll() is None: p.kill(); p.wait()

@@ -12,7 +12,7 @@ from ..core.errors import AlphaTradeError
 from .sources import say, day, load_bars, market_panel, add_source_options
 
 # %% auto #0
-__all__ = ['cmd_sim', 'add_sim_parser']
+__all__ = ['sim_bars', 'cmd_sim', 'add_sim_parser']
 
 # %% ../../nbs/95i_apps.sim.ipynb #247feccc
 def _window(args) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
@@ -22,17 +22,23 @@ def _window(args) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
     if not first <= start < end: raise AlphaTradeError(f"--from/--start/--end: need from <= start <= end, got {args.first} {args.start} {args.end}")
     return first, start, end
 
+def sim_bars(args) -> tuple[pd.DataFrame, pd.Timestamp, str]:
+    "The bars `sim serve` replays (every symbol of real or stored data unless `--symbols` names some), the first replayed day, and their source."
+    first, start, end = _window(args)
+    bars, _, source = load_bars(args.data, first, end, args.symbols, seed=args.seed, planted_alpha=args.planted_alpha, all_symbols=True)
+    if bars.empty or not (bars.timestamp >= start).any(): raise AlphaTradeError(f"--start/--end: no bars between {args.start} and {args.end} in {source}")
+    say(f"replaying {bars.symbol.nunique()} symbols from {source}: history from {first:%Y-%m-%d}, replay {args.start}..{args.end}")
+    return bars, start, source
+
 def cmd_sim(args) -> int:
     "alphatrade sim serve: replay bars until interrupted."
     from alphatrade.adapters.alpaca.sandbox.server import AlpacaSimulator, serve
-    first, start, end = _window(args)
     speed = None if args.speed == "step" else float(args.speed)
     if speed is not None and speed < 0: raise AlphaTradeError(f"--speed: {args.speed} must be >= 0 or 'step'")
-    bars, _, source = load_bars(args.data, first, end, args.symbols, seed=args.seed, planted_alpha=args.planted_alpha)
-    if bars.empty or not (bars.timestamp >= start).any(): raise AlphaTradeError(f"--start/--end: no bars between {args.start} and {args.end} in {source}")
-    say(f"replaying {bars.symbol.nunique()} symbols from {source}: history from {first:%Y-%m-%d}, replay {args.start}..{args.end}")
-    sim = AlpacaSimulator(market_panel(bars), speed=speed, port=args.port, start=start, key=args.key, secret=args.secret, cash=args.cash,
-                          rate_limit=args.rate_limit, check_buying_power=not args.no_buying_power_check, stream_timeframe=args.stream_timeframe)
+    bars, start, _ = sim_bars(args)
+    sim = AlpacaSimulator(market_panel(bars), speed=speed, port=args.port, host=args.host, start=start, key=args.key, secret=args.secret, cash=args.cash,
+                          rate_limit=args.rate_limit, check_buying_power=not args.no_buying_power_check, stream_timeframe=args.stream_timeframe,
+                          fills=args.fills)
     serve(sim)
     return 0
 
@@ -50,9 +56,12 @@ def add_sim_parser(sub):
     a("--from", dest="first", help="first day of history (default: 30 days before --start)")
     a("--speed", default="1", help="bars per 15 minutes of wall time: 1 = real time, 60 = a bar every 15 s, 0 = as fast as possible, step = only POST /sim/step")
     a("--port", type=int, default=0, help="TCP port (0: any free port, printed)")
+    a("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 in a container)")
     a("--cash", type=float, default=100_000, help="the simulated account's starting cash (default 100000)")
     a("--key", default="sim-key", help="the API key the simulator accepts"); a("--secret", default="sim-secret", help="the secret it accepts")
     a("--rate-limit", type=int, default=200, help="REST requests per minute, then 429 (Alpaca: 200)")
     a("--no-buying-power-check", action="store_true", help="accept buys beyond cash (as the backtest's SimBroker does)")
     a("--stream-timeframe", choices=("15Min", "1Min"), help="the bars the data stream sends (default: the stored bars' 15Min; 1Min: each bar as minute bars, as Alpaca sends)")
+    a("--fills", choices=("next-bar", "on-arrival"), default="next-bar", help="when a market order fills: at the next bar's open (default: "
+      "the backtest's rule, for lockstep parity), or on arrival during the session at the last price with the slippage model (as Alpaca, within a second)")
     sv.set_defaults(func=cmd_sim)

@@ -143,6 +143,32 @@ def price_for(o: Order, op, hi, lo):
     return op if op >= l else (l if hi >= l else None)
 
 @patch
+def _trade(self: SimBroker, o: Order, b, at: datetime) -> Fill | None:
+    "Fill what `o` can in bar `b` (o, h, l, c, v) at `at`, with slippage, impact, the participation cap and costs; the fill, or None."
+    op, hi, lo, cl, vol = (to_decimal(x, "bar") for x in b)
+    px = price_for(o, op, hi, lo)
+    cap = o.remaining_qty if self.participation is None else (vol * to_decimal(self.participation, "participation")).to_integral_value(rounding="ROUND_DOWN")
+    qty = min(o.remaining_qty, cap)
+    if px is None or qty <= 0: return None
+    sign = 1 if o.side is OrderSide.BUY else -1
+    rng = float((hi - lo) / op) if op > 0 else 0.0
+    cost = self.slippage_bps / 1e4 + self.impact * rng * float(np.sqrt(float(qty) / float(vol))) if vol > 0 else self.slippage_bps / 1e4
+    price = px * (1 + sign * to_decimal(round(cost, 10), "slippage"))
+    price = min(price, hi) if sign > 0 else max(price, lo)  # nor outside the bar's range: nobody traded there
+    if o.type is not OrderType.MARKET and o.limit_price is not None:  # slippage never pushes a limit order past its limit
+        price = min(price, o.limit_price) if sign > 0 else max(price, o.limit_price)
+    price = price.quantize(_tick(price), ROUND_HALF_UP)
+    comm = self.costs.commission(o.side, qty, price)
+    f = Fill(o.client_order_id, o.symbol, o.side, qty, price, at, comm)
+    self.cash -= sign * qty * price + comm
+    self.tracker.apply(f); self.fills.append(f)
+    filled = o.filled_qty + qty
+    avg = ((o.filled_avg_price or 0) * o.filled_qty + price * qty) / filled
+    self._emit(o.evolve(filled_qty=filled, filled_avg_price=avg, status=OrderStatus.FILLED if filled == o.qty else OrderStatus.PARTIALLY_FILLED))
+    if self.on_fill is not None and o.client_order_id in self._booked: self._deliver(f)  # else: unreported (see executions_since)
+    return f
+
+@patch
 def process_bar(self: SimBroker, timestamp: datetime, bars: dict, regular: bool = True, session_close: bool = False) -> list[Fill]:
     "Fill what can fill in the bar starting at `timestamp`; expire day orders after a session's last bar."
     self._now = timestamp + self.step
@@ -151,31 +177,20 @@ def process_bar(self: SimBroker, timestamp: datetime, bars: dict, regular: bool 
     for o in list(self.open_orders()):
         b = bars.get(o.symbol)
         if b is None or not regular or self._since[o.client_order_id] > timestamp: continue
-        op, hi, lo, cl, vol = (to_decimal(x, "bar") for x in b)
-        px = price_for(o, op, hi, lo)
-        cap = o.remaining_qty if self.participation is None else (vol * to_decimal(self.participation, "participation")).to_integral_value(rounding="ROUND_DOWN")
-        qty = min(o.remaining_qty, cap)
-        if px is None or qty <= 0: continue
-        sign = 1 if o.side is OrderSide.BUY else -1
-        rng = float((hi - lo) / op) if op > 0 else 0.0
-        cost = self.slippage_bps / 1e4 + self.impact * rng * float(np.sqrt(float(qty) / float(vol))) if vol > 0 else self.slippage_bps / 1e4
-        price = px * (1 + sign * to_decimal(round(cost, 10), "slippage"))
-        price = min(price, hi) if sign > 0 else max(price, lo)  # nor outside the bar's range: nobody traded there
-        if o.type is not OrderType.MARKET and o.limit_price is not None:  # slippage never pushes a limit order past its limit
-            price = min(price, o.limit_price) if sign > 0 else max(price, o.limit_price)
-        price = price.quantize(_tick(price), ROUND_HALF_UP)
-        comm = self.costs.commission(o.side, qty, price)
-        f = Fill(o.client_order_id, o.symbol, o.side, qty, price, self._now, comm)
-        self.cash -= sign * qty * price + comm
-        self.tracker.apply(f); self.fills.append(f); out.append(f)
-        filled = o.filled_qty + qty
-        avg = ((o.filled_avg_price or 0) * o.filled_qty + price * qty) / filled
-        self._emit(o.evolve(filled_qty=filled, filled_avg_price=avg, status=OrderStatus.FILLED if filled == o.qty else OrderStatus.PARTIALLY_FILLED))
-        if self.on_fill is not None and o.client_order_id in self._booked: self._deliver(f)  # else: unreported (see executions_since)
+        f = self._trade(o, b, self._now)
+        if f is not None: out.append(f)
     if session_close:
         for o in self.open_orders():
             if o.time_in_force is TimeInForce.DAY: self._emit(o.evolve(status=OrderStatus.EXPIRED))
     return out
+
+# %% ../../nbs/61_execution.broker.ipynb #063dd328
+@patch
+def fill_now(self: SimBroker, client_order_id: str, bar, at: datetime) -> Fill | None:
+    "Trade the open order `client_order_id` at once against `bar` (o, h, l, c, v), stamped `at`; its fill, or None if it does not trade."
+    o = self._open.get(client_order_id)
+    if o is None: raise BrokerError(f"order {client_order_id} is not open")
+    return self._trade(o, bar, at)
 
 # %% ../../nbs/61_execution.broker.ipynb #d86e0d47
 @patch

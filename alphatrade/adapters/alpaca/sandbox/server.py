@@ -41,10 +41,12 @@ class AlpacaSimulator:
                  check_buying_power: bool = True,  # refuse buys beyond cash less open buys (403), as a cash account
                  ws_auth_timeout: float = 10.0,  # seconds a stream connection may take to authenticate
                  max_data_connections: int | None = None,  # market-data connections per key (Alpaca: 1); None: no limit
-                 faults: Faults | None = None, seed: int = 0):  # seed: the partial-fill fault's draws
+                 faults: Faults | None = None, seed: int = 0,  # seed: the partial-fill fault's draws
+                 fills: str = "next-bar"):  # market orders fill at the next bar's open (the backtest's rule), or "on-arrival": at once, at the last price
         self.faults = faults or Faults()
         self.exchange = Exchange(panel, start, cash=cash, costs=costs, slippage_bps=slippage_bps, impact=impact, participation=participation,
-                                 allow_short=allow_short, timeframe=timeframe, check_buying_power=check_buying_power, faults=self.faults, seed=seed)
+                                 allow_short=allow_short, timeframe=timeframe, check_buying_power=check_buying_power, faults=self.faults, seed=seed,
+                                 fills=fills)
         self.panel, self.speed, self.key, self.secret, self.host, self.port = panel, speed, key, secret, host, port
         self.timeframe, self.bar, self.stream_timeframe = timeframe, bar_length(timeframe), stream_timeframe or timeframe
         self.parts, sub = stream_parts(timeframe, self.stream_timeframe)  # sub-bars per streamed bar
@@ -134,10 +136,29 @@ async def _sim_faults(self: AlpacaSimulator, request):
     return json_response({"injected": self.faults.injected})
 
 @patch
+async def _health(self: AlpacaSimulator, request):
+    "GET /health (no key): the replay's state, for a container's healthcheck."
+    return json_response({"status": "done" if self.exchange.done else "serving", "cursor": self.cursor,
+                          "orders": len(self.orders()), "connections": len(self.connections())})
+
+@patch
+async def _metrics(self: AlpacaSimulator, request):
+    "GET /metrics (no key): the replay's gauges in Prometheus's text format, read when scraped."
+    from prometheus_client import CollectorRegistry, Gauge, generate_latest
+    r = CollectorRegistry()
+    for name, doc, v in (("alphatrade_sim_bar_cursor", "row of the newest published bar (-1: none yet)", self.cursor),
+                         ("alphatrade_sim_orders", "orders the simulator has received", len(self.orders())),
+                         ("alphatrade_sim_connections", "open websocket connections", len(self.connections())),
+                         ("alphatrade_sim_done", "1 once the replay has published its last bar", int(bool(self.exchange.done)))):
+        Gauge(name, doc, registry=r).set(v)
+    return web.Response(body=generate_latest(r), content_type="text/plain")
+
+@patch
 def app(self: AlpacaSimulator) -> web.Application:
-    "The application: the REST routes, the control endpoints, then the streams, behind the REST middleware."
+    "The application: the REST routes, the control endpoints, /health and /metrics, then the streams, behind the REST middleware."
     app = web.Application(middlewares=[self.rest.middleware])
-    routes = self.rest.routes() + [("POST", "/sim/step", self._sim_step), ("POST", "/sim/faults", self._sim_faults)] + self.streams.routes()
+    routes = self.rest.routes() + [("POST", "/sim/step", self._sim_step), ("POST", "/sim/faults", self._sim_faults),
+                                   ("GET", "/health", self._health), ("GET", "/metrics", self._metrics)] + self.streams.routes()
     for method, path, h in routes: app.router.add_route(method, path, h)
     return app
 
