@@ -597,7 +597,7 @@ def test_orders_of_one_bar_page_by_submitted_at(panel):
 
 
 def test_sim_serve_real_serves_every_stored_symbol():
-    "`sim serve --data real` serves every stored stock (not only config/symbols.yaml's), or those `--symbols` names."
+    "`sim serve --data sample` (the shipped real stocks) serves every stored stock (not only config/symbols.yaml's), or those `--symbols` names."
     import socket
     from alphatrade.core.config import load_universe
     from alphatrade.data.sample import real_frames
@@ -606,7 +606,7 @@ def test_sim_serve_real_serves_every_stored_symbol():
     assert extra, "every stored stock is in the universe: this test would prove nothing"
     for symbols, want in ((None, stored), ("MSFT," + extra[0], sorted(["MSFT", extra[0]]))):
         with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
-        cmd = [sys.executable, "-m", "alphatrade.apps.cli", "sim", "serve", "--data", "real", "--from", "2026-05-29", "--start", "2026-06-01",
+        cmd = [sys.executable, "-m", "alphatrade.apps.cli", "sim", "serve", "--data", "sample", "--from", "2026-05-29", "--start", "2026-06-01",
                "--end", "2026-06-01", "--speed", "step", "--port", str(port)] + (["--symbols", symbols] if symbols else [])
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
