@@ -14,7 +14,7 @@ from ..core.errors import InvalidValueError
 from .calendar import BAR_COLUMNS, session_bars, bar_length
 
 # %% auto #0
-__all__ = ['SyntheticConfig', 'intraday_profile', 'generate_market', 'wide', 'mean_rank_ic']
+__all__ = ['PLANTED_PATTERNS', 'SyntheticConfig', 'intraday_profile', 'generate_market', 'wide', 'mean_rank_ic']
 
 # %% ../../nbs/10_data.synthetic.ipynb #4f833207
 @dataclass(frozen=True, kw_only=True)
@@ -33,9 +33,11 @@ class SyntheticConfig:
     tail_df: float = 5.0  # Student-t degrees of freedom of the innovations
     planted_alpha: float = 0.0  # target IC of the planted reversal signal with the next bar's return
     planted_lookback: int = 3  # bars in the planted signal's window
+    planted_pattern: str = "reversal"  # a key of PLANTED_PATTERNS: what the planted signal is a function of
 
     def __post_init__(self):
         if not -0.5 < self.planted_alpha < 0.5: raise InvalidValueError(f"planted_alpha {self.planted_alpha} must be in (-0.5, 0.5)")
+        if self.planted_pattern not in ("reversal", "sequence"): raise InvalidValueError(f"planted_pattern {self.planted_pattern!r}: choose 'reversal' or 'sequence'")
         if self.market_share + self.sector_share >= 1: raise InvalidValueError("market_share + sector_share must be < 1")
         if self.tail_df <= 2: raise InvalidValueError(f"tail_df {self.tail_df} must be > 2 (finite variance)")
         a, b = self.garch
@@ -76,7 +78,7 @@ def _std_returns(cfg, rng, T: int, beta, sec_idx, n_sectors: int) -> tuple:
         hi = w + a * ei_prev ** 2 + b_g * hi
         em, ei = np.sqrt(hm) * zm[t], np.sqrt(hi) * zi[t]
         if b_plant and t >= L:
-            s = -_zscore_rows(std_ret[t - L:t].sum(axis=0))
+            s = PLANTED_PATTERNS[cfg.planted_pattern](std_ret[t - L:t])
             signal[t - 1] = s  # known at the close of bar t-1, predicts bar t
             ei = np.sqrt(hi) * (b_plant * s + zi[t]) / np.sqrt(1 + b_plant ** 2)
         std_ret[t] = sm * beta * em + ss * zs[t, sec_idx] + si * ei
@@ -147,6 +149,12 @@ def generate_market(config: SyntheticConfig | None = None,
     if return_signal: return out, pd.DataFrame(signal, index=ts, columns=syms)
     return out
 
+
+# %% ../../nbs/10_data.synthetic.ipynb #1a9bc46d
+PLANTED_PATTERNS = {
+    "reversal": lambda past: -_zscore_rows(past.sum(axis=0)),  # past: [L x N] standardised returns, oldest first
+    "sequence": lambda past: _zscore_rows(np.sign(past[-1]) * np.sign(past[0])),
+}
 
 # %% ../../nbs/10_data.synthetic.ipynb #3603a037
 def wide(bars: pd.DataFrame, field: str = "close") -> pd.DataFrame:

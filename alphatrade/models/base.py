@@ -67,7 +67,7 @@ def classification_metrics(y: np.ndarray,  # true class labels
     return out
 
 # %% ../../nbs/40_models.base.ipynb #7496b005
-MODEL_CLASSES = Registry("model class", builtins=["alphatrade.models.classical", "alphatrade.models.ensemble"])
+MODEL_CLASSES = Registry("model class", builtins=["alphatrade.models.classical", "alphatrade.models.ensemble", "alphatrade.models.sequence"])
 
 def register_model(cls):
     "Class decorator: allow `load_model` to rebuild `cls` from its `model.json`."
@@ -109,6 +109,15 @@ class TradingModel(ABC):
     def __repr__(self):
         state = f"{len(self.feature_names)} features" if self._fitted else "not fitted"
         return f"{type(self).__name__}(name={self.name!r}, version={self.version!r}, {self.model_type.value}, {state})"
+
+    @classmethod
+    def input_features(cls,
+                       features: list[str],  # registered feature names
+                       window: int | None = None,  # bars of history per row: sequence models only
+                      ) -> list[str]:
+        "The feature columns the model reads, given the features it is asked to use: here, those features."
+        if window not in (None, 1): raise ModelError(f"{cls.__name__}: window={window}: only sequence models read a window of past bars")
+        return list(features)
 
     # the hooks a model implements
     @abstractmethod

@@ -4,19 +4,21 @@
 
 # %% ../../nbs/41_models.classical.ipynb #a4fabfa9
 from __future__ import annotations
-import io, json, re, warnings, zipfile
+import io, json, re, tempfile, warnings, zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ..core.config import load_yaml
 from ..core.errors import ModelError, ConfigError, UnsafeArtifactError
+from ..core.types import Registry
 from .base import TradingModel, ModelType, register_model, load_model
 
 # %% auto #0
 __all__ = ['SKOPS_TRUSTED', 'MODELS', 'skops_bytes', 'skops_load', 'model_params', 'config_seed', 'XGBoostRegressor',
-           'XGBoostClassifier', 'LightGBMRegressor', 'LightGBMClassifier', 'RandomForestRegressorModel',
-           'RandomForestClassifierModel', 'ElasticNetRegressor', 'ElasticNetClassifier', 'make_model', 'conformance']
+           'XGBoostClassifier', 'LightGBMRegressor', 'LightGBMClassifier', 'CatBoostRegressor', 'CatBoostClassifier',
+           'RandomForestRegressorModel', 'RandomForestClassifierModel', 'ElasticNetRegressor', 'ElasticNetClassifier',
+           'make_model', 'conformance']
 
 # %% ../../nbs/41_models.classical.ipynb #7cfe3b65
 SKOPS_TRUSTED = ["sklearn.tree._tree.Tree"]  # beyond skops' defaults (scikit-learn and numpy types)
@@ -164,6 +166,44 @@ class LightGBMClassifier(_LightGBM):
     "Gradient-boosted trees (LightGBM) for a class label."
     model_type = ModelType.CLASSIFIER
 
+# %% ../../nbs/41_models.classical.ipynb #cceccbef
+class _CatBoost(TradingModel):
+    artifact_format = "catboost-cbm"
+    family = "catboost"
+    default_params = dict(n_estimators=300, depth=6, learning_rate=0.05, early_stopping_rounds=50, thread_count=2)
+    def _est(self):
+        import catboost as cb
+        kw = dict(self.params); kw.pop("early_stopping_rounds", None)
+        cls = cb.CatBoostClassifier if self.model_type is ModelType.CLASSIFIER else cb.CatBoostRegressor
+        return cls(random_seed=self.seed, verbose=False, allow_writing_files=False, **kw)
+    def _fit(self, X, y, validation=None, sample_weights=None):
+        est = self._est(); stop = self.params.get("early_stopping_rounds") or 50
+        est.fit(X, y, sample_weight=sample_weights, eval_set=validation, use_best_model=validation is not None,
+                early_stopping_rounds=stop if validation is not None else None)
+        self.best_iteration_ = int(est.get_best_iteration()) if validation is not None else None
+        md = est.get_metadata()
+        for k in list(md.keys()):
+            if k != "params": del md[k]  # training time, GUID, build info, loss history: not part of the model
+        with tempfile.TemporaryDirectory() as d:
+            est.save_model(f"{d}/m.cbm", format="cbm"); self._set_bytes(Path(f"{d}/m.cbm").read_bytes())
+    def _set_bytes(self, blob: bytes):
+        self.cbm_ = blob; self.est_ = self._est(); self.est_.load_model(blob=blob)
+    def _predict(self, X): return self.est_.predict(X)
+    def _predict_proba(self, X): return self.est_.predict_proba(X)
+    def _importance(self): return self.est_.get_feature_importance()
+    def _save_artifact(self, folder): (folder / "catboost.cbm").write_bytes(self.cbm_); return ["catboost.cbm"]
+    def _load_artifact(self, folder): self._set_bytes((folder / "catboost.cbm").read_bytes())
+
+@register_model
+class CatBoostRegressor(_CatBoost):
+    "Gradient-boosted symmetric trees (CatBoost) for a continuous label."
+    model_type = ModelType.REGRESSOR
+
+@register_model
+class CatBoostClassifier(_CatBoost):
+    "Gradient-boosted symmetric trees (CatBoost) for a class label."
+    model_type = ModelType.CLASSIFIER
+
 # %% ../../nbs/41_models.classical.ipynb #c8197997
 class _Sklearn(TradingModel):
     artifact_format = "skops"
@@ -233,9 +273,11 @@ class ElasticNetClassifier(_Linear):
     model_type = ModelType.CLASSIFIER
 
 # %% ../../nbs/41_models.classical.ipynb #49af8b94
-MODELS = {"xgboost": (XGBoostRegressor, XGBoostClassifier), "lightgbm": (LightGBMRegressor, LightGBMClassifier),
-          "random_forest": (RandomForestRegressorModel, RandomForestClassifierModel),
-          "elastic_net": (ElasticNetRegressor, ElasticNetClassifier)}
+MODELS = Registry("model family", builtins=["alphatrade.models.sequence"])  # family -> (regressor, classifier)
+for _fam, _pair in {"xgboost": (XGBoostRegressor, XGBoostClassifier), "lightgbm": (LightGBMRegressor, LightGBMClassifier),
+                    "catboost": (CatBoostRegressor, CatBoostClassifier),
+                    "random_forest": (RandomForestRegressorModel, RandomForestClassifierModel),
+                    "elastic_net": (ElasticNetRegressor, ElasticNetClassifier)}.items(): MODELS.add(_fam, _pair)
 
 def make_model(family: str,  # a key of MODELS
                kind: str = "regression",  # "regression" or "classification" (a label's `kind`)

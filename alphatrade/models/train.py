@@ -20,7 +20,7 @@ from .training import (DEFAULT_FEATURES, Dataset, WalkForwardResult, make_datase
                        pooled_metrics, json_plain)
 
 # %% auto #0
-__all__ = ['SEARCH_SPACES', 'EARLY_STOPPING', 'validation_frac_for', 'TuneResult', 'tune', 'train_model']
+__all__ = ['SEARCH_SPACES', 'EARLY_STOPPING', 'search_space_for', 'validation_frac_for', 'TuneResult', 'tune', 'train_model']
 
 # %% ../../nbs/45b_models.train.ipynb #6f48e0a9
 SEARCH_SPACES = {
@@ -29,13 +29,26 @@ SEARCH_SPACES = {
     "xgboost": {"max_depth": ("int", 2, 8), "learning_rate": ("log", 0.01, 0.2), "n_estimators": ("int", 50, 400),
                 "subsample": ("float", 0.5, 1.0), "colsample_bytree": ("float", 0.4, 1.0), "min_child_weight": ("log", 1.0, 1000.0)},
     "random_forest": {"max_depth": ("int", 3, 12), "min_samples_leaf": ("log_int", 10, 1000), "max_features": ("float", 0.2, 1.0)},
+    "catboost": {"depth": ("int", 3, 8), "learning_rate": ("log", 0.01, 0.2), "n_estimators": ("int", 50, 400),
+                 "l2_leaf_reg": ("log", 1.0, 30.0)},
     "elastic_net": {"alpha": ("log", 1e-6, 1e-2), "l1_ratio": ("float", 0.05, 1.0)},
 }
-EARLY_STOPPING = ("xgboost", "lightgbm")  # families that use the inner validation split
+EARLY_STOPPING = ("xgboost", "lightgbm", "catboost")  # families that use the inner validation split
+
+def _family_class(family: str):
+    if family not in MODELS: raise ModelError(f"unknown model family {family!r}; choose from {sorted(MODELS)}")
+    return MODELS[family][0]
+
+def search_space_for(family: str) -> dict:
+    "The default search space of `family`: SEARCH_SPACES, else the family's own `search_space` (the sequence models')."
+    if family in SEARCH_SPACES: return dict(SEARCH_SPACES[family])
+    space = getattr(_family_class(family), "search_space", None)
+    if not space: raise ModelError(f"tune: family {family!r} has no search space; pass search_space=")
+    return dict(space)
 
 def validation_frac_for(family: str) -> float | None:
-    "0.2 for the families that early-stop, None (fit on every training bar) for the others."
-    return 0.2 if family in EARLY_STOPPING else None
+    "0.2 for the families that early-stop (listed, or a class with `early_stopping`), None (fit on every training bar) for the others."
+    return 0.2 if family in EARLY_STOPPING or getattr(_family_class(family), "early_stopping", False) else None
 
 def _suggest(trial, name: str, spec):
     kind, *args = spec
@@ -105,7 +118,7 @@ def tune(family: str,  # a key of MODELS
     if family not in MODELS: raise ModelError(f"tune: unknown model family {family!r}; choose from {sorted(MODELS)}")
     if n_trials < 1: raise InvalidValueError(f"tune: n_trials {n_trials}: need at least 1")
     kind = kind or dataset.kind; fixed = dict(fixed or {})
-    space = {k: v for k, v in (SEARCH_SPACES[family] if search_space is None else search_space).items() if k not in fixed}
+    space = {k: v for k, v in (search_space_for(family) if search_space is None else search_space).items() if k not in fixed}
     _check_space(space)
     vf = validation_frac_for(family)
     cut = _holdout_cut(dataset, holdout) if holdout else None
@@ -149,13 +162,15 @@ def train_model(family: str,  # a key of MODELS
                 progress: bool = False,  # progress bars
                 tune_holdout: float | None = None,  # with tune_trials: share of the end kept out of the search
                 target: str | None = None,  # what the model fits (TARGETS); default "zscore" for regression labels, "raw" for classes
+                seq_window: int | None = None,  # sequence families: bars of history per row (default the family's `default_window`)
                 **overrides,  # hyper-parameters over models.yaml (and fixed during tuning)
                ) -> tuple[WalkForwardResult, object]:
     "Dataset -> optional tuning -> walk-forward with refit -> registration. Returns (result, registry record or None)."
     if family not in MODELS: raise ModelError(f"train_model: unknown model family {family!r}; choose from {sorted(MODELS)}")
     if label not in LABELS: raise InvalidValueError(f"train_model: unknown label {label!r}; choose from {sorted(LABELS)}")
     target = target or ("zscore" if LABELS[label].kind == "regression" else "raw")
-    ds = make_dataset(panel, DEFAULT_FEATURES if features is None else features, label, start, end, target=target)
+    columns = MODELS[family][0].input_features(DEFAULT_FEATURES if features is None else features, seq_window)  # a sequence model: its window
+    ds = make_dataset(panel, columns, label, start, end, target=target)
     seed = config_seed() if seed is None else int(seed)
     splitter = WalkForward(n_folds=n_folds, horizon=ds.horizon, window=window)
     params, tuned = dict(overrides), None
@@ -164,6 +179,6 @@ def train_model(family: str,  # a key of MODELS
         params = tuned.params
     res = walk_forward(lambda: make_model(family, ds.kind, seed=seed, name=name or family, **params), ds, splitter,
                        validation_frac=validation_frac_for(family), progress=progress, refit=True)
-    res.extra.update(family=family, tuning=None if tuned is None else {**tuned.summary(), "same_folds_as_report": True})
+    res.extra.update(family=family, seq_window=seq_window, tuning=None if tuned is None else {**tuned.summary(), "same_folds_as_report": True})
     record = registry.register(res.model, name or family, metadata=res.metadata()) if registry is not None else None
     return res, record
