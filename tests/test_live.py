@@ -212,6 +212,24 @@ def test_parity_builtin(shared_data, tmp_path, name):
     assert parity(orders, fills, pos, bt) == AGREE
 
 
+def test_parity_optimized(shared_data, tmp_path):
+    """A portfolio optimiser in the loop: momentum's picks held in risk parity (`Optimized`, rebalanced daily at the open), on the
+    64 real stocks for a week (the daemon in this process). The wrapper is an ordinary Strategy, so the daemon computes each
+    rebalance from its trailing window and the backtest precomputes them over the panel: the same orders, fills and positions."""
+    from alphatrade.portfolio.constructor import PortfolioConstructor
+    from alphatrade.portfolio.optimizers import Constraints
+    from alphatrade.trading.optimized import Optimized
+    panel, start = real_panel(shared_data, "2025-09-15", "2025-09-19")
+    make = lambda: Optimized(builtin_strategy("momentum"), PortfolioConstructor(method="risk_parity", constraints=Constraints.from_risk(load_settings().risk)))
+    assert make().lookback < HISTORY  # the daemon's backfill covers the wrapper's window
+    orders, fills, pos, dmn, _ = sim_run(panel, start, make(), tmp_path, "optimized")
+    bt = backtest(panel, start, make())
+    print(f"\nparity momentum+risk_parity: daemon {len(orders)} orders, {len(fills)} fills, {len(pos)} positions; backtest {len(bt.orders)} orders, {len(bt.fills)} fills")
+    assert len(bt.orders) >= 20 and len(bt.fills) >= 20, f"too few orders ({len(bt.orders)}) for the comparison to mean something"
+    assert dmn.steps == len(panel.between(start))
+    assert parity(orders, fills, pos, bt) == AGREE
+
+
 ML_FEATURES = ["ret_1", "ret_4", "ret_26", "vol_26", "rsi_14", "close_location", "range_pct"]
 
 

@@ -16,6 +16,8 @@ from ..backtest.engine import BacktestConfig, BacktestResult, run_backtest
 from ..data.panel import MarketPanel
 from ..risk.limits import MonitorConfig
 from .specs import BacktestSpec, STRATEGIES
+from ..portfolio.constructor import REBALANCE
+from ..portfolio.optimizers import METHODS
 from .sources import say, day, sessions_before, load_bars, market_panel, make_strategy, add_source_options
 from . import provenance, runs
 
@@ -179,6 +181,8 @@ def _cost_options(b):
 # %% ../../nbs/95g_apps.backtest.ipynb #ff607b3b
 def _strategy_options(b):
     b.add_argument("--long-short", action="store_true", help="allow short positions (default: long only)")
+    b.add_argument("--portfolio", choices=sorted(METHODS), help="turn the strategy's signals into target weights with this optimiser (default: the strategy's own sizer)")
+    b.add_argument("--rebalance", default="daily", choices=tuple(REBALANCE), help="with --portfolio: rebalance every bar, hourly or daily at the open (default daily)")
     b.add_argument("--fast", type=int, help="ma_crossover: fast moving average in bars (default 13)")
     b.add_argument("--slow", type=int, help="ma_crossover: slow moving average in bars (default 52)")
     b.add_argument("--train-days", type=int, default=40, help="ml without --model: sessions before --start a ridge model is fitted on (default 40)")

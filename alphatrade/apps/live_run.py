@@ -20,6 +20,8 @@ from ..trading.engine import EngineConfig
 from ..live import EXIT_ACCOUNT, LiveConfig, LiveDaemon
 from .live_ops import AccountMismatch
 from .specs import LiveSpec, LIVE_MODES
+from ..portfolio.constructor import REBALANCE
+from ..portfolio.optimizers import METHODS
 from .sources import make_strategy, replay_panel
 
 # %% auto #0
@@ -45,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--fast", type=int, help="ma_crossover: fast moving average in bars (default 13)")
     a("--slow", type=int, help="ma_crossover: slow moving average in bars (default 52)")
     a("--long-short", action="store_true", help="allow short positions (default: long only)")
+    a("--portfolio", choices=sorted(METHODS), help="turn the strategy's signals into target weights with this optimiser (default: the strategy's own sizer)")
+    a("--rebalance", default="daily", choices=tuple(REBALANCE), help="with --portfolio: rebalance every bar, hourly or daily at the open (default daily)")
     a("--model", help="ml: a registered model NAME[:VERSION]"); a("--models-root", help="ml: registry folder (default: settings app.models_dir)")
     a("--run-id", default="live", help="prefix of client order ids; the same run id resumes the run after a restart")
     a("--db", help="database URL (default: the settings' database)")

@@ -16,6 +16,10 @@ from ..core.errors import AlphaTradeError, InvalidValueError, ModelError
 from ..data.panel import MarketPanel, panel_from_bars
 from ..data.store import BarStore
 from ..trading.strategy import BUILTINS, Strategy, builtin_strategy
+from ..trading.optimized import Optimized
+from ..portfolio.constructor import PortfolioConstructor
+from ..portfolio.optimizers import Constraints
+from ..risk.limits import PreTradeConfig
 
 # %% auto #0
 __all__ = ['STORES', 'IMPORT_HINT', 'DATA_HELP', 'say', 'day', 'sessions_before', 'pick_symbols', 'data_dir', 'named_store',
@@ -175,7 +179,13 @@ def make_strategy(spec,  # a BacktestSpec or LiveSpec (strategy, fast, slow, lon
                   start: pd.Timestamp | None = None,  # the first traded bar (None: live, no in-sample check)
                   train_start: pd.Timestamp | None = None,  # ml without a model: the first training bar
                  ) -> tuple[Strategy, dict]:
-    "The strategy `spec` names and, for ml, what it was fitted on or loaded from."
+    "The strategy `spec` names (wrapped in its `--portfolio` optimiser, if any) and, for ml, what it was fitted on or loaded from."
+    s, fit = _named_strategy(spec, panel, start, train_start)
+    if getattr(spec, "portfolio", None) is None: return s, fit
+    c = Constraints.from_risk(load_settings().risk, PreTradeConfig(allow_short=spec.long_short))  # the caps the engine's risk checks use
+    return Optimized(s, PortfolioConstructor(method=spec.portfolio, rebalance=spec.rebalance, constraints=c)), fit
+
+def _named_strategy(spec, panel, start, train_start) -> tuple[Strategy, dict]:
     if spec.strategy in BUILTINS: return builtin_strategy(spec.strategy, spec.fast or 13, spec.slow or 52, spec.long_short), {}
     if spec.strategy != "ml": raise AlphaTradeError(f"--strategy: {spec.strategy!r} is not ma_crossover, momentum, mean_reversion or ml")
     if spec.model: return _registered(spec, start)

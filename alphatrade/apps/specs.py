@@ -11,6 +11,8 @@ import pandas as pd
 
 from ..core.errors import InvalidValueError
 from ..trading.strategy import BUILTINS
+from ..portfolio.constructor import REBALANCE
+from ..portfolio.optimizers import METHODS
 
 # %% auto #0
 __all__ = ['STRATEGIES', 'LIVE_MODES', 'Spec', 'BacktestSpec', 'TrainSpec', 'LiveSpec']
@@ -67,6 +69,8 @@ class BacktestSpec(Spec):
     fast: int | None = None  # ma_crossover: fast moving average (None: 13)
     slow: int | None = None  # ma_crossover: slow moving average (None: 52)
     long_short: bool = False  # allow short positions
+    portfolio: str | None = None  # an optimiser (portfolio.optimizers.METHODS) turning the signals into target weights; None: the strategy's sizer
+    rebalance: str = "daily"  # with portfolio: bar, hourly or daily (at the close of the session's first bar)
     model: str | None = None  # ml: a registered model NAME[:VERSION] (None: a ridge fitted on train_days)
     models_root: str | None = None  # ml: the registry folder (None: settings app.models_dir)
     train_days: int = 40  # ml without model: sessions before start the ridge is fitted on
@@ -110,6 +114,8 @@ def _strategy_checks(s):
     if s.strategy not in STRATEGIES: raise InvalidValueError(f"--strategy: {s.strategy!r} is not one of {', '.join(STRATEGIES)}")
     if s.strategy != "ma_crossover" and (s.fast is not None or s.slow is not None):
         raise InvalidValueError(f"--fast/--slow: only for --strategy ma_crossover, not {s.strategy}")
+    if s.portfolio is not None and s.portfolio not in METHODS: raise InvalidValueError(f"--portfolio: {s.portfolio!r} is not one of {', '.join(METHODS)}")
+    if s.rebalance not in REBALANCE: raise InvalidValueError(f"--rebalance: {s.rebalance!r} is not one of {', '.join(REBALANCE)}")
     fast, slow = s.fast or 13, s.slow or 52
     if not 0 < fast < slow: raise InvalidValueError(f"--fast/--slow: need 0 < fast < slow, got --fast {fast} --slow {slow}")
 
@@ -162,6 +168,8 @@ class LiveSpec(Spec):
     fast: int | None = None
     slow: int | None = None
     long_short: bool = False
+    portfolio: str | None = None  # an optimiser turning the signals into target weights (as BacktestSpec)
+    rebalance: str = "daily"  # with portfolio: bar, hourly or daily
     model: str | None = None  # ml: a registered model NAME[:VERSION]
     models_root: str | None = None
     run_id: str = "live"  # client order id prefix; the same run id resumes the run

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import numpy as np
 import pandas as pd
@@ -149,13 +149,17 @@ class TradeRepository:
             rows = s.scalars(sa.select(TradeRow).where(TradeRow.client_order_id == client_order_id).order_by(TradeRow.id))
             return [Fill(r.client_order_id, r.symbol, r.side, r.qty, r.price, _utc(r.timestamp), r.commission) for r in rows]
 
+def _places(x, q: Decimal = Decimal("1e-8")) -> Decimal | None:
+    "An average entry price to the column's 8 places (half-even): an average of fills at different prices has as many as the division gives."
+    return None if x is None else to_decimal(x, "positions.avg_entry_price").quantize(q, rounding=ROUND_HALF_EVEN)
+
 class PositionRepository:
     "Position snapshots."
     def __init__(self, db: Database): self.db = db
     def snapshot(self, positions: list[Position] | dict, at: datetime):
         "Store every position as of `at` (one transaction)."
         ps = list(positions.values()) if isinstance(positions, dict) else list(positions)
-        rows = [PositionRow(timestamp=at, symbol=p.symbol, qty=money(p.qty, "positions.qty"), avg_entry_price=money(p.avg_entry_price, "positions.avg_entry_price"),
+        rows = [PositionRow(timestamp=at, symbol=p.symbol, qty=money(p.qty, "positions.qty"), avg_entry_price=money(_places(p.avg_entry_price), "positions.avg_entry_price"),
                             market_price=money(p.market_price, "positions.market_price")) for p in ps]
         with self.db.session() as s: s.add_all(rows)
     def latest(self) -> dict[str, Position]:
