@@ -131,26 +131,31 @@ def unmodelled(config: BacktestConfig, risk: RiskSettings, n_symbols: int) -> li
     out.append("buying power and sector caps (an order too large for the cash is cut to what the cash buys)")
     return out
 
-# %% ../../nbs/83_research.vectorized.ipynb #9742745d
-def _tile(a: np.ndarray, k: int) -> np.ndarray: return np.tile(a, (1, k))
+# %% ../../nbs/83_research.vectorized.ipynb #6118b01d
+def _order_arrays(prep: Prepared, size: np.ndarray, side: np.ndarray, cfg: BacktestConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "Price, fees and fixed fees [T x K*N] for vectorbt: computed only where an order fills (inf and 0 elsewhere)."
+    i, c = np.nonzero(side); j = c % len(prep.panel.symbols); r = i + prep.i0
+    price, fees, fixed = np.full(side.shape, np.inf), np.zeros(side.shape), np.zeros(side.shape)
+    O, H, L = (prep.panel.data[f][r, j] for f in ("open", "high", "low"))
+    price[i, c] = fill_prices(O, H, L, side[i, c], cfg.slippage_bps)
+    fees[i, c], fixed[i, c] = fee_rates(price[i, c], side[i, c], cfg.costs())
+    return price, fees, fixed
 
 def portfolio(prep: Prepared, strategies: list[Strategy], config: BacktestConfig | None = None, risk: RiskSettings | None = None):
     "One `vectorbt` Portfolio: every strategy a group of columns (one per symbol) sharing its cash."
     import vectorbt as vbt
     cfg, risk = config or BacktestConfig(), risk or RiskSettings()
     sizes, sides = zip(*(orders(prep, s, risk.max_position_pct, cfg.allow_short) for s in strategies))
-    sl, k = slice(prep.i0, None), len(strategies)
+    sl, k, n = slice(prep.i0, None), len(strategies), len(prep.panel.symbols)
     size, side = np.hstack(sizes)[sl], np.hstack(sides)[sl]
-    O, H, L = (_tile(prep.panel.data[f][sl], k) for f in ("open", "high", "low"))
-    price = fill_prices(O, H, L, side, cfg.slippage_bps)
-    fees, fixed = fee_rates(price, side, cfg.costs())
-    close = pd.DataFrame(prep.clean.data["close"]).ffill().bfill().to_numpy()[sl]
+    price, fees, fixed = _order_arrays(prep, size, side, cfg)
+    close = np.tile(pd.DataFrame(prep.clean.data["close"]).ffill().bfill().to_numpy()[sl], (1, k))
     cols = pd.MultiIndex.from_product([range(k), prep.panel.symbols], names=["set", "symbol"])
     return vbt.Portfolio.from_orders(
-        close=pd.DataFrame(_tile(close, k), prep.panel.timestamps[sl], cols), size=size, size_type="targetpercent",
-        direction="both" if cfg.allow_short else "longonly", price=np.where(side != 0, price, np.inf), fees=fees, fixed_fees=fixed,
-        val_price=-np.inf, ffill_val_price=True, init_cash=cfg.cash, cash_sharing=True, group_by=np.repeat(np.arange(k), len(prep.panel.symbols)),
-        call_seq="auto", size_granularity=1.0, freq="15min")
+        close=pd.DataFrame(close, prep.panel.timestamps[sl], cols), size=size, size_type="targetpercent",
+        direction="both" if cfg.allow_short else "longonly", price=price, fees=fees, fixed_fees=fixed,
+        val_price=-np.inf, ffill_val_price=True, init_cash=cfg.cash, cash_sharing=True, group_by=np.repeat(np.arange(k), n),
+        call_seq="auto", size_granularity=1.0, freq="15min", max_orders=max(int((~np.isnan(size)).sum()), 1))  # at most one fill per order: not T x columns records
 
 # %% ../../nbs/83_research.vectorized.ipynb #109f00c7
 @dataclass
