@@ -151,7 +151,7 @@ def heatmap(table: pd.DataFrame,  # a Sweep's table
     for k in (x, y, value):
         if k not in table.columns: raise InvalidValueError(f"heatmap: no column {k!r} in the sweep's table")
     grid_ = table.pivot_table(index=y, columns=x, values=value, aggfunc="mean").sort_index(ascending=False)
-    if ax is None: _, ax = plt.subplots(figsize=(1 + 0.5 * max(len(grid_.columns), 6), 1 + 0.4 * max(len(grid_), 5)))
+    if ax is None: _, ax = plt.subplots(figsize=(2 + 0.9 * max(len(grid_.columns), 6), 1.5 + 0.6 * max(len(grid_), 5)))
     sns.heatmap(grid_, ax=ax, cmap="RdYlGn", center=0 if value in ("sharpe", "total_return") else None, annot=grid_.size <= 100, fmt=".2f")
     ax.set_title(title or f"{value} by {x} and {y}")
     return ax.figure
