@@ -64,6 +64,17 @@ def test_optimize_command(tmp_path):
     assert "4 trials" in p.stdout and "deflated Sharpe" in p.stdout and "confirming event-driven run" in p.stdout
     m = _check_folder(tmp_path / "opt", 4)
     assert m["chosen"]["fast"] < m["chosen"]["slow"]
+    # the default parity limits: the confirming event-driven run sends the sweep's orders and ends where the sweep did
+    assert m["confirm_n_fills"] == m["vectorized_orders"] and abs(m["confirm_total_return"] - m["vectorized_total_return"]) < 1e-3
+
+
+def test_optimize_command_with_the_settings_limits(tmp_path):
+    "--limits settings: the settings' risk limits and default costs; the rules the vectorised path does not model are printed."
+    p = subprocess.run([*CLI, "optimize", *SMALL, "--limits", "settings", "--out", tmp_path / "opt"], cwd=ROOT, env=_env(tmp_path),
+                       capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stderr
+    assert "not modelled on the vectorised path: square-root impact" in p.stdout and "kill switch" in p.stdout
+    assert "limits: settings" in (tmp_path / "opt" / "params.yaml").read_text()
 
 
 def test_optimize_command_refuses_bad_input(tmp_path):

@@ -14,6 +14,9 @@ from ..backtest.engine import BacktestConfig, BacktestResult, run_backtest
 from ..core.config import load_settings
 from ..core.errors import AlphaTradeError, InvalidValueError
 from ..research.optimize import Study, grid, heatmap, optimize, random_sets
+from ..research.vectorized import PARITY_CONFIG, PARITY_RISK
+from ..core.config import RiskSettings
+from ..risk.limits import PreTradeConfig
 from ..trading.strategy import MACrossover
 from .sources import say, day, sessions_before, load_bars, market_panel
 from .sweep import parse_grid
@@ -42,11 +45,13 @@ class OptimizeSpec:
     commission: str = "alpaca"
     slippage_bps: float = 2.0
     confirm: bool = True  # run the chosen parameters on the event-driven engine
+    limits: str = "parity"  # parity: the rules the vectorised path models only (its numbers are the engine's); settings: every rule of the settings
     def __post_init__(self):
         if self.strategy != "ma_crossover": raise InvalidValueError(f"optimize --strategy: {self.strategy!r}: only ma_crossover has parameters to optimise")
         for k in set(self.grid) | set(self.ranges):
             if k not in ("fast", "slow"): raise InvalidValueError(f"optimize: {k!r} is not a parameter of ma_crossover (fast, slow)")
         if self.random < 0: raise InvalidValueError(f"optimize --random: {self.random} must be >= 0")
+        if self.limits not in ("parity", "settings"): raise InvalidValueError(f"optimize --limits: {self.limits!r} is not parity or settings")
     def sets(self) -> list[dict]:
         "The parameter sets: the grid, or `random` draws from `ranges`; only fast < slow."
         ok = lambda fast=13, slow=52: fast < slow
@@ -78,11 +83,18 @@ class OptimizeRun:
     source: str
 
 def _config(spec: OptimizeSpec, **kw) -> BacktestConfig:
-    return BacktestConfig(cash=spec.cash, commission=spec.commission, slippage_bps=spec.slippage_bps, allow_short=spec.long_short, **kw)
+    q = dict(impact=PARITY_CONFIG.impact, participation=PARITY_CONFIG.participation) if spec.limits == "parity" else {}
+    return BacktestConfig(cash=spec.cash, commission=spec.commission, slippage_bps=spec.slippage_bps, allow_short=spec.long_short, **q, **kw)
+
+def _limits(spec: OptimizeSpec) -> tuple[RiskSettings, PreTradeConfig | None]:
+    "The risk limits of both paths: the parity ones (nothing the vectorised path does not model), or the settings'."
+    if spec.limits == "parity": return PARITY_RISK, PreTradeConfig(max_sector_pct=1.0, allow_short=spec.long_short)
+    return load_settings().risk, None
 
 def _confirm(spec, panel, chosen: dict, start, end) -> BacktestResult:
-    "The chosen parameters on the event-driven engine with every rule on (the kill switch reports, so the run goes to the end)."
-    return run_backtest(panel, _make(spec.long_short)(**chosen), start=start, end=end, risk=load_settings().risk, benchmark="equal_weight",
+    "The chosen parameters on the event-driven engine, with the spec's limits (the kill switch reports, so the run goes to the end)."
+    risk, pre = _limits(spec)
+    return run_backtest(panel, _make(spec.long_short)(**chosen), start=start, end=end, risk=risk, pretrade=pre, benchmark="equal_weight",
                         config=_config(spec, run_id="optimize-confirm", kill_switch="report"))
 
 # %% ../../nbs/95j_apps.optimize.ipynb #e8f6d559
@@ -118,7 +130,7 @@ def run_optimize_spec(spec: OptimizeSpec,
     own = d is not None and not (d / "run.json").exists()
     if own: runs.open_run(d, "optimize", spec.to_dict(), name=f"optimize-{spec.strategy}")
     try:
-        study = optimize(panel, _make(spec.long_short), sets, start, end, _config(spec), load_settings().risk, spec.train, spec.test)
+        study = optimize(panel, _make(spec.long_short), sets, start, end, _config(spec), _limits(spec)[0], spec.train, spec.test)
         conf = _confirm(spec, panel, study.report["chosen"], start, end) if spec.confirm else None
         m = _metrics(spec, study, conf)
         if d is not None: _save(d, spec, study, conf, bars, m)
@@ -135,7 +147,7 @@ def spec_from_args(args) -> OptimizeSpec:
                                          "cash", "commission", "slippage_bps")}
     if args.grid: kw["grid"] = parse_grid(args.grid)
     if args.range: kw["ranges"] = {k: [int(v[0]), int(v[-1])] for k, v in parse_grid([r.replace(":", ",") for r in args.range]).items()}
-    return OptimizeSpec(**kw, confirm=not args.no_confirm)
+    return OptimizeSpec(**kw, confirm=not args.no_confirm, limits=args.limits)
 
 def cmd_optimize(args) -> int:
     "alphatrade optimize: a study from the options into a run folder; the report printed."
@@ -175,5 +187,9 @@ def add_optimize_parser(sub):
     o.add_argument("--commission", default="alpaca", help="alpaca, none or <n>bps (default alpaca)")
     o.add_argument("--slippage-bps", type=float, default=2.0, help="slippage in bps (default 2)")
     o.add_argument("--no-confirm", action="store_true", help="skip the confirming event-driven run")
+    o.add_argument("--limits", default="parity", choices=("parity", "settings"),
+                   help="parity (default): no impact, participation cap, position count, sector cap or kill switch on either path, each name at "
+                        "0.9/64 of equity, so the sweep's numbers are the engine's; settings: the settings' risk limits and the engine's "
+                        "default costs (the vectorised path then approximates: see the printed list of rules it does not model)")
     o.add_argument("--out", help="run folder (default: <runs-dir>/<YYYYmmdd-HHMMSS>-optimize-<strategy>)")
     o.set_defaults(func=cmd_optimize)
