@@ -27,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # Layers in the order of ARCHITECTURE.md's table: top-level package -> sidebar section.
 LAYERS = {"core": "00 core", "data": "10 data", "features": "20 features", "alpha": "30 alpha", "models": "40 models",
-          "risk": "50 risk", "execution": "60 execution", "adapters": "65 adapters", "trading": "70 trading", "backtest": "80 backtest",
-          "infra": "90 infra", "apps": "95 apps"}
+          "risk": "50 risk", "portfolio": "55 portfolio", "execution": "60 execution", "adapters": "65 adapters", "trading": "70 trading",
+          "backtest": "80 backtest", "rl": "85 rl", "research": "87 research", "infra": "90 infra", "apps": "95 apps"}
 FOLDERS = {"tutorials": "Guides", "examples": "Worked examples", "pipelines": "Worked examples"}  # nbs/ subfolders -> sidebar section
 TUTORIAL_ORDER = ["quickstart", "research_to_live"]
 CACHE_VERSION = "2"  # bump when the processing below changes what lands in _proc/

@@ -29,7 +29,7 @@ __all__ = ['PIPELINES', 'KEY_METRICS', 'runs_root', 'template', 'new_run_dir', '
            'add_runs_parser']
 
 # %% ../../nbs/95d_apps.runs.ipynb #d775db62
-PIPELINES = ("train", "backtest", "report")
+PIPELINES = ("train", "backtest", "report", "optimize")
 
 def runs_root(runs_dir=None) -> Path:
     "The runs folder: `runs_dir`, else settings `app.runs_dir` (relative paths from the project root)."
@@ -138,7 +138,7 @@ def finish_run(d: Path, status: str, seconds: float) -> dict:
     return run
 
 # %% ../../nbs/95d_apps.runs.ipynb #19f65690
-def execute_run(pipeline: str,  # train, backtest or report, or the path of a notebook with a `parameters` cell
+def execute_run(pipeline: str,  # train, backtest, report or optimize, or the path of a notebook with a `parameters` cell
                 params: dict | None = None,  # overrides of the notebook's parameters; unknown names are refused
                 name: str | None = None,  # the folder name after the time stamp (default: the pipeline; backtest-<strategy>)
                 runs_dir=None,  # default: settings app.runs_dir
@@ -367,7 +367,7 @@ def add_run_parser(sub):
                     "package versions, platform). Exit 1 when a cell fails (the folder keeps the notebook with the traceback). "
                     "--name names the run's folder; a trained model's registry name is the train pipeline's -p model_name.",
         epilog=parameters_help(), formatter_class=argparse.RawDescriptionHelpFormatter)))
-    r.add_argument("pipeline", choices=PIPELINES, help="train, backtest or report")
+    r.add_argument("pipeline", choices=PIPELINES, help="train, backtest, report or optimize")
     r.set_defaults(func=cmd_run)
 
 # %% ../../nbs/95d_apps.runs.ipynb #8991884e
