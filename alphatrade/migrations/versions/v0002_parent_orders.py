@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['revision', 'down_revision', 'branch_labels', 'depends_on', 'MONEY', 'TS', 'upgrade', 'downgrade']
 
-# %% ../../../nbs/92b_infra.migration_0002.ipynb #0169435c
+# %% ../../../nbs/92b_infra.migration_0002.ipynb #ed77c28e
 #| eval: false
 import sqlalchemy as sa
 from alembic import op
