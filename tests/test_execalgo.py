@@ -58,3 +58,26 @@ def test_kill_switch_stops_every_algorithm_mid_schedule(algo):
     assert a.status == "halted" and (a.filled, a.sent) == before and not a.open_children()
     assert all(not o.is_open for o in b.orders.values())
     assert 0 < a.filled < a.parent.qty, (algo, a.filled)
+
+
+def test_engine_kill_switch_halts_parents_mid_schedule():
+    "A backtest with TWAP parents whose kill switch fires (a 2% drawdown limit): no child after it, every parent stopped."
+    from alphatrade.backtest.engine import BacktestConfig, run_backtest
+    from alphatrade.backtest.tca import algo_frames
+    from alphatrade.core.config import RiskSettings, load_universe
+    from alphatrade.data.panel import panel_from_bars
+    from alphatrade.data.preprocess import filter_regular_hours
+    from alphatrade.data.sample import sample_frames
+    from alphatrade.trading.execution import ExecutionPolicy
+    from alphatrade.trading.strategy import MomentumStrategy
+    b = pd.concat([filter_regular_hours(f) for f in sample_frames("us15m")])
+    p = panel_from_bars(b[(b.timestamp >= "2025-08-18") & (b.timestamp < "2025-10-14")], sectors=load_universe())
+    r = run_backtest(p, MomentumStrategy(), start="2025-09-15", end="2025-10-11", config=BacktestConfig(cash=1e6, verify_causal=0), benchmark=None,
+                     risk=RiskSettings(max_portfolio_positions=50, max_drawdown_pct=0.02), execution=ExecutionPolicy(algorithm="twap", bars=52))
+    at = pd.Timestamp(r.kill_switch["at"])
+    assert r.kill_switch["active"] and at < pd.Timestamp("2025-10-10", tz="UTC")
+    P, _ = algo_frames(r.desk)
+    assert "halted" in set(P.status) and set(P.status) <= {"done", "halted", "expired"}  # expired: children refused (buying power) until the deadline
+    kids = r.orders[r.orders.client_order_id.str.rsplit("-", n=1).str[0].isin(P.parent_id)]
+    assert (pd.to_datetime(kids.created_at, utc=True) <= at).all()  # no child after the kill switch
+    assert not r.orders.status.isin(["submitted", "accepted", "partially_filled"]).any()
