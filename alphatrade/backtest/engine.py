@@ -5,7 +5,7 @@
 # %% ../../nbs/81_backtest.engine.ipynb #ab203a43
 from __future__ import annotations
 import json, logging, time
-from dataclasses import dataclass, asdict, field
+from dataclasses import dataclass, asdict, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -19,8 +19,11 @@ from ..core.events import EventBus
 from ..data.calendar import bar_length, is_regular_bar, session_of
 from ..data.panel import MarketPanel
 from ..execution.broker import CostModel, SimBroker
+from ..execution.intrabar import IntraBarBroker
+from ..execution.vwap import volume_profile
 from ..risk.limits import KillSwitch, MonitorConfig, PreTradeConfig, ReportingKillSwitch
 from ..trading.engine import EngineConfig, Repositories, TradingEngine
+from ..trading.execution import ExecutionPolicy, use_algorithms
 from ..trading.strategy import Strategy
 from .analyzer import performance, round_trips
 from .tearsheet import tear_sheet
@@ -83,6 +86,7 @@ class BacktestResult:
     seconds: float = 0.0
     feed: pd.DataFrame | None = None  # the feed guard's events from `start` on: time, symbol, kind (rejected, held, confirmed, reverted), reason
     warnings: list = field(default_factory=list)  # what the run wants you to see: refusals by reason, a kill switch that fired
+    desk: object = None  # with an execution policy: the ExecutionDesk whose parents the algorithms worked
 
     @property
     def trades(self) -> pd.DataFrame: return round_trips(self.fills)
@@ -108,9 +112,12 @@ class BacktestResult:
         return d
 
 # %% ../../nbs/81_backtest.engine.ipynb #ffa8f97d
-def _bars_at(p: MarketPanel, i: int, js, ok=None) -> dict:
-    "The raw bars of row `i` the broker sees: symbols `js` (those with an order in flight) with a bar, not rejected by the guard (`ok`)."
+def _bars_at(p: MarketPanel, i: int, js, ok=None, vwap: bool = False) -> dict:
+    "The raw bars of row `i` the broker sees: symbols `js` (those with an order in flight) with a bar, not rejected by the guard (`ok`); `vwap`: with the bar's vwap."
     O, H, L, C, V = (p.data[k][i] for k in ("open", "high", "low", "close", "volume"))
+    if vwap and "vwap" in p.data:
+        W = p.data["vwap"][i]
+        return {p.symbols[j]: (O[j], H[j], L[j], C[j], V[j], W[j]) for j in js if C[j] == C[j] and (ok is None or ok[j])}
     return {p.symbols[j]: (O[j], H[j], L[j], C[j], V[j]) for j in js if C[j] == C[j] and (ok is None or ok[j])}
 
 def _slippage(fills: pd.DataFrame, p: MarketPanel) -> np.ndarray:
@@ -150,20 +157,27 @@ def run_backtest(panel: MarketPanel,  # bars: history before `start` included fo
                  kill_switch: KillSwitch | None = None,  # persistent switch (a halted one stays halted)
                  repositories: Repositories | None = None,  # where orders, fills, signals, risk events, positions go (infra.repository.engine_repositories(db))
                  benchmark: pd.Series | str | None = "equal_weight",  # prices (e.g. SPY close), "equal_weight" or None
-                 bus: EventBus | None = None, progress: bool = False) -> BacktestResult:
+                 bus: EventBus | None = None, progress: bool = False,
+                 execution: ExecutionPolicy | None = None,  # orders worked by an execution algorithm (None: one market order at the next open)
+                 fill_model: str = "open",  # open: the SimBroker fills at the open; intrabar: at the bar's volume-weighted price (IntraBarBroker)
+                ) -> BacktestResult:
     "Run `strategy` over `panel` with the SimBroker and return the result with its metrics."
     cfg = config or BacktestConfig()
     p = panel.between(None, end) if end is not None else panel
     i0 = 0 if start is None else p.loc_of(pd.Timestamp(start) - pd.Timedelta(1, "ns")) + 1
     if i0 >= len(p): raise InvalidValueError(f"run_backtest: no bars between {start} and {end}")
-    broker = SimBroker(cash=cfg.cash, costs=cfg.costs(), slippage_bps=cfg.slippage_bps, impact=cfg.impact, participation=cfg.participation,
-                       allow_short=cfg.allow_short)
+    if fill_model not in ("open", "intrabar"): raise InvalidValueError(f"run_backtest: fill_model {fill_model!r} is not open or intrabar")
+    broker = (SimBroker if fill_model == "open" else IntraBarBroker)(cash=cfg.cash, costs=cfg.costs(), slippage_bps=cfg.slippage_bps, impact=cfg.impact,
+                                                                      participation=cfg.participation, allow_short=cfg.allow_short)
     ecfg = cfg.engine()
     report = cfg.kill_switch == "report"
     if report and kill_switch is not None: raise InvalidValueError("run_backtest: kill_switch= halts; BacktestConfig(kill_switch='report') makes its own reporting switch")
     if report: kill_switch = ReportingKillSwitch()
     eng = TradingEngine(strategy, broker, list(p.symbols), cash=cfg.cash, risk=risk, pretrade=pretrade, monitor=monitor, kill_switch=kill_switch,
                         sectors=p.sectors, bus=bus, repositories=repositories, config=ecfg)
+    if execution is not None and execution.algorithm == "vwap" and "profile" not in execution.params:  # the profile of the bars before start
+        execution = replace(execution, params={**execution.params, "profile": volume_profile(p.rows(0, max(i0, 1)))})
+    router = use_algorithms(eng, execution) if execution is not None else None
     t0 = time.perf_counter()
     eng.bind(p)
     regular = is_regular_bar(p.timestamps)
@@ -172,12 +186,14 @@ def run_backtest(panel: MarketPanel,  # bars: history before `start` included fo
     starts = p.timestamps.to_pydatetime()
     for i in tqdm(range(i0, len(p)), desc=f"backtest {strategy.name}", unit="bar", disable=not progress, mininterval=0.5):
         js = np.flatnonzero(eng.inflight)
-        if len(js): broker.process_bar(starts[i], _bars_at(p, i, js, ~eng.rejected[i]), bool(regular[i]), bool(last[i]))
+        if len(js): broker.process_bar(starts[i], _bars_at(p, i, js, ~eng.rejected[i], fill_model == "intrabar"), bool(regular[i]), bool(last[i]))
         eng.step(i)
         if report: kill_switch.next_bar()
     secs = time.perf_counter() - t0
     if eng.cash != broker.cash: raise AlphaTradeError(f"backtest book mismatch: engine cash {eng.cash} != broker cash {broker.cash}")
-    return _result(eng, p, i0, cfg, benchmark, secs)
+    res = _result(eng, p, i0, cfg, benchmark, secs)
+    res.desk = router.desk if router is not None else None  # the parents the algorithms worked (backtest.tca.algo_frames)
+    return res
 
 # %% ../../nbs/81_backtest.engine.ipynb #22aa69bc
 def _result(eng: TradingEngine, p: MarketPanel, i0: int, cfg: BacktestConfig, benchmark, secs: float) -> BacktestResult:

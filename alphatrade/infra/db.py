@@ -22,8 +22,8 @@ from ..core.secrets import MASK, redact, url_password
 # %% auto #0
 __all__ = ['MONEY', 'JSONType', 'TS', 'CONNECT_TIMEOUT', 'TIMEOUT_DRIVERS', 'DRIVER_PACKAGES', 'URL_FORM', 'URL_WHERE',
            'SCHEMA_RE', 'Base', 'Bar', 'OrderRow', 'TradeRow', 'PositionRow', 'SignalRow', 'RiskEventRow', 'RunRow',
-           'KillSwitchRow', 'shown_url', 'connect_error', 'db_errors', 'database_url', 'make_engine', 'alembic_config',
-           'upgrade', 'downgrade', 'status', 'check_schema', 'quote_ident']
+           'KillSwitchRow', 'ParentOrderRow', 'shown_url', 'connect_error', 'db_errors', 'database_url', 'make_engine',
+           'alembic_config', 'upgrade', 'downgrade', 'status', 'check_schema', 'quote_ident']
 
 # %% ../../nbs/90_infra.db.ipynb #6aa6469c
 MONEY = Numeric(20, 8, asdecimal=True)
@@ -136,6 +136,28 @@ class KillSwitchRow(Base):
     activated_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
     reset_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reset_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+
+class ParentOrderRow(Base):
+    "A parent order an execution algorithm works (its children are `orders` rows named <parent_id>-<k>); written before its first child."
+    __tablename__ = "parent_orders"
+    parent_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(16), index=True)
+    side: Mapped[str] = mapped_column(String(4))
+    qty: Mapped[Decimal] = mapped_column(MONEY)
+    algorithm: Mapped[str] = mapped_column(String(16))
+    params: Mapped[dict] = mapped_column(JSONType, default=dict)
+    start_at: Mapped[datetime] = mapped_column(TS)
+    deadline: Mapped[datetime] = mapped_column(TS)
+    limit_price: Mapped[Decimal | None] = mapped_column(MONEY, nullable=True)
+    arrival_price: Mapped[Decimal | None] = mapped_column(MONEY, nullable=True)
+    tag: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # working, done, halted, expired
+    filled: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
+    avg_price: Mapped[Decimal | None] = mapped_column(MONEY, nullable=True)
+    fees: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
+    children: Mapped[int] = mapped_column(Integer, default=0)  # children sent (the next child is <parent_id>-<children>)
+    created_at: Mapped[datetime] = mapped_column(TS)
+    updated_at: Mapped[datetime] = mapped_column(TS)
 
 # %% ../../nbs/90_infra.db.ipynb #4a5fda8e
 CONNECT_TIMEOUT = 5  # seconds a PostgreSQL server gets to accept a connection (psycopg, psycopg2)

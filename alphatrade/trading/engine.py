@@ -107,6 +107,7 @@ class TradingEngine:
         self.guard: FeedGuard | None = None  # the feed's input checks (bind or start_live make it)
         self.held = self.rejected = None  # [T x N] bars of the bound panel the guard held or rejected
         self._win = None  # the live path's clean window (start_live)
+        self.router = None  # an execution router (trading.execution.use_algorithms): target changes worked by algorithms; None: market orders
         if self.repos.risk is not None: self.bus.subscribe(RiskAlert, lambda e: self.repos.risk.add(e.risk))
         broker.subscribe(on_fill=self.on_fill, on_update=self.on_update)
         self.kill_switch.on_activate(lambda reason: self._on_kill(reason))  # defined with the kill switch section below
@@ -176,6 +177,8 @@ def _send(self: TradingEngine, j: int, qty: float, at: datetime, *, tag: str, ch
     if check:
         ok, why = self.checker.check_order(o, pf, px, open_orders=n_open, at=at)
         if not ok: self.refusals.append((at, sym, why)); return pf, False
+    if self.router is not None and self.router.route(self, j, o, at):  # a parent order now: its children go out as the algorithm decides
+        self.inflight[j] = True; return (None if pf is None else as_filled(pf, o, px, at)), True
     self.om.create(o, at)
     o = self.om.transition(o.client_order_id, OrderStatus.SUBMITTED, at)
     self.inflight[j] = True
@@ -211,8 +214,9 @@ def _blocked_by_rejections(self: TradingEngine, j: int, side: OrderSide, at: dat
 
 # %% ../../nbs/73_trading.engine.ipynb #9d941d12
 @patch
-def _decide(self: TradingEngine, t, at: datetime, s: np.ndarray, px: np.ndarray, session) -> list[Order]:
+def _decide(self: TradingEngine, t, at: datetime, s: np.ndarray, px: np.ndarray, session, vol: np.ndarray | None = None) -> list[Order]:
     have = ~np.isnan(px); self.last_px[have] = px[have]
+    if self.router is not None: self.router.step(self, at, vol)  # the working parents send their next children (or finish)
     equity, gross = self._book(self.last_px)
     self.equity_curve.append((t, equity, gross / equity if equity > 0 else np.nan))
     self.monitor.update_equity(equity, at, session)
@@ -244,7 +248,7 @@ def step(self: TradingEngine, i: int) -> list[str]:
     "Decide at the close of bar `i` of the bound (clean) panel; return the symbols an order was sent for."
     if self._signals is None: raise InvalidValueError("step: bind(panel) first (or use on_window for live bars)")
     t = self._starts[i]
-    out = self._decide(t, self.clock.set(self._ends[i]), self._signals[i], self._panel.data["close"][i], self._sessions[i])
+    out = self._decide(t, self.clock.set(self._ends[i]), self._signals[i], self._panel.data["close"][i], self._sessions[i], self._panel.data["volume"][i])
     self.strategy.on_bar(t, i)
     return out
 
@@ -270,7 +274,8 @@ def on_update(self: TradingEngine, o: Order):
     if o.status is OrderStatus.ACCEPTED and mine.status is OrderStatus.SUBMITTED: self.om.transition(o.client_order_id, OrderStatus.ACCEPTED, at)
     elif o.status in _TERMINAL_NO_FILL and mine.is_open:
         self.om.transition(o.client_order_id, o.status, at, "broker")
-        self.inflight[self.col[o.symbol]] = False
+        if self.router is None or not self.router.busy(o.symbol): self.inflight[self.col[o.symbol]] = False
+    if self.router is not None: self.router.on_update(o)
 
 @patch
 def on_fill(self: TradingEngine, f: Fill):
@@ -280,7 +285,8 @@ def on_fill(self: TradingEngine, f: Fill):
     o = self.om.on_fill(f)
     self.cash -= f.signed_qty * f.price + f.commission
     self.qty[j] = float(before + f.signed_qty); self.fills.append(f)
-    if not o.is_open: self.inflight[j] = False
+    if self.router is not None: self.router.on_fill(f)  # first: a fill may finish the parent
+    if not o.is_open and (self.router is None or not self.router.busy(f.symbol)): self.inflight[j] = False
     if before != 0 and abs(before + f.signed_qty) < abs(before): self.monitor.record_trade(self.om.tracker.realized_pnl(f.symbol) - r0)
     if self.repos.trades is not None:  # the id is the order's cumulative filled qty: the same fill gets the same id after a restart
         self.repos.trades.record(f, fill_id=f"{f.client_order_id}-{o.filled_qty}")
@@ -360,7 +366,8 @@ def on_bars(self: TradingEngine, t,  # the bars' start (UTC; a naive time is UTC
     if not decide:
         have = ~np.isnan(w.data["close"][-1]); self.last_px[have] = w.data["close"][-1][have]; self._live_i += 1
         return []
-    out = self._decide(t, self.clock.advance(t), np.asarray(self.strategy.signal_step(w), dtype="float64"), w.data["close"][-1], self._session_at(t))
+    out = self._decide(t, self.clock.advance(t), np.asarray(self.strategy.signal_step(w), dtype="float64"), w.data["close"][-1], self._session_at(t),
+                       w.data["volume"][-1] if "volume" in w.data else None)
     self.strategy.on_bar(t, self._live_i); self._live_i += 1
     return out
 
