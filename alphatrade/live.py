@@ -20,7 +20,7 @@ from .data.panel import MarketPanel, panel_from_bars
 from .adapters.alpaca.data import AlpacaStreams, BarAggregator
 from .adapters.alpaca.execution import AlpacaBroker
 from .adapters.alpaca.parsing import bars_by_step
-from .apps.live_ops import AccountMismatch, HealthServer, account_of, check_account, step_line, step_simulator
+from .apps.live_ops import AccountMismatch, HealthServer, account_of, check_account, step_line, step_simulator, health_report, observe_step
 from .infra.repository import Database, KillSwitchRepository, RunRepository, engine_repositories
 from .risk.limits import KillSwitch
 from .trading import reconcile as recon
@@ -267,13 +267,7 @@ def _complete(self: LiveDaemon, t: pd.Timestamp):
 step_log = logging.getLogger("alphatrade.live.step")  # category "trading": one line per decided step
 
 @patch
-def _observe(self: LiveDaemon, t: pd.Timestamp, bars: dict, lat: float):
-    "A decided step's metrics: the book after it (`TradingMetrics.observe_step`), the kill switch, the feed lag (real time only)."
-    e, m = self.engine, self.metrics
-    eq = e.equity_curve[-1][1] if e.equity_curve else e.cash
-    m.observe_step(t, eq, e.cash, {s: q for s, q, _ in e.om.tracker.held()}, {s: r[3] for s, r in bars.items()}, latency=lat)
-    m.kill.set(1 if self.kill_switch.active else 0)
-    if self.cfg.mode != "sim": m.feed_lag.set(max(0.0, time.time() - (t + self.bar).timestamp()))
+def _observe(self: LiveDaemon, t: pd.Timestamp, bars: dict, lat: float): observe_step(self, t, bars, lat)  # `apps.live_ops`
 
 @patch
 def _step_line(self: LiveDaemon, t: pd.Timestamp) -> str:
@@ -329,16 +323,8 @@ async def _drive(self: LiveDaemon):
 # %% ../nbs/96_apps.live.ipynb #552e55b8
 @patch
 def health(self: LiveDaemon) -> dict:
-    "What /health answers."
-    lat = np.array(self.latencies) if self.latencies else np.array([np.nan])
-    eq = self.engine.equity_curve[-1][1] if self.engine.equity_curve else None
-    return {"status": self.status, "mode": self.cfg.mode, "run_id": self.cfg.run_id, "strategy": self.engine.strategy.name,
-            "last_step": None if self.last_step is None else self.last_step.isoformat(), "steps": self.steps,
-            "orders": len(self.engine.om), "fills": len(self.engine.fills), "open_orders": int(self.engine.inflight.sum()),
-            "equity": eq, "cash": str(self.engine.cash),
-            "positions": {s: str(q) for s, q, _ in self.engine.om.tracker.held()}, "kill_switch": {"active": self.kill_switch.active, "reason": self.kill_switch.reason},
-            "reconciliation": self.report, "latency_ms": {"p50": float(np.nanpercentile(lat, 50) * 1e3) if self.latencies else None,
-                                                           "p99": float(np.nanpercentile(lat, 99) * 1e3) if self.latencies else None}}
+    "What /health answers (`apps.live_ops.health_report`)."
+    return health_report(self)
 
 @patch
 def stop(self: LiveDaemon, why: str = "stop requested"):

@@ -4,7 +4,9 @@
 
 # %% ../../nbs/95j_apps.live_ops.ipynb #6aa3cb3f
 from __future__ import annotations
-import asyncio, json, logging, threading
+import asyncio, json, logging, threading, time
+
+import numpy as np
 
 import pandas as pd
 import requests
@@ -17,7 +19,7 @@ from ..infra.repository import Database, OrderRepository
 
 # %% auto #0
 __all__ = ['log', 'AccountMismatch', 'account_of', 'check_account', 'HealthServer', 'step_line', 'step_simulator', 'orders_of',
-           'run_in_thread']
+           'run_in_thread', 'health_report', 'observe_step']
 
 # %% ../../nbs/95j_apps.live_ops.ipynb #78fa3f6f
 log = logging.getLogger("alphatrade.live")
@@ -111,3 +113,23 @@ def run_in_thread(daemon,  # a `LiveDaemon` (or anything with `async run() -> in
     if th.is_alive(): daemon.stop_threadsafe("timeout"); th.join(30); raise AlphaTradeError(f"the daemon did not finish within {timeout} s")
     if res.get("rc") != 0: raise AlphaTradeError(f"the daemon exited with {res.get('rc')}")
     return daemon
+
+# %% ../../nbs/95j_apps.live_ops.ipynb #l95jhealth2
+def health_report(d) -> dict:
+    "A `LiveDaemon`'s /health answer: status, last step, orders, fills, the book, the kill switch, reconciliation, latency."
+    e, lat = d.engine, np.array(d.latencies) if d.latencies else np.array([np.nan])
+    pct = lambda q: float(np.nanpercentile(lat, q) * 1e3) if d.latencies else None
+    return {"status": d.status, "mode": d.cfg.mode, "run_id": d.cfg.run_id, "strategy": e.strategy.name,
+            "last_step": None if d.last_step is None else d.last_step.isoformat(), "steps": d.steps,
+            "orders": len(e.om), "fills": len(e.fills), "open_orders": int(e.inflight.sum()),
+            "equity": e.equity_curve[-1][1] if e.equity_curve else None, "cash": str(e.cash),
+            "positions": {s: str(q) for s, q, _ in e.om.tracker.held()}, "kill_switch": {"active": d.kill_switch.active, "reason": d.kill_switch.reason},
+            "reconciliation": d.report, "latency_ms": {"p50": pct(50), "p99": pct(99)}}
+
+def observe_step(d, t: pd.Timestamp, bars: dict, lat: float):
+    "A decided step's metrics: the book after it (`TradingMetrics.observe_step`), the kill switch, the feed lag (real time only)."
+    e, m = d.engine, d.metrics
+    eq = e.equity_curve[-1][1] if e.equity_curve else e.cash
+    m.observe_step(t, eq, e.cash, {s: q for s, q, _ in e.om.tracker.held()}, {s: r[3] for s, r in bars.items()}, latency=lat)
+    m.kill.set(1 if d.kill_switch.active else 0)
+    if d.cfg.mode != "sim": m.feed_lag.set(max(0.0, time.time() - (t + d.bar).timestamp()))

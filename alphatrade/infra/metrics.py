@@ -39,6 +39,11 @@ class TradingMetrics:
         H = lambda n, d, b, l=(): Histogram(n, d, l, registry=r, buckets=b)
         self.info = Info("alphatrade_run", "the run this process serves", registry=r)
         self.info.info({"run_id": run_id, "mode": mode, "strategy": strategy})
+        self._feed(C, G, H); self._orders_risk(C, G, H, r); self._book(C, G, H)
+        self.window = window; self._equity = deque(maxlen=window + 1); self._start = self._peak = self._day_start = None
+        self._day = None; self._close: dict[str, float] = {}; self._held: set[str] = set(); self._open: set[str] = set()
+
+    def _feed(self, C, G, H):  # the steps, the data feed and the broker's API
         # steps
         self.steps = C("alphatrade_steps", "bars decided")
         self.skipped = C("alphatrade_steps_skipped", "bars not decided (the book could not be brought up to date)")
@@ -59,6 +64,8 @@ class TradingMetrics:
         self.api_seconds = H("alphatrade_broker_request_duration_seconds", "broker REST calls", API_BUCKETS, ["endpoint", "method"])
         self.api_requests = C("alphatrade_broker_requests", "broker REST calls by outcome", ["endpoint", "method", "status"])
         self.api_errors = C("alphatrade_broker_errors", "broker REST calls that failed", ["endpoint", "kind"])
+
+    def _orders_risk(self, C, G, H, r):  # orders, fills, risk rules and the kill switch
         # orders and fills
         self.orders = C("alphatrade_orders_sent", "orders sent to the broker")
         self.order_status = C("alphatrade_orders", "order status changes", ["side", "type", "status"])
@@ -77,6 +84,8 @@ class TradingMetrics:
         self.kill_fired = C("alphatrade_kill_switch_activations", "kill switch activations", ["rule"])
         self.mismatch = G("alphatrade_position_mismatch", "symbols whose position differs from the broker's at reconciliation")
         self.reconciliations = C("alphatrade_reconciliations", "reconciliations with the broker", ["result"])
+
+    def _book(self, C, G, H):  # the book and the model
         # the book
         self.equity = G("alphatrade_equity_dollars", "equity after the last step")
         self.cash = G("alphatrade_cash_dollars", "cash after the last step")
@@ -95,8 +104,6 @@ class TradingMetrics:
         self.predict_seconds = H("alphatrade_model_prediction_seconds", "model inference per step", STEP_BUCKETS)
         self.feature_seconds = H("alphatrade_feature_seconds", "feature computation per step", STEP_BUCKETS)
         self.prediction_mean = G("alphatrade_model_prediction_mean", "mean prediction of the last step")
-        self.window = window; self._equity = deque(maxlen=window + 1); self._start = self._peak = self._day_start = None
-        self._day = None; self._close: dict[str, float] = {}; self._held: set[str] = set(); self._open: set[str] = set()
 
     def text(self) -> bytes: return generate_latest(self.registry)
 
@@ -188,7 +195,8 @@ class _Parts:
 
     def bar_received(self: TradingMetrics, symbol: str, bar_end, source: str = "stream"):
         "A bar arrived; `bar_end` is when its interval ended (UTC); the per-symbol lag is measured against the wall clock."
-        self.bars.labels(source).inc(); end = bar_end.timestamp(); self.last_bar.set(max(end, self.last_bar._value.get()))
+        self.bars.labels(source).inc(); end = bar_end.timestamp()
+        self._last_bar_end = max(end, getattr(self, "_last_bar_end", end)); self.last_bar.set(self._last_bar_end)
         if source == "stream": self.symbol_lag.labels(symbol).set(max(0.0, time.time() - end))
 
     def bar_rejected(self: TradingMetrics, reason: str): self.bars_rejected.labels(_reason(reason)).inc()
