@@ -52,11 +52,18 @@ def quiet(names,  # logger names, e.g. ["alpaca", "aiohttp.access"]
     for n in names: logging.getLogger(n).setLevel(level)
 
 # %% ../../nbs/94_infra.monitoring.ipynb #e82cc8f9
+def _level(v) -> int:
+    "A logging level from its number or name (any case)."
+    if isinstance(v, int): return v
+    known = logging.getLevelNamesMapping()
+    if str(v).upper() not in known: raise ValueError(f"unknown level {v!r}; known: DEBUG, INFO, WARNING, ERROR, CRITICAL")
+    return known[str(v).upper()]
+
 class CategoryLevels(logging.Filter):
     "Pass a record when its level reaches its category's level (`levels`), or `default` for the other categories."
     def __init__(self, default: int, levels: dict | None = None):
         super().__init__(); self.default = default
-        self.levels = {k: logging._checkLevel(v.upper() if isinstance(v, str) else v) for k, v in (levels or {}).items()}
+        self.levels = {k: _level(v) for k, v in (levels or {}).items()}
         bad = set(self.levels) - set(CATEGORIES)
         if bad: raise ValueError(f"log levels: unknown categor{'y' if len(bad) == 1 else 'ies'} {sorted(bad)}; known: {', '.join(CATEGORIES)}")
     def filter(self, rec: logging.LogRecord) -> bool: return rec.levelno >= self.levels.get(category_of(rec.name), self.default)
