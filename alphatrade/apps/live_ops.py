@@ -19,7 +19,7 @@ from ..infra.repository import Database, OrderRepository
 
 # %% auto #0
 __all__ = ['log', 'AccountMismatch', 'account_of', 'check_account', 'HealthServer', 'step_line', 'step_simulator', 'orders_of',
-           'run_in_thread', 'health_report', 'observe_step']
+           'run_in_thread', 'health_report', 'observe_step', 'attach_alerts']
 
 # %% ../../nbs/95j_apps.live_ops.ipynb #78fa3f6f
 log = logging.getLogger("alphatrade.live")
@@ -133,3 +133,18 @@ def observe_step(d, t: pd.Timestamp, bars: dict, lat: float):
     m.observe_step(t, eq, e.cash, {s: q for s, q, _ in e.om.tracker.held()}, {s: r[3] for s, r in bars.items()}, latency=lat)
     m.kill.set(1 if d.kill_switch.active else 0)
     if d.cfg.mode != "sim": m.feed_lag.set(max(0.0, time.time() - (t + d.bar).timestamp()))
+
+# %% ../../nbs/95j_apps.live_ops.ipynb #l95jalert2
+def attach_alerts(d, alerter) -> None:
+    "Send a `LiveDaemon`'s kill-switch activations and reconciliation mismatches to `alerter` (`infra.alerting.Alerter`)."
+    from alphatrade.core.events import RiskAlert
+    from alphatrade.infra.alerting import Alert
+    run = d.cfg.run_id
+    send = lambda a: threading.Thread(target=alerter.fire, args=(a,), daemon=True, name="alert").start()
+    d.kill_switch.on_activate(lambda reason: send(Alert(name="kill_switch_active", severity="critical", labels={"run_id": run},
+                                                        summary=f"trading halted: {reason}")))
+    def on_risk(e):
+        if e.risk.kind in ("position_mismatch", "position_adopted"):
+            send(Alert(name="reconciliation_mismatch", severity="critical" if e.risk.kind == "position_mismatch" else "warning",
+                       labels={"run_id": run}, summary=e.risk.message))
+    d.engine.bus.subscribe(RiskAlert, on_risk)

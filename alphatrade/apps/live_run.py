@@ -18,7 +18,8 @@ from ..infra.monitoring import setup_logging
 from ..infra.repository import Database
 from ..trading.engine import EngineConfig
 from ..live import EXIT_ACCOUNT, LiveConfig, LiveDaemon
-from .live_ops import AccountMismatch
+from .live_ops import AccountMismatch, attach_alerts
+from ..infra.alerting import alerter_from_settings
 from .specs import LiveSpec, LIVE_MODES
 from ..portfolio.constructor import REBALANCE
 from ..portfolio.optimizers import METHODS
@@ -126,6 +127,7 @@ def run_live_spec(spec: LiveSpec, settings=None) -> int:
     def go(ep):
         broker = AlpacaBroker(ep, rate_limit=10**6 if sim else spec.rate_limit)
         d = LiveDaemon(cfg, broker, strat, db, risk=settings.risk, engine_config=ecfg, sectors={s: uni[s] for s in syms if s in uni})
+        attach_alerts(d, alerter_from_settings(settings))  # kill switch and reconciliation alerts (settings' alerts section)
         rc = run_until_stopped(d.run())
         if not spec.quiet: _summary(d, broker)
         return rc or d.exit_code()
