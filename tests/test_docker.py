@@ -14,6 +14,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,66 @@ def test_dockerfile_is_multistage_nonroot_with_healthcheck():
     assert user and user[-1] not in ("root", "0")
     assert re.search(r"^HEALTHCHECK .*\n?.*/health", df, re.M)
     assert "torch==2.13.0" in df and "download.pytorch.org/whl/cpu" in df
+
+
+def _expand(v: str) -> str:
+    "Compose's ${VAR:-default} interpolation, with the environment of this test (defaults when unset)."
+    return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: os.environ.get(m.group(1), m.group(2)), str(v))
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s: s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+
+def test_stack_services_run_as_compose_starts_them(tmp_path):
+    """The migrate, alert-receiver, simulator and daemon services' own commands and environment, run here as processes:
+    service names become 127.0.0.1 and each port a free one; the one other change is the database (a SQLite file: there is
+    no TimescaleDB here). Each must start and answer as the stack expects: migrate exits 0, the receiver listens, the
+    simulator and the daemon answer /health and /metrics, and SIGTERM stops the daemon cleanly."""
+    import requests, signal, time
+    svc = COMPOSE["services"]
+    ports = {"simulator:8765": _free_port(), "alert-receiver:9095": _free_port(), "9108": _free_port()}
+    def local(a: str) -> str:
+        a = _expand(a)
+        for k, p in ports.items():
+            a = a.replace(f"http://{k}", f"http://127.0.0.1:{p}") if ":" in k else a
+        return a
+    def argv(name: str) -> list[str]:
+        out = [local(a) for a in svc[name]["command"]]
+        if "--port" in out: out[out.index("--port") + 1] = str(ports[f"{name}:{out[out.index('--port') + 1]}"])
+        if "--health-port" in out: out[out.index("--health-port") + 1] = str(ports[out[out.index("--health-port") + 1]])
+        return [sys.executable, "-m", "alphatrade.apps.cli", *out[1:]] if out[0] == "alphatrade" else [sys.executable if out[0] == "python" else out[0], *out[1:]]
+    env = {**os.environ, **{k: local(v) for k, v in svc["daemon"]["environment"].items()},
+           "ALPHATRADE_DATABASE__URL": f"sqlite:///{tmp_path}/stack.db"}
+    assert subprocess.run(argv("migrate"), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120).returncode == 0
+    procs = {}
+    def wait(url, secs=90):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < secs:
+            for n, p in procs.items():
+                if p.poll() is not None: pytest.fail(f"{n} exited ({p.returncode}): {p.stderr.read()[-2000:]}")
+            try: return requests.get(url, timeout=2)
+            except requests.RequestException: time.sleep(0.3)
+        pytest.fail(f"nothing answered at {url}")
+    try:
+        for name in ("alert-receiver", "simulator", "daemon"):
+            procs[name] = subprocess.Popen(argv(name), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            if name == "alert-receiver": assert json.loads(procs[name].stdout.readline())["receiving"].endswith(f":{ports['alert-receiver:9095']}/")
+            if name == "simulator":
+                h = wait(f"http://127.0.0.1:{ports['simulator:8765']}/health").json()
+                assert h["status"] == "serving", h
+        d = f"http://127.0.0.1:{ports['9108']}"
+        t0 = time.monotonic()
+        while (wait(f"{d}/health").json()["status"] != "running") and time.monotonic() - t0 < 90: time.sleep(0.5)
+        health = wait(f"{d}/health").json()
+        assert health["status"] == "running" and health["run_id"] == "compose", health
+        assert "alphatrade_equity_dollars" in wait(f"{d}/metrics").text
+        assert "alphatrade_sim_orders" in wait(f"http://127.0.0.1:{ports['simulator:8765']}/metrics").text
+        procs["daemon"].send_signal(signal.SIGTERM)
+        assert procs["daemon"].wait(30) == 0, procs["daemon"].stderr.read()[-3000:]
+    finally:
+        for p in procs.values():
+            if p.poll() is None: p.terminate()
+            try: p.wait(10)
+            except subprocess.TimeoutExpired: p.kill()
