@@ -86,6 +86,7 @@ class LiveDaemon:
         self.engine = TradingEngine(strategy, broker, list(cfg.symbols), 0, risk, pretrade, monitor, self.kill_switch, sectors,
                                     repositories=self.repos, config=ecfg)
         self.metrics = LiveMetrics(run_id=cfg.run_id, mode=cfg.mode, strategy=strategy.name).attach(self.engine.bus)  # orders, fills, risk, kill switch
+        broker.http.observe(self.metrics.observe_request)  # every REST call's latency and outcome, by endpoint
         self.bar = bar_length(cfg.timeframe)
         self.aggregator = BarAggregator(cfg.timeframe, cfg.stream_timeframe)
         self.status, self.report, self.last_step, self.steps = "starting", {}, None, 0
@@ -257,7 +258,7 @@ def _complete(self: LiveDaemon, t: pd.Timestamp):
         t2 = time.perf_counter(); lat = t2 - arrived
         self.last_step = t; self.steps += 1; self.latencies.append(lat); self.decisions.append((t, sent))
         self.timings.append((t, len(bars), t0 - arrived, t1 - t0, t2 - t1, len(sent)))
-        self._observe(t, bars, lat)
+        observe_step(self, t, bars, lat)  # the metrics (`apps.live_ops`)
         step_log.info(self._step_line(t))
         if self.cfg.max_steps is not None and self.steps >= self.cfg.max_steps: self.stop("max_steps reached")
         elif self.cfg.drive: self._loop.call_soon(self._drive_soon)
@@ -265,9 +266,6 @@ def _complete(self: LiveDaemon, t: pd.Timestamp):
 
 # %% ../nbs/96_apps.live.ipynb #e374a738
 step_log = logging.getLogger("alphatrade.live.step")  # category "trading": one line per decided step
-
-@patch
-def _observe(self: LiveDaemon, t: pd.Timestamp, bars: dict, lat: float): observe_step(self, t, bars, lat)  # `apps.live_ops`
 
 @patch
 def _step_line(self: LiveDaemon, t: pd.Timestamp) -> str:

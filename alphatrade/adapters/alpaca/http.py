@@ -19,8 +19,8 @@ from .config import AlpacaHttpConfig
 from ...core.errors import BrokerConnectionError, BrokerError, BrokerUnreachableError, InsufficientFundsError, InvalidValueError, OrderRejectedError
 
 # %% auto #0
-__all__ = ['RETRY_STATUS', 'log', 'configure_client', 'RateLimiter', 'status_code', 'error_message', 'is_retryable', 'map_error',
-           'connection_refused', 'unreachable_error', 'AlpacaHttp']
+__all__ = ['RETRY_STATUS', 'ENDPOINTS', 'log', 'configure_client', 'RateLimiter', 'status_code', 'error_message', 'is_retryable',
+           'map_error', 'connection_refused', 'unreachable_error', 'endpoint_of', 'AlpacaHttp']
 
 # %% ../../../nbs/65b_adapters.alpaca.http.ipynb #36ce6a98
 def configure_client(client,  # an alpaca-py REST client (TradingClient, StockHistoricalDataClient, ...)
@@ -94,6 +94,19 @@ def unreachable_error(e: BaseException, what: str) -> BrokerUnreachableError:
     return BrokerUnreachableError(f"{what}: nothing listens at {where} (connection refused); start the simulator there "
                                   "(alphatrade sim serve) or check --sim-url, or the Alpaca URL of the settings")
 
+# %% ../../../nbs/65b_adapters.alpaca.http.ipynb #h65bendpt1
+ENDPOINTS = {"submit": "POST", "cancel": "DELETE", "replace": "PATCH", "find": "GET", "get order": "GET", "get account": "GET",
+             "get positions": "GET", "get clock": "GET", "get calendar": "GET", "list open orders": "GET", "list orders": "GET",
+             "list assets": "GET", "get bars": "GET"}
+
+def endpoint_of(what: str) -> tuple[str, str]:
+    "(endpoint, method) of a request's description ('submit c-1 (buy 10 AAPL)' -> ('submit', 'POST')): a bounded label, ids left out."
+    words = what.split()
+    for n in (3, 2, 1):
+        k = " ".join(words[:n])
+        if k in ENDPOINTS: return k, ENDPOINTS[k]
+    return "other", "GET"
+
 # %% ../../../nbs/65b_adapters.alpaca.http.ipynb #90ec71a9
 log = logging.getLogger("alphatrade.alpaca")
 
@@ -107,6 +120,7 @@ class AlpacaHttp:
         self.stats = stats if stats is not None else {}
         self.stats.setdefault("requests", 0); self.stats.setdefault("retries", 0)
         self.reached = False  # has the broker answered once? Until it has, a refused connection is not retried
+        self._observers: list = []  # fn(endpoint, method, status, seconds) per HTTP attempt (metrics)
 
     def __repr__(self): return f"AlpacaHttp({self.config}, {self.stats['requests']} requests, {self.stats['retries']} retries)"
 
@@ -114,14 +128,24 @@ class AlpacaHttp:
         "An alpaca-py REST client with this layer's timeout, and its own retry off (ours replaces it)."
         return configure_client(client, self.config.timeout)
 
+    def observe(self, fn):
+        "Register `fn(endpoint, method, status, seconds)`, told of every attempt: a bounded endpoint name, 'ok', the HTTP status or 'error'."
+        self._observers.append(fn)
+
+    def _tell(self, what: str, status, t0: float):
+        if not self._observers: return
+        ep, method = endpoint_of(what); dt = time.perf_counter() - t0
+        for fn in self._observers: fn(ep, method, status, dt)
+
     def call(self, what: str,  # names the request in logs and errors ("submit c-1", "get account")
              fn, *args, **kwargs):
         "`fn(*args, **kwargs)` with the rate limit and retries; a `BrokerError` for what still fails."
         def once():
-            self.limiter.acquire(); self.stats["requests"] += 1
+            self.limiter.acquire(); self.stats["requests"] += 1; t0 = time.perf_counter()
             try: out = fn(*args, **kwargs)
-            except APIError: self.reached = True; raise  # an HTTP error is an answer
-            self.reached = True; return out
+            except APIError as e: self.reached = True; self._tell(what, status_code(e) or "error", t0); raise  # an HTTP error is an answer
+            except requests.RequestException: self._tell(what, "error", t0); raise
+            self.reached = True; self._tell(what, "ok", t0); return out
         def before_sleep(state):
             self.stats["retries"] += 1
             log.warning("%s: %s; retry %d", what, state.outcome.exception(), state.attempt_number)
