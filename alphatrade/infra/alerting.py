@@ -73,28 +73,25 @@ def _post_json(name: str, url: str, body: dict, timeout: float):
     except (urllib.error.URLError, OSError) as e:
         raise AlertDeliveryError(f"{name}: cannot reach {_where(url)} ({getattr(e, 'reason', e)})") from None
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, repr=False)  # our __repr__: a webhook URL's path is a credential
 class WebhookBackend:
     "POST the alert as JSON, shaped like Alertmanager's webhook (`{'version': '4', 'status', 'alerts': [...]}`)."
     url: str
     timeout: float = 5.0
     name: str = "webhook"
-    def send(self, alert: Alert):
-        _post_json(self.name, self.url, {"version": "4", "status": "firing", "receiver": "alphatrade", "alerts": [alert.payload()]}, self.timeout)
-    def __repr__(self): return f"WebhookBackend({_where(self.url)})"
+    def body(self, alert: Alert) -> dict: return {"version": "4", "status": "firing", "receiver": "alphatrade", "alerts": [alert.payload()]}
+    def send(self, alert: Alert): _post_json(self.name, self.url, self.body(alert), self.timeout)
+    def __repr__(self): return f"{type(self).__name__}({_where(self.url)})"
 
-@dataclass(kw_only=True)
-class SlackBackend:
+@dataclass(kw_only=True, repr=False)
+class SlackBackend(WebhookBackend):
     "POST `{'text': ...}` to a Slack-compatible incoming webhook (Slack, Mattermost, Rocket.Chat and others accept it)."
-    url: str
-    timeout: float = 5.0
     name: str = "slack"
-    def send(self, alert: Alert):
+    def body(self, alert: Alert) -> dict:
         icon = {"info": ":information_source:", "warning": ":warning:", "critical": ":rotating_light:"}[alert.severity]
-        _post_json(self.name, self.url, {"text": f"{icon} {alert.text()}" + (f"\n{alert.details}" if alert.details else "")}, self.timeout)
-    def __repr__(self): return f"SlackBackend({_where(self.url)})"
+        return {"text": f"{icon} {alert.text()}" + (f"\n{alert.details}" if alert.details else "")}
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, repr=False)
 class EmailBackend:
     "Send the alert as a plain-text e-mail through an SMTP server (STARTTLS and login when configured)."
     host: str
