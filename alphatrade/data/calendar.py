@@ -31,12 +31,16 @@ def xnys() -> xcals.ExchangeCalendar:
     "The NYSE calendar (exchange_calendars XNYS), built once."
     return xcals.get_calendar("XNYS", start="2000-01-03")
 
+def _ny_date(x) -> pd.Timestamp:
+    "The date of `x`: a naive time's own date, an aware time's date in New York (converted before the time is dropped)."
+    t = pd.Timestamp(x)
+    if t.tz is not None: t = t.tz_convert("America/New_York").tz_localize(None)
+    return t.normalize()
+
 def schedule(start, end) -> pd.DataFrame:
     "Open and close (UTC) of every XNYS session from `start` to `end` (dates, inclusive), indexed by session date."
     cal = xnys()
-    s, e = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
-    if s.tz is not None: s = s.tz_convert("America/New_York").tz_localize(None).normalize()
-    if e.tz is not None: e = e.tz_convert("America/New_York").tz_localize(None).normalize()
+    s, e = _ny_date(start), _ny_date(end)
     s, e = max(s, cal.first_session), min(e, cal.last_session)
     if s > e: return pd.DataFrame({"open": pd.Series(dtype="datetime64[ns, UTC]"), "close": pd.Series(dtype="datetime64[ns, UTC]")})
     return cal.schedule.loc[s:e, ["open", "close"]]
