@@ -23,10 +23,10 @@ from .provenance import checkout, dump_json, plain, provenance, read_json
 
 # %% auto #0
 __all__ = ['PIPELINES', 'KEY_METRICS', 'runs_root', 'template', 'new_run_dir', 'RunFailed', 'check_window', 'parameters',
-           'parse_value', 'run_db', 'open_run', 'finish_run', 'execute_run', 'resolve', 'load_run', 'list_runs',
-           'compare_runs', 'equity_overlay', 'notebook_html', 'describe', 'param_pairs', 'db_arg', 'metrics_line',
-           'cmd_run', 'cmd_runs', 'run_options', 'param_options', 'parameters_help', 'add_run_parser',
-           'add_runs_parser']
+           'parse_value', 'run_db', 'open_run', 'finish_run', 'ipc_kernel_manager', 'execute_run', 'resolve',
+           'load_run', 'list_runs', 'compare_runs', 'equity_overlay', 'notebook_html', 'describe', 'param_pairs',
+           'db_arg', 'metrics_line', 'cmd_run', 'cmd_runs', 'run_options', 'param_options', 'parameters_help',
+           'add_run_parser', 'add_runs_parser']
 
 # %% ../../nbs/95d_apps.runs.ipynb #d775db62
 PIPELINES = ("train", "backtest", "report", "optimize")
@@ -137,6 +137,17 @@ def finish_run(d: Path, status: str, seconds: float) -> dict:
     (d / "run.json").write_text(dump_json(run))
     return run
 
+# %% ../../nbs/95d_apps.runs.ipynb #92137d1d
+def ipc_kernel_manager():
+    "A kernel manager class whose kernel talks over Unix sockets in a private folder, not TCP on localhost."
+    import os, tempfile
+    from jupyter_client.manager import AsyncKernelManager
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.transport, self.ip = "ipc", os.path.join(tempfile.mkdtemp(prefix="alphatrade-kernel-"), "kernel")
+    return IPCKernelManager
+
 # %% ../../nbs/95d_apps.runs.ipynb #19f65690
 def execute_run(pipeline: str,  # train, backtest, report or optimize, or the path of a notebook with a `parameters` cell
                 params: dict | None = None,  # overrides of the notebook's parameters; unknown names are refused
@@ -163,7 +174,7 @@ def execute_run(pipeline: str,  # train, backtest, report or optimize, or the pa
         RunRepository(db).start(d.name, run["name"][:64], plain(full), plain(prov), at=created)
     out, t0, err = d / f"{tpl.stem}.ipynb", time.perf_counter(), None
     try:
-        pm.execute_notebook(str(tpl), str(out), parameters=full | {"run_dir": str(d)}, kernel_name="python3", language="python",
+        pm.execute_notebook(str(tpl), str(out), parameters=full | {"run_dir": str(d)}, kernel_name="python3", language="python", kernel_manager_class=ipc_kernel_manager(),
                             cwd=run["cwd"], progress_bar=False, log_output=False)
         metrics = read_json(d / "metrics.json")
         if metrics.get("status") != "finished": err = {"error": "the notebook wrote no metrics.json (it never called record)", "cell": None}
