@@ -84,6 +84,7 @@ class TradingMetrics:
         self.kill_fired = C("alphatrade_kill_switch_activations", "kill switch activations", ["rule"])
         self.mismatch = G("alphatrade_position_mismatch", "symbols whose position differs from the broker's at reconciliation")
         self.reconciliations = C("alphatrade_reconciliations", "reconciliations with the broker", ["result"])
+        self.recon_repairs = G("alphatrade_reconciliation_repairs", "what the last reconciliation settled: ledger_repaired, fills_booked_now, never_reached_broker", ["kind"])
 
     def _book(self, C, G, H):  # the book and the model
         # the book
@@ -213,9 +214,11 @@ class _Parts:
         if p.size and np.isfinite(p).any(): self.prediction_mean.set(float(np.nanmean(p)))
         if feature_seconds is not None: self.feature_seconds.observe(feature_seconds)
 
-    def reconciled(self: TradingMetrics, differences: int, adopted: bool = False):
-        "A reconciliation with the broker: how many symbols differed, and whether the broker's book was adopted."
+    def reconciled(self: TradingMetrics, differences: int, adopted: bool = False,
+                   repairs: dict | None = None):  # {kind: count} of what else it settled (ledger_repaired, fills_booked_now, never_reached_broker)
+        "A reconciliation with the broker: how many symbols differed, whether the broker's book was adopted, and what it repaired."
         self.mismatch.set(differences)
+        for k, n in (repairs or {}).items(): self.recon_repairs.labels(k).set(n)
         self.reconciliations.labels("adopted" if adopted else ("mismatch" if differences else "clean")).inc()
 
 for _k, _v in vars(_Parts).items():
