@@ -145,9 +145,12 @@ def test_warm_restart_reads_the_window_features_from_redis_and_metrics_move(tmp_
 
 def _features_on_a_worker(url: str, seed: int) -> tuple:
     "What a sweep cell does on its worker (`apps.sweep.run_cell`), then what its kernel's pipeline does: (pid, hits, misses, values)."
-    from alphatrade.apps.sweep import share_feature_cache
+    import os
+    from alphatrade.data.panel import panel_from_bars
+    from alphatrade.data.synthetic import generate_market
+    from alphatrade.features.cache import CACHE_ENV
     from alphatrade.features.pipeline import FeaturePipeline
-    share_feature_cache(url)
+    os.environ[CACHE_ENV] = url  # `apps.sweep.share_feature_cache` (its module imports papermill: seconds per worker)
     p = panel_from_bars(generate_market(seed=seed, start="2025-03-03", end="2025-03-07"))
     pipe = FeaturePipeline(["rsi_14", "vol_26", "ret_4"])
     v = pipe.compute(p).values
@@ -164,8 +167,10 @@ def _forget(url: str, p) -> None:
 def test_dask_workers_share_computed_features_through_redis():
     """Two worker processes of a LocalCluster (as `alphatrade sweep --feature-cache` runs its cells): the second reads the
     feature set the first computed, and both equal a computation without a cache."""
+    import cloudpickle
     from dask.distributed import Client, LocalCluster
     from alphatrade.features.pipeline import FeaturePipeline
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers get the function, not an import of this module (and all it imports)
     p = panel_from_bars(generate_market(seed=123, start="2025-03-03", end="2025-03-07"))
     _forget(REDIS, p)
     try:
@@ -178,4 +183,5 @@ def test_dask_workers_share_computed_features_through_redis():
         cold = FeaturePipeline(["rsi_14", "vol_26", "ret_4"], cache=False).compute(p).values
         np.testing.assert_array_equal(first[3], cold); np.testing.assert_array_equal(second[3], cold)
     finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
         _forget(REDIS, p)
