@@ -21,6 +21,7 @@ from .adapters.alpaca.data import AlpacaStreams, BarAggregator
 from .adapters.alpaca.execution import AlpacaBroker
 from .adapters.alpaca.parsing import bars_by_step
 from .apps.live_ops import AccountMismatch, HealthServer, account_of, check_account, step_line, step_simulator, health_report, observe_step
+from .apps.live_ops import observe_reconciliation, prime_features, watch_models
 from .infra.repository import Database, KillSwitchRepository, RunRepository, engine_repositories
 from .risk.limits import KillSwitch
 from .trading import reconcile as recon
@@ -87,6 +88,7 @@ class LiveDaemon:
                                     repositories=self.repos, config=ecfg)
         self.metrics = LiveMetrics(run_id=cfg.run_id, mode=cfg.mode, strategy=strategy.name).attach(self.engine.bus)  # orders, fills, risk, kill switch
         broker.http.observe(self.metrics.observe_request)  # every REST call's latency and outcome, by endpoint
+        watch_models(self)  # the model's prediction and feature seconds, its feature cache's hits (`apps.live_ops`)
         self.bar = bar_length(cfg.timeframe)
         self.aggregator = BarAggregator(cfg.timeframe, cfg.stream_timeframe)
         self.status, self.report, self.last_step, self.steps = "starting", {}, None, 0
@@ -141,7 +143,7 @@ def reconcile(self: LiveDaemon) -> dict:
     self.report = rep.as_dict() | {"equity_start": str(self.equity_start), "account": account_of(acc)["account_number"]}
     log.info("reconciled: %s", json.dumps(self.report))
     if rep.position_mismatch: self._on_mismatch(rep.position_mismatch)
-    self.metrics.mismatch.set(len(rep.position_mismatch)); self.metrics.kill.set(1 if self.kill_switch.active else 0)
+    observe_reconciliation(self, rep)  # the differences and repairs, the kill switch (`apps.live_ops`)
     return self.report
 
 @patch
@@ -185,6 +187,7 @@ def warm_up(self: LiveDaemon) -> MarketPanel:
     p = panel_from_bars(bars, sectors=self.engine.checker.sectors).select(list(self.cfg.symbols))
     p = p.rows(max(0, len(p) - self.cfg.history), len(p))
     self.engine.start_live(p, self.cfg.window)
+    prime_features(self)  # with a feature cache: the window's features (a hit after a restart), the model checked before trading
     self.last_step = p.timestamps[-1]; self._checked_until = now
     log.info("warmed up on %d bars of %d symbols, %s .. %s", len(p), len(p.symbols), p.timestamps[0], p.timestamps[-1])
     return p
@@ -358,7 +361,7 @@ async def run(self: LiveDaemon) -> int:
                 wait = min(0.5 * 2 ** attempt, 10.0)
                 log.warning("start: %s; trying again in %.1f s", e, wait); await asyncio.sleep(wait)
         if self.halted: return EXIT_HALTED  # a book that cannot be trusted: no streams, no steps
-        self._streams = st = AlpacaStreams(self.broker.ep, reconnect_min=0.2, reconnect_max=5.0)
+        self._streams = st = AlpacaStreams(self.broker.ep, reconnect_min=0.2, reconnect_max=5.0).observe(self.metrics.stream_event)  # reconnects, up/down
         async def on_bar(b): self._on_bar(b)
         st.subscribe_bars(on_bar, *self.cfg.symbols); st.subscribe_trade_updates(self._on_trade)
         self._tasks += [*st.start(), asyncio.ensure_future(self._watchdog())]

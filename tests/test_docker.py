@@ -100,8 +100,12 @@ def test_every_dashboard_and_alert_metric_exists():
     assert not missing, f"queried but not exported: {sorted(missing)}"
     assert len(used) >= 20, sorted(used)
     titles = {p["title"] for p in dash["panels"]}
-    for want in ("Equity", "P&L", "Drawdown", "Orders by status", "Fills and slippage", "Rejections by reason", "Step latency", "Feed lag", "Kill switch"):
+    for want in ("Equity", "P&L", "Drawdown", "Orders by status", "Fills and slippage", "Rejections by reason", "Step latency", "Feed lag", "Kill switch",
+                 "Stream", "Model", "Feature cache", "Reconciliation", "Execution algorithms"):
         assert want in titles, titles
+    fed_by_observers = {"alphatrade_stream_reconnects_total", "alphatrade_model_prediction_seconds", "alphatrade_feature_seconds",
+                        "alphatrade_feature_cache_requests_total", "alphatrade_reconciliation_repairs", "alphatrade_algo_progress_ratio"}
+    assert fed_by_observers <= used, sorted(fed_by_observers - used)  # each has a panel (tests/test_ops.py checks they move)
 
 
 def alphatrade_commands():
@@ -155,7 +159,7 @@ def test_stack_services_run_as_compose_starts_them(tmp_path):
         a = _expand(a)
         for k, p in ports.items():
             a = a.replace(f"http://{k}", f"http://127.0.0.1:{p}") if ":" in k else a
-        return a
+        return a.replace("redis://redis:6379", "redis://127.0.0.1:6379")  # the stack's Redis is this machine's
     def argv(name: str) -> list[str]:
         out = [local(a) for a in svc[name]["command"]]
         if "--port" in out: out[out.index("--port") + 1] = str(ports[f"{name}:{out[out.index('--port') + 1]}"])
@@ -163,6 +167,7 @@ def test_stack_services_run_as_compose_starts_them(tmp_path):
         return [sys.executable, "-m", "alphatrade.apps.cli", *out[1:]] if out[0] == "alphatrade" else [sys.executable if out[0] == "python" else out[0], *out[1:]]
     env = {**os.environ, **{k: local(v) for k, v in svc["daemon"]["environment"].items()},
            "ALPHATRADE_DATABASE__URL": f"sqlite:///{tmp_path}/stack.db"}
+    assert env["ALPHATRADE_FEATURE_CACHE"] == "redis://127.0.0.1:6379/0"  # the daemon's feature cache: the stack's Redis
     assert subprocess.run(argv("migrate"), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120).returncode == 0
     procs = {}
     def wait(url, secs=90):

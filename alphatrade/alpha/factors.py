@@ -4,6 +4,7 @@
 
 # %% ../../nbs/31_alpha.factors.ipynb #81ac81a9
 from __future__ import annotations
+import logging, time
 import numpy as np
 
 from .base import AlphaFactor
@@ -13,7 +14,8 @@ from ..features.base import dep, log_return, safe_div
 from ..features.pipeline import FeaturePipeline
 
 # %% auto #0
-__all__ = ['ALPHAS', 'register', 'Momentum', 'MeanReversion', 'LowVolatility', 'VolumeConfirmedMove', 'TrendQuality', 'MLAlpha']
+__all__ = ['ALPHAS', 'log', 'register', 'Momentum', 'MeanReversion', 'LowVolatility', 'VolumeConfirmedMove', 'TrendQuality',
+           'MLAlpha', 'ml_alphas', 'use_feature_cache']
 
 # %% ../../nbs/31_alpha.factors.ipynb #ff5eab4e
 ALPHAS = Registry("alpha", builtins=["alphatrade.alpha.combiner"])  # the combined alphas; the single ones are defined below
@@ -60,13 +62,52 @@ class MLAlpha(AlphaFactor):
     category = "ml"
     def __init__(self, model, features: list[str], name: str = "ml_alpha", fill: float = 0.0):
         self.model, self.features, self.name, self.fill = model, list(features), name, fill
+        self.observers: list = []  # fn(predictions of the newest bar [N], prediction seconds, feature seconds): see `observe`
         self.pipeline = FeaturePipeline(self.features)
         self.lookback = max(f.lookback for f in self.pipeline.features)
     def raw(self, p: MarketPanel) -> np.ndarray:
+        t0 = time.perf_counter()
         X = self.pipeline.compute(p).values  # [T x N x F]
+        t1 = time.perf_counter()
         T, N, F = X.shape
         flat = X.reshape(T * N, F)
         ok = ~np.isnan(flat).any(axis=1)
         out = np.full(T * N, np.nan)
         if ok.any(): out[ok] = np.asarray(self.model.predict(flat[ok]), dtype="float64").reshape(-1)
-        return out.reshape(T, N)
+        out = out.reshape(T, N)
+        if getattr(self, "observers", None): _tell(self, out[-1], time.perf_counter() - t1, t1 - t0)  # the newest bar's predictions, the seconds of each part
+        return out
+
+# %% ../../nbs/31_alpha.factors.ipynb #516490f9
+log = logging.getLogger("alphatrade.model")
+
+def _tell(a: MLAlpha, preds: np.ndarray, seconds: float, feature_seconds: float):
+    for fn in a.observers:
+        try: fn(preds, seconds, feature_seconds)
+        except Exception: log.exception("observer of %s failed", a.name)  # a broken observer must not stop a step
+
+def _observe(self: MLAlpha, fn):  # fn(predictions [N], prediction seconds, feature seconds)
+    "Tell `fn` about every prediction `raw` makes: the newest bar's predictions and the seconds the model and the features took."
+    if not hasattr(self, "observers"): self.observers = []
+    self.observers.append(fn); return self
+MLAlpha.observe = _observe
+
+def ml_alphas(obj, _seen=None) -> list[MLAlpha]:
+    "Every `MLAlpha` reachable from `obj` (a strategy, a signal generator, a dict of alphas...), each once, in the order found."
+    seen = set() if _seen is None else _seen
+    if id(obj) in seen: return []
+    seen.add(id(obj))
+    if isinstance(obj, MLAlpha): return [obj]
+    if isinstance(obj, dict): items = list(obj.values())
+    elif isinstance(obj, (list, tuple)): items = list(obj)
+    elif type(obj).__module__.startswith("alphatrade.") and hasattr(obj, "__dict__"): items = list(vars(obj).values())
+    else: return []
+    return [a for it in items for a in ml_alphas(it, seen)]
+
+def use_feature_cache(obj, cache) -> int:  # cache: a folder, a redis:// URL, a `FeatureCache` or None (none)
+    "Give the feature pipeline of every `MLAlpha` in `obj` the same cache; how many pipelines got it."
+    from alphatrade.features.cache import open_cache
+    c = open_cache(cache) if not hasattr(cache, "get") else cache
+    alphas = ml_alphas(obj)
+    for a in alphas: a.pipeline.cache = c
+    return len(alphas)

@@ -19,7 +19,8 @@ from ..infra.repository import Database, OrderRepository
 
 # %% auto #0
 __all__ = ['log', 'AccountMismatch', 'account_of', 'check_account', 'HealthServer', 'step_line', 'step_simulator', 'orders_of',
-           'run_in_thread', 'health_report', 'observe_step', 'attach_alerts']
+           'run_in_thread', 'health_report', 'observe_step', 'attach_alerts', 'watch_models', 'observe_reconciliation',
+           'prime_features']
 
 # %% ../../nbs/95j_apps.live_ops.ipynb #78fa3f6f
 log = logging.getLogger("alphatrade.live")
@@ -133,6 +134,7 @@ def observe_step(d, t: pd.Timestamp, bars: dict, lat: float):
     m.observe_step(t, eq, e.cash, {s: q for s, q, _ in e.om.tracker.held()}, {s: r[3] for s, r in bars.items()}, latency=lat)
     m.kill.set(1 if d.kill_switch.active else 0)
     if d.cfg.mode != "sim": m.feed_lag.set(max(0.0, time.time() - (t + d.bar).timestamp()))
+    if getattr(e, "router", None) is not None: m.observe_desk(e.router.desk)  # execution algorithms' parents, when a desk works the orders
 
 # %% ../../nbs/95j_apps.live_ops.ipynb #l95jalert2
 def attach_alerts(d, alerter) -> None:
@@ -148,3 +150,35 @@ def attach_alerts(d, alerter) -> None:
             send(Alert(name="reconciliation_mismatch", severity="critical" if e.risk.kind == "position_mismatch" else "warning",
                        labels={"run_id": run}, summary=e.risk.message))
     d.engine.bus.subscribe(RiskAlert, on_risk)
+
+# %% ../../nbs/95j_apps.live_ops.ipynb #16b61f31
+def watch_models(d) -> int:
+    "Feed `d.metrics` from the strategy's models (prediction and feature seconds) and their feature caches (hits, misses); how many models."
+    from alphatrade.alpha.factors import ml_alphas
+    alphas, caches = ml_alphas(d.engine.strategy), {}
+    for a in alphas:
+        a.observe(d.metrics.observe_prediction)
+        if a.pipeline.cache is not None: caches[id(a.pipeline.cache)] = a.pipeline.cache
+    for c in caches.values():
+        if hasattr(c, "observe"): c.observe(d.metrics.cache_event)
+    return len(alphas)
+
+def observe_reconciliation(d, rep):
+    "A reconciliation's metrics: the symbols whose position differed, whether the broker's were adopted, what was repaired."
+    n = len(rep.position_mismatch)
+    d.metrics.reconciled(n, adopted=bool(n) and d.cfg.on_mismatch == "adopt",
+                         repairs={"ledger_repaired": rep.ledger_repaired, "fills_booked_now": rep.fills_booked_now,
+                                  "never_reached_broker": len(rep.never_reached_broker)})
+    d.metrics.kill.set(1 if d.kill_switch.active else 0)
+
+def prime_features(d) -> bool:
+    "After warm-up: compute the strategy's signal on its window once, through its feature cache (a hit after a restart); False without a cache."
+    from alphatrade.alpha.factors import ml_alphas
+    w, caches = d.engine.live_window, [a.pipeline.cache for a in ml_alphas(d.engine.strategy) if a.pipeline.cache is not None]
+    if not caches or w is None or not len(w): return False
+    h0 = sum(getattr(c, "hits", 0) for c in caches); t0 = time.perf_counter()
+    d.primed = (w, np.asarray(d.engine.strategy.signal_step(w), dtype="float64"))
+    hits = sum(getattr(c, "hits", 0) for c in caches) - h0
+    log.info("features primed on %d bars up to %s in %.3f s: %s", len(w), w.timestamps[-1], time.perf_counter() - t0,
+             "from the feature cache" if hits else "computed (not in the cache)")
+    return True

@@ -24,6 +24,7 @@ from .specs import LiveSpec, LIVE_MODES
 from ..portfolio.constructor import REBALANCE
 from ..portfolio.optimizers import METHODS
 from .sources import make_strategy, replay_panel
+from ..alpha.factors import use_feature_cache
 
 # %% auto #0
 __all__ = ['build_parser', 'spec_from_args', 'run_until_stopped', 'run_live_spec', 'main']
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--log-level", dest="log_levels", action="append", default=[], metavar="CATEGORY=LEVEL",
       help="a level for one logging category (system, trading, data, model, risk, execution), e.g. execution=DEBUG; repeatable")
     a("--log-file", help="also write JSON log lines to this file (rotated at 20 MB, 5 kept)")
+    a("--feature-cache", help="redis://host:port/db or a folder: where the strategy's features are cached, so a restarted daemon reads its window's features instead of computing them (default: $ALPHATRADE_FEATURE_CACHE, if set)")
     return p
 
 def spec_from_args(args) -> LiveSpec:
@@ -122,6 +124,7 @@ def run_live_spec(spec: LiveSpec, settings=None) -> int:
                      cancel_on_exit=spec.cancel_on_exit, drive=spec.drive or sim is not None, max_steps=spec.max_steps,
                      health_port=None if spec.health_port < 0 else spec.health_port, health_host=spec.health_host, stream_timeframe=spec.stream_timeframe, on_mismatch=spec.on_mismatch)
     strat, _ = make_strategy(spec)
+    if spec.feature_cache: use_feature_cache(strat, spec.feature_cache)  # the ML strategy's pipelines (`alpha.factors`)
     ecfg = EngineConfig(allow_short=spec.long_short, jump_band=spec.jump_band or None)
     uni = load_universe()
     def go(ep):
@@ -138,7 +141,7 @@ def main(argv=None) -> int:
     "The daemon's command line (`python -m alphatrade.live`, `alphatrade live`): a `LiveSpec` from the flags, run."
     args = build_parser().parse_args(argv)
     settings = load_settings()
-    secrets = secret_values(settings) + url_password(args.db)  # the keys, and the database's password
+    secrets = secret_values(settings) + url_password(args.db) + url_password(args.feature_cache)  # the keys, the database's and Redis' passwords
     try: levels = dict(kv.split("=", 1) for kv in args.log_levels)
     except ValueError: print(f"alphatrade live: --log-level takes CATEGORY=LEVEL, not {args.log_levels}", file=sys.stderr); return 2
     try: setup_logging(*secrets, level=logging.WARNING if args.quiet else logging.INFO, json_lines=True if args.log_json else None,

@@ -191,6 +191,7 @@ class LiveSpec(Spec):
     log_json: bool = False  # JSON log lines even on a terminal
     log_levels: tuple = ()  # ("execution=DEBUG", ...): a level per logging category
     log_file: str | None = None  # also JSON lines into this file, rotated at 20 MB, 5 kept
+    feature_cache: str | None = None  # a redis:// URL or a folder for the strategy's features (None: $ALPHATRADE_FEATURE_CACHE, if set)
 
     def __post_init__(self):
         _common(self)

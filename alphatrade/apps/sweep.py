@@ -4,7 +4,7 @@
 
 # %% ../../nbs/95f_apps.sweep.ipynb #4f78df65
 from __future__ import annotations
-import itertools, json, sys, time
+import itertools, json, os, sys, time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -15,9 +15,11 @@ from .runs import execute_run, new_run_dir, runs_root, parse_value, RunFailed, K
 from .provenance import dump_json
 from ..core.secrets import redact
 from .sources import say
+from ..features.cache import CACHE_ENV, open_cache
 
 # %% auto #0
-__all__ = ['KEY_COLUMNS', 'parse_grid', 'expand_grid', 'run_cell', 'run_sweep', 'cmd_sweep', 'add_sweep_parser']
+__all__ = ['KEY_COLUMNS', 'parse_grid', 'expand_grid', 'run_cell', 'share_feature_cache', 'run_sweep', 'cmd_sweep',
+           'add_sweep_parser']
 
 # %% ../../nbs/95f_apps.sweep.ipynb #aba543c0
 def parse_grid(items) -> dict:
@@ -41,13 +43,21 @@ def expand_grid(grid: dict) -> list[dict]:
 # %% ../../nbs/95f_apps.sweep.ipynb #f7e35c12
 KEY_COLUMNS = ("cell", "run_id", "status")
 
-def run_cell(pipeline: str, params: dict, name: str, runs_dir: str, db_url, cwd: str) -> dict:
+def run_cell(pipeline: str, params: dict, name: str, runs_dir: str, db_url, cwd: str,
+             feature_cache: str | None = None,  # a redis:// URL: this worker's and its kernels' feature pipelines share it
+            ) -> dict:
     "Execute one cell of a sweep; its summary row (never raises for a failed run)."
+    if feature_cache: share_feature_cache(feature_cache)
     try:
         r = execute_run(pipeline, params, name=name, runs_dir=runs_dir, db_url=db_url, migrate=False, cwd=cwd)
         return {"run_id": r["run_id"], "status": "finished", "error": None, "seconds": r["seconds"], **{k: r["metrics"].get(k) for k in KEY_METRICS}}
     except RunFailed as e: return {"run_id": e.run_dir.name, "status": "failed", "error": str(e)}
     except AlphaTradeError as e: return {"run_id": None, "status": "failed", "error": str(e)}
+
+# %% ../../nbs/95f_apps.sweep.ipynb #aa8d83e3
+def share_feature_cache(spec: str):  # a redis:// URL (or, for workers on one machine, a folder)
+    "Make `spec` this process's and its child processes' default feature cache (`$ALPHATRADE_FEATURE_CACHE`)."
+    os.environ[CACHE_ENV] = str(spec)
 
 # %% ../../nbs/95f_apps.sweep.ipynb #8019bfda
 def run_sweep(pipeline: str,  # train, backtest or report
@@ -59,6 +69,7 @@ def run_sweep(pipeline: str,  # train, backtest or report
               workers: int = 2,  # LocalCluster worker processes
               db_url=None,  # as for execute_run: None: settings database.url; False: no database
               cwd=None,  # the kernels' working folder (default: the current folder)
+              feature_cache: str | None = None,  # a redis:// URL every worker's feature pipelines share (None: $ALPHATRADE_FEATURE_CACHE, if set)
              ) -> pd.DataFrame:
     "Run `pipeline` once per grid cell on Dask; the summary table (also in the sweep folder, `attrs['folder']`)."
     from dask.distributed import Client, LocalCluster
@@ -66,11 +77,14 @@ def run_sweep(pipeline: str,  # train, backtest or report
     both = sorted(set(params) & set(grid))
     if both: raise AlphaTradeError(f"sweep: {', '.join(both)} both fixed (-p) and in the grid")
     if workers < 1: raise AlphaTradeError(f"--workers: {workers} must be >= 1")
+    feature_cache = feature_cache or os.environ.get(CACHE_ENV) or None
+    shared = repr(open_cache(feature_cache)) if feature_cache else None  # unreachable or malformed: said now, not in every cell (the repr has no password)
     cells, name = expand_grid(grid), name or Path(pipeline).stem
     root = runs_root(runs_dir)
     d = new_run_dir(f"sweep-{name}", root)
     (d / "sweep.json").write_text(dump_json({"pipeline": pipeline, "grid": grid, "params": params, "cells": len(cells),
-                                         "scheduler": scheduler or f"LocalCluster({workers})", "created": datetime.now(timezone.utc)}))
+                                         "scheduler": scheduler or f"LocalCluster({workers})", "created": datetime.now(timezone.utc),
+                                         "feature_cache": shared}))
     db = run_db(db_url, migrate=True)
     if db is not None: db.dispose()
     cwd = str(Path(cwd or Path.cwd()).resolve())
@@ -78,7 +92,7 @@ def run_sweep(pipeline: str,  # train, backtest or report
     cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
     try:
         with Client(scheduler or cluster) as client:
-            futs = [client.submit(run_cell, pipeline, params | c, f"{name}-{k:02d}", str(root), db_url, cwd, pure=False, key=f"{d.name}-cell-{k}")
+            futs = [client.submit(run_cell, pipeline, params | c, f"{name}-{k:02d}", str(root), db_url, cwd, feature_cache, pure=False, key=f"{d.name}-cell-{k}")
                     for k, c in enumerate(cells)]
             rows = client.gather(futs)
     finally:
@@ -95,7 +109,7 @@ def run_sweep(pipeline: str,  # train, backtest or report
 def cmd_sweep(args) -> int:
     "alphatrade sweep: a grid of pipeline runs."
     t = run_sweep(args.pipeline, parse_grid(args.grid), params=param_pairs(args.param), name=args.name, runs_dir=args.runs_dir,
-                  scheduler=args.scheduler, workers=args.workers, db_url=db_arg(args))
+                  scheduler=args.scheduler, workers=args.workers, db_url=db_arg(args), feature_cache=args.feature_cache)
     with pd.option_context("display.max_rows", 1000, "display.width", 220, "display.max_columns", 30):
         say(t[[c for c in t.columns if c not in ("error",)]].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     bad = t[t.status != "finished"]
@@ -113,4 +127,6 @@ def add_sweep_parser(sub):
     sw.add_argument("--grid", action="append", required=True, metavar="KEY=V1,V2", help="a parameter and its values (repeatable: the grid is their product)")
     sw.add_argument("--scheduler", help="address of a running Dask scheduler (default: start a LocalCluster)")
     sw.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (default 2)")
+    sw.add_argument("--feature-cache", metavar="REDIS_URL", help="redis://host:port/db shared by the workers' feature pipelines: a feature set one cell "
+                    "computed is read by the others (default: $ALPHATRADE_FEATURE_CACHE, if set)")
     sw.set_defaults(func=cmd_sweep)

@@ -140,3 +140,10 @@ class RollingPanel:
         for f, a in self.a.items(): a[self.k] = row[f]
         self.k += 1; i0 = max(0, self.k - self.n)
         return MarketPanel(pd.DatetimeIndex(self.t[i0:self.k]).tz_localize("UTC"), self.symbols, {f: a[i0:self.k] for f, a in self.a.items()}, self.sectors)
+
+# %% ../../nbs/14_data.panel.ipynb #910db0c7
+@patch
+def view(self: RollingPanel) -> MarketPanel:
+    "The newest `n` rows as they are now (what the last `append` returned), without a copy."
+    i0 = max(0, self.k - self.n)
+    return MarketPanel(pd.DatetimeIndex(self.t[i0:self.k]).tz_localize("UTC"), self.symbols, {f: a[i0:self.k] for f, a in self.a.items()}, self.sectors)

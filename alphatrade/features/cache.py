@@ -4,7 +4,7 @@
 
 # %% ../../nbs/25b_features.cache.ipynb #27ee25a7
 from __future__ import annotations
-import io, os, tempfile
+import io, logging, os, tempfile, time
 from pathlib import Path
 from typing import Protocol
 
@@ -13,7 +13,7 @@ import numpy as np
 from ..core.errors import ConfigError, ServiceUnavailableError
 
 # %% auto #0
-__all__ = ['FeatureCache', 'DiskCache', 'RedisCache', 'open_cache']
+__all__ = ['log', 'CACHE_ENV', 'FeatureCache', 'DiskCache', 'RedisCache', 'open_cache', 'default_cache']
 
 # %% ../../nbs/25b_features.cache.ipynb #d589c4d6
 class FeatureCache(Protocol):
@@ -26,14 +26,40 @@ def _to_bytes(a: np.ndarray) -> bytes:
 
 def _from_bytes(b: bytes) -> np.ndarray: return np.load(io.BytesIO(b), allow_pickle=False)
 
-class DiskCache:
+log = logging.getLogger("alphatrade.features")
+
+class _Counted:
+    "Hits, misses and errors of a cache's look-ups, told to observers; a look-up or store that fails is a miss (logged), never a failed computation."
+    hits = misses = errors = 0
+    _observers: tuple = ()
+    def observe(self, fn):  # fn(result: 'hit' | 'miss' | 'error', seconds)
+        "Tell `fn` the result and duration of every look-up (e.g. `TradingMetrics.cache_event`)."
+        self._observers = (*self._observers, fn); return self
+    def _tell(self, result: str, t0: float):
+        for fn in self._observers:
+            try: fn(result, time.perf_counter() - t0)
+            except Exception: log.exception("feature cache observer failed")
+    def get(self, key: str) -> np.ndarray | None:
+        t0 = time.perf_counter()
+        try: v = self._get(key)
+        except Exception as e:
+            self.errors += 1; self._tell("error", t0)
+            log.warning("%r: reading %s failed (%s: %s); the features are computed instead", self, key, type(e).__name__, e); return None
+        if v is None: self.misses += 1; self._tell("miss", t0)
+        else: self.hits += 1; self._tell("hit", t0)
+        return v
+    def put(self, key: str, values: np.ndarray):
+        try: self._put(key, values)
+        except Exception as e: self.errors += 1; log.warning("%r: storing %s failed (%s: %s)", self, key, type(e).__name__, e)
+
+class DiskCache(_Counted):
     "Feature arrays as `.npy` files in a folder; written atomically."
     def __init__(self, path: Path | str): self.path = Path(path)
     def _file(self, key: str) -> Path: return self.path / f"{key}.npy"
-    def get(self, key: str) -> np.ndarray | None:
+    def _get(self, key: str) -> np.ndarray | None:
         f = self._file(key)
         return np.load(f, allow_pickle=False) if f.exists() else None
-    def put(self, key: str, values: np.ndarray):
+    def _put(self, key: str, values: np.ndarray):
         self.path.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path, suffix=".tmp")
         with os.fdopen(fd, "wb") as fh: np.save(fh, values, allow_pickle=False)
@@ -42,7 +68,7 @@ class DiskCache:
     def __repr__(self): return f"DiskCache({self.path})"
 
 # %% ../../nbs/25b_features.cache.ipynb #02211785
-class RedisCache:
+class RedisCache(_Counted):
     "Feature arrays in Redis under `prefix + key`, with a time-to-live refreshed on read."
     def __init__(self, url: str = "redis://127.0.0.1:6379/0",  # redis://[:password@]host:port/db
                  ttl: int | None = 86400,  # seconds an unused entry lives; None: forever
@@ -55,12 +81,12 @@ class RedisCache:
             self.r.ping()
         except ValueError as e: raise ConfigError(f"feature cache: bad Redis URL ({e})") from None
         except redis.RedisError as e: raise ServiceUnavailableError(f"feature cache: Redis at {_where(url)} is unreachable ({type(e).__name__})") from None
-    def get(self, key: str) -> np.ndarray | None:
+    def _get(self, key: str) -> np.ndarray | None:
         k = self.prefix + key; b = self.r.get(k)
         if b is None: return None
         if self.ttl: self.r.expire(k, self.ttl)
         return _from_bytes(b)
-    def put(self, key: str, values: np.ndarray): self.r.set(self.prefix + key, _to_bytes(values), ex=self.ttl)
+    def _put(self, key: str, values: np.ndarray): self.r.set(self.prefix + key, _to_bytes(values), ex=self.ttl)
     def clear(self) -> int:
         "Delete every entry under this cache's prefix; returns how many."
         keys = list(self.r.scan_iter(self.prefix + "*"))
@@ -82,3 +108,16 @@ def open_cache(spec: str | Path | FeatureCache | None,  # a folder, a redis:// U
     if isinstance(spec, str) and spec.startswith(("redis://", "rediss://", "unix://")): return RedisCache(spec, ttl=ttl)
     if isinstance(spec, (str, Path)): return DiskCache(spec)
     return spec
+
+# %% ../../nbs/25b_features.cache.ipynb #1d276198
+CACHE_ENV = "ALPHATRADE_FEATURE_CACHE"
+_OPENED: dict = {}
+
+def default_cache() -> FeatureCache | None:
+    "The cache `$ALPHATRADE_FEATURE_CACHE` names, opened once per process; None when it is unset, or names a Redis that is unreachable (a warning)."
+    spec = os.environ.get(CACHE_ENV, "").strip()
+    if not spec: return None
+    if spec not in _OPENED:
+        try: _OPENED[spec] = open_cache(spec)
+        except ServiceUnavailableError as e: log.warning("%s: features are computed without a cache", e); _OPENED[spec] = None
+    return _OPENED[spec]

@@ -14,7 +14,7 @@ import pandas as pd
 import alphatrade
 from ..data.panel import MarketPanel
 from .base import REGISTRY, Feature, dep
-from .cache import FeatureCache, open_cache
+from .cache import FeatureCache, default_cache, open_cache
 
 # %% auto #0
 __all__ = ['FeatureSet', 'panel_key', 'FeaturePipeline', 'feature_table']
@@ -52,14 +52,14 @@ class FeaturePipeline:
     "Compute registered features in batch or incrementally, with an optional cache (a folder or Redis)."
     def __init__(self,
                  features: list[str] | None = None,  # names from the registry; None: every registered feature
-                 cache: FeatureCache | Path | str | None = None,  # a folder, a redis:// URL or a `FeatureCache`; None: no cache
+                 cache: FeatureCache | Path | str | bool | None = None,  # a folder, a redis:// URL or a `FeatureCache`; None: $ALPHATRADE_FEATURE_CACHE if set; False: none
                  min_history: int = 1000):  # least bars kept for `update`
         names = list(REGISTRY) if features is None else list(features)
         unknown = [n for n in names if n not in REGISTRY]
         if unknown: raise KeyError(f"unknown feature(s) {unknown}; registered: {len(REGISTRY)} (see REGISTRY)")
         self.features: list[Feature] = [REGISTRY[n] for n in names]
         self.names = tuple(names)
-        self.cache = open_cache(cache)
+        self.cache = default_cache() if cache is None else open_cache(None if cache is False else cache)  # a cache with __len__ 0 is falsy: no `or`
         self.history = max(4 * max(f.lookback for f in self.features), min_history)
 
     def __repr__(self): return f"FeaturePipeline({len(self.names)} features, history={self.history} bars)"

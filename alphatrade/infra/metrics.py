@@ -84,6 +84,7 @@ class TradingMetrics:
         self.kill_fired = C("alphatrade_kill_switch_activations", "kill switch activations", ["rule"])
         self.mismatch = G("alphatrade_position_mismatch", "symbols whose position differs from the broker's at reconciliation")
         self.reconciliations = C("alphatrade_reconciliations", "reconciliations with the broker", ["result"])
+        self.recon_repairs = G("alphatrade_reconciliation_repairs", "what the last reconciliation settled: ledger_repaired, fills_booked_now, never_reached_broker", ["kind"])
 
     def _book(self, C, G, H):  # the book and the model
         # the book
@@ -104,6 +105,11 @@ class TradingMetrics:
         self.predict_seconds = H("alphatrade_model_prediction_seconds", "model inference per step", STEP_BUCKETS)
         self.feature_seconds = H("alphatrade_feature_seconds", "feature computation per step", STEP_BUCKETS)
         self.prediction_mean = G("alphatrade_model_prediction_mean", "mean prediction of the last step")
+        self.cache_requests = C("alphatrade_feature_cache_requests", "feature cache look-ups by result (hit, miss, error)", ["result"])
+        # execution algorithms (when the engine works orders through a desk)
+        self.algo_parents = G("alphatrade_algo_parents", "parent orders by algorithm and state (working, done, halted, expired)", ["algo", "state"])
+        self.algo_progress = G("alphatrade_algo_progress_ratio", "shares filled over shares ordered of the working parents", ["algo"])
+        self.algo_children = G("alphatrade_algo_children_sent", "child orders sent by the parents on the desk", ["algo"])
 
     def text(self) -> bytes: return generate_latest(self.registry)
 
@@ -208,10 +214,43 @@ class _Parts:
         if p.size and np.isfinite(p).any(): self.prediction_mean.set(float(np.nanmean(p)))
         if feature_seconds is not None: self.feature_seconds.observe(feature_seconds)
 
-    def reconciled(self: TradingMetrics, differences: int, adopted: bool = False):
-        "A reconciliation with the broker: how many symbols differed, and whether the broker's book was adopted."
+    def reconciled(self: TradingMetrics, differences: int, adopted: bool = False,
+                   repairs: dict | None = None):  # {kind: count} of what else it settled (ledger_repaired, fills_booked_now, never_reached_broker)
+        "A reconciliation with the broker: how many symbols differed, whether the broker's book was adopted, and what it repaired."
         self.mismatch.set(differences)
+        for k, n in (repairs or {}).items(): self.recon_repairs.labels(k).set(n)
         self.reconciliations.labels("adopted" if adopted else ("mismatch" if differences else "clean")).inc()
 
 for _k, _v in vars(_Parts).items():
     if callable(_v): setattr(TradingMetrics, _k, _v)
+
+# %% ../../nbs/93c_infra.metrics.ipynb #2fcc514d
+from fastcore.basics import patch
+
+@patch
+def stream_event(self: TradingMetrics, stream: str, event: str):
+    "`AlpacaStreams.observe`'s callback: 'connected', 'reconnected' (counted) or 'disconnected' of the 'data' or 'trades' stream."
+    if event == "reconnected": self.reconnects.labels(stream).inc()
+    self.connected.labels(stream).set(0 if event == "disconnected" else 1)
+
+@patch
+def cache_event(self: TradingMetrics, result: str, seconds: float | None = None):
+    "A feature cache look-up: 'hit', 'miss' or 'error' (the caches' `observe` callback)."
+    self.cache_requests.labels(result).inc()
+
+@patch
+def observe_desk(self: TradingMetrics, desk):
+    "An execution desk's parents: how many per algorithm and state, the working ones' filled fraction, the children sent."
+    by, prog, kids = {}, {}, {}
+    for a in desk.algos.values():
+        by[(a.name, a.status)] = by.get((a.name, a.status), 0) + 1
+        kids[a.name] = kids.get(a.name, 0) + a.sent
+        if a.status == "working":
+            f, q = prog.get(a.name, (0.0, 0.0)); prog[a.name] = (f + float(a.filled), q + float(a.parent.qty))
+    for algo in {n for n, _ in by} | set(self._algos):
+        for state in ("working", "done", "halted", "expired"): self.algo_parents.labels(algo, state).set(by.get((algo, state), 0))
+        f, q = prog.get(algo, (0.0, 0.0)); self.algo_progress.labels(algo).set(f / q if q else 1.0)
+        self.algo_children.labels(algo).set(kids.get(algo, 0))
+    self._algos |= {n for n, _ in by}
+
+TradingMetrics._algos = frozenset()

@@ -384,3 +384,9 @@ def _session_at(self: TradingEngine, t: pd.Timestamp):
 def feed_events(self: TradingEngine) -> pd.DataFrame:
     "What the guard rejected, held, confirmed or saw revert (time, symbol, kind, reason), oldest first."
     return pd.DataFrame(self.guard.events if self.guard else [], columns=["time", "symbol", "kind", "reason"])
+
+# %% ../../nbs/73_trading.engine.ipynb #44d8c8e6
+@patch(as_prop=True)
+def live_window(self: TradingEngine) -> MarketPanel | None:
+    "The live path's window as the strategy sees it at the next step, without the next bar (None before `start_live`)."
+    return None if self._win is None else self._win.view()

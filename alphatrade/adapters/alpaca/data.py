@@ -211,3 +211,28 @@ async def stop(self: AlpacaStreams, timeout: float = 2.0):
                 try: await asyncio.wait_for(ws.wait_closed(), 1.0)  # the connection's own tasks end with it
                 except asyncio.TimeoutError: pass
     await asyncio.sleep(0)  # one turn of the loop: the tasks the connections cancelled while closing finish
+
+# %% ../../../nbs/65d_adapters.alpaca.data.ipynb #8e085d7c
+def _watch(stream, name: str, fn):
+    "Wrap one alpaca-py stream's connect and close so that `fn(name, event)` hears of them."
+    start, close, seen = stream._start_ws, stream.close, {"n": 0}
+    async def _start_ws():
+        await start()
+        seen["n"] += 1
+        _tell(fn, name, "connected" if seen["n"] == 1 else "reconnected")
+    async def _close():
+        was = stream._ws is not None
+        try: await close()
+        finally:
+            if was: _tell(fn, name, "disconnected")
+    stream._start_ws, stream.close = _start_ws, _close
+
+def _tell(fn, name: str, event: str):
+    try: fn(name, event)
+    except Exception: log.exception("stream observer failed on %s %s", name, event)  # a broken observer must not stop the stream
+
+@patch
+def observe(self: AlpacaStreams, fn):  # fn(stream: 'data' | 'trades', event: 'connected' | 'reconnected' | 'disconnected')
+    "Tell `fn` each time a stream connects, reconnects or disconnects (call before `start`)."
+    _watch(self.data, "data", fn); _watch(self.trades, "trades", fn)
+    return self
