@@ -125,3 +125,17 @@ def test_the_reference_would_catch_a_difference(real_panel, monkeypatch):
         m.setattr(microstructure, "rolling", lambda a, n, how="mean", min_periods=None: rolling_ref(a, n + 1, how))
         off = REGISTRY["amihud_26"](_copy(real_panel))
     assert not np.array_equal(fast["amihud_26"], off, equal_nan=True)
+
+
+def test_compute_evaluates_each_feature_once(real_panel, monkeypatch):
+    "Features that others build on are kept and reused, not recomputed (compute runs dependents first)."
+    calls = {}
+    orig = base.Feature.__call__
+    def counted(self, p):
+        calls[self.name] = calls.get(self.name, 0) + 1
+        return orig(self, p)
+    monkeypatch.setattr(base.Feature, "__call__", counted)
+    pipe = FeaturePipeline()
+    pipe.compute(_copy(real_panel))
+    assert set(calls) == set(pipe.names)
+    assert {n: c for n, c in calls.items() if c != 1} == {}

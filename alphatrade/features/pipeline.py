@@ -83,7 +83,8 @@ def compute(self: FeaturePipeline, p: MarketPanel) -> FeatureSet:
     key = f"{panel_key(p)[:24]}-{self.config_key()[:16]}" if self.cache is not None else None
     if key is not None and (hit := self.cache.get(key)) is not None: return FeatureSet(p.timestamps, p.symbols, self.names, hit)
     block = np.empty((len(self.features),) + p.shape)  # feature-first: each feature is one contiguous [T x N] copy
-    for i, f in enumerate(self.features): block[i] = _kept_or_fresh(p, f)
+    for i in reversed(range(len(self.features))):  # features built on others come later in the registry: computed first,
+        block[i] = _kept_or_fresh(p, self.features[i])  # they keep what they build on (`dep`), which is then reused, not recomputed
     vals = block.transpose(1, 2, 0)  # the [T x N x F] view the FeatureSet promises, without a strided copy
     if key is not None: self.cache.put(key, vals)
     return FeatureSet(p.timestamps, p.symbols, self.names, vals)

@@ -259,7 +259,9 @@ _PG_COLS = ("symbol", "timeframe", "timestamp", "open", "high", "low", "close", 
 def _bars_arrow(df: pd.DataFrame, ts: pd.DatetimeIndex, timeframe: str):
     "The bars as an Arrow table in `bars`' column order; timestamps naive UTC (the COPY session is set to UTC)."
     import pyarrow as pa
-    return pa.table({"symbol": pa.array(df["symbol"].astype(str).to_numpy()), "timeframe": pa.array(np.full(len(df), timeframe)),
+    n = len(df)
+    return pa.table({"symbol": pa.array(df["symbol"].astype("str"), type=pa.string()),  # no copy when pandas already keeps it in Arrow
+                     "timeframe": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([timeframe])),
                      "timestamp": pa.array(ts.tz_localize(None).as_unit("us")),
                      **{c: pa.array(df[c].to_numpy(dtype="float64"), from_pandas=True) for c in ["open", "high", "low", "close", "volume", "vwap"]},
                      "trade_count": pa.array(df["trade_count"].astype("Int64"))})
