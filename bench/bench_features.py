@@ -4,13 +4,17 @@ from harness import benchmark
 
 def _run(timer, p):
     from alphatrade.features.pipeline import FeaturePipeline
+    import resource
     pipe = FeaturePipeline()
+    def cpu(): r = resource.getrusage(resource.RUSAGE_SELF); return r.ru_utime + r.ru_stime
+    c0 = cpu()
     with timer("features"):
         fs = pipe.compute(p)
+    cpu_s = cpu() - c0  # on a busy machine wall time waits for other processes; CPU time (user + system) does not
     T, N = p.shape
     sb = int((~__import__("numpy").isnan(p.data["close"])).sum())
     return {"features": len(pipe.names), "bars": T, "symbols": N, "symbol_bars": sb,
-            "symbol_bars_per_sec": sb / timer.phases["features"]}
+            "symbol_bars_per_sec": sb / timer.phases["features"], "cpu_s": cpu_s, "symbol_bars_per_cpu_sec": sb / cpu_s}
 
 
 @benchmark("features.synth_47x1y")

@@ -156,3 +156,41 @@ def test_real_data_ingest_is_idempotent(db, shared_data):
     aapl = br.read(["AAPL"])
     src = frames[[f.symbol.iloc[0] for f in frames].index("AAPL")].reset_index(drop=True)
     np.testing.assert_array_equal(aapl.close.to_numpy(), src.close.to_numpy())
+
+
+def _pg_keys(d):
+    with d.engine.connect() as c:
+        return sorted(c.exec_driver_sql("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'bars'").all())
+
+
+def test_pg_first_load_rebuilds_the_keys_and_keeps_utc_under_another_session_zone(url_schema):
+    "A first load into an empty bars table drops and rebuilds its keys in the same transaction; timestamps stay UTC."
+    url, schema = url_schema
+    if not url.startswith("postgresql"): pytest.skip("PostgreSQL only: SQLite has no COPY")
+    d = Database(url, schema=schema).migrate()
+    keys = _pg_keys(d)
+    assert len(keys) == 2  # the primary key and ix_bars_timeframe_timestamp
+    d.dispose()
+    # a session whose default zone is New York: the naive-UTC CSV must not be read as New York time
+    ny = Database(url, schema=schema)
+
+    @sa.event.listens_for(ny.engine, "connect")
+    def _new_york(conn, _):
+        conn.autocommit = True; conn.execute("SET TimeZone TO 'America/New_York'"); conn.autocommit = False
+    with ny.engine.connect() as c: assert c.exec_driver_sql("SHOW TimeZone").scalar() == "America/New_York"
+    bars = generate_market(seed=9, start="2025-06-02", end="2025-06-03", universe={"AAA": "X", "BBB": "Y"})
+    br = BarRepository(ny)
+    assert br.ingest(bars) == len(bars)
+    assert _pg_keys(ny) == keys
+    back = br.read()
+    pd.testing.assert_series_equal(back.timestamp, bars.timestamp.reset_index(drop=True), check_names=False)
+    with ny.engine.connect() as c:  # the stored instant, read as UTC text
+        first = c.exec_driver_sql("SELECT to_char(min(timestamp) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') FROM bars").scalar()
+    assert first == bars.timestamp.min().strftime("%Y-%m-%d %H:%M")
+    # a duplicate bar inside a first load fails when the key is rebuilt, and leaves nothing behind, keys intact
+    with ny.engine.begin() as c: c.exec_driver_sql("DELETE FROM bars")
+    dup = pd.concat([bars, bars.iloc[[3]]], ignore_index=True)
+    with pytest.raises(Exception, match="(?i)duplicate|unique"):
+        br.ingest(dup)
+    assert br.count() == 0 and _pg_keys(ny) == keys
+    ny.dispose()

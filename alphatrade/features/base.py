@@ -14,8 +14,8 @@ from ..core.types import Registry
 from ..data.panel import MarketPanel
 
 # %% auto #0
-__all__ = ['FAMILIES', 'REGISTRY', 'Feature', 'feature', 'memo', 'dep', 'per_symbol', 'compact', 'rolling', 'lag', 'log_return',
-           'safe_div']
+__all__ = ['FAMILIES', 'REGISTRY', 'Feature', 'feature', 'memo', 'dep', 'per_symbol', 'compact', 'rolling', 'rolling_corr', 'lag',
+           'log_return', 'safe_div']
 
 # %% ../../nbs/20_features.base.ipynb #38ff4f1f
 FAMILIES = ("technical", "statistical", "microstructure", "cross_sectional", "intraday")
@@ -64,34 +64,81 @@ def dep(p: MarketPanel, name: str) -> np.ndarray:
 def per_symbol(p: MarketPanel, f: Callable, *fields: str) -> np.ndarray:
     "Apply `f(*arrays_1d) -> 1d` to each symbol's present bars (rows with a close) and scatter back."
     T, N = p.shape
-    out = np.empty((N, T)); out.fill(np.nan)
+    out = np.empty((N, T))
     holes = memo(p, "holes", lambda: np.isnan(p.data["close"]).T.copy())  # [N x T]
     cols = [memo(p, ("T", k), lambda k=k: np.ascontiguousarray(p.data[k].T, dtype="float64")) for k in fields]
     for j in range(N):
         h = holes[j]
         if not h.any(): out[j] = f(*(c[j] for c in cols)); continue
-        ok = ~h
+        ok = ~h; out[j] = np.nan
         if ok.any(): out[j, ok] = f(*(np.ascontiguousarray(c[j, ok]) for c in cols))
     return out.T
 
+def _gaps(p: MarketPanel):
+    "The panel's holes [T x N] and, for each symbol with a hole, its present rows."
+    holes = np.isnan(p.data["close"])
+    return holes, {j: np.flatnonzero(~holes[:, j]) for j in np.flatnonzero(holes.any(axis=0))}
+
 def compact(p: MarketPanel, a: np.ndarray, f: Callable) -> np.ndarray:
-    "Apply a column-wise `f([t x n]) -> [t x n]` over each symbol's own bars: gap-free symbols together, the rest one by one."
-    close = p.data["close"]
-    holes = np.isnan(close)
-    full = ~holes.any(axis=0)
-    if full.all(): return f(a)
-    out = np.full(a.shape, np.nan)
-    if full.any(): out[:, full] = f(a[:, full])
-    for j in np.flatnonzero(~full):
-        ok = ~holes[:, j]
-        if ok.any(): out[ok, j] = f(a[ok, j][:, None])[:, 0]
+    "Apply a column-wise, causal `f([t x n]) -> [t x n]` over each symbol's own bars, in one call for all symbols."
+    holes, present = memo(p, "gaps", lambda: _gaps(p))
+    if not present: return f(a)
+    packed = np.array(a, dtype="float64")  # a symbol with gaps: its own bars first, NaN after them
+    for j, rows in present.items():
+        k = len(rows); packed[:k, j] = a[rows, j]; packed[k:, j] = np.nan
+    out = np.array(f(packed), dtype="float64")
+    for j, rows in present.items():
+        col = out[:len(rows), j].copy(); out[:, j] = np.nan; out[rows, j] = col
     return out
 
 # %% ../../nbs/20_features.base.ipynb #96933d2d
+import functools
+try: from pandas._libs.window import aggregations as _wa  # pandas' compiled rolling kernels (private: checked below)
+except ImportError: _wa = None
+
+_KERNELS = {"mean": "roll_mean", "sum": "roll_sum", "min": "roll_min", "max": "roll_max", "std": "roll_var",
+            "var": "roll_var", "skew": "roll_skew", "kurt": "roll_kurt", "median": "roll_median_c"}
+
+@functools.lru_cache(maxsize=64)
+def _bounds(T: int, n: int):
+    "Start and end of each trailing window of `n` rows, as pandas' FixedWindowIndexer makes them."
+    end = np.arange(1, T + 1, dtype="int64")
+    return np.clip(end - n, 0, T), end
+
+def _prep(a: np.ndarray) -> np.ndarray:
+    "float64 with inf as NaN: what pandas hands its kernels."
+    a = np.asarray(a, dtype="float64"); inf = np.isinf(a)
+    return np.where(inf, np.nan, a) if inf.any() else a
+
+def _by_column(kernel, cols: list, n: int, minp: int) -> np.ndarray:
+    "`kernel(*column_j, start, end, minp)` for each column j of the [T x N] arrays `cols`, as [T x N]."
+    T, N = cols[0].shape
+    start, end = _bounds(T, n)
+    out = np.empty((N, T))
+    for j in range(N): out[j] = kernel(*(c[:, j] for c in cols), start, end, minp)
+    return out.T
+
 def rolling(a: np.ndarray, n: int, how: str = "mean", min_periods: int | None = None) -> np.ndarray:
     "Rolling `how` (mean, std, sum, min, max, skew, kurt, median) over the last `n` rows, per column."
-    r = pd.DataFrame(a).rolling(n, min_periods=min_periods or n)
-    return getattr(r, how)().to_numpy()
+    minp = min_periods or n
+    name = _KERNELS.get(how)
+    a = np.asarray(a)
+    if _wa is None or name is None or a.ndim != 2 or a.size == 0 or minp > n or not hasattr(_wa, name):
+        return getattr(pd.DataFrame(a).rolling(n, min_periods=minp), how)().to_numpy()
+    k = getattr(_wa, name)
+    if how in ("std", "var"): k = functools.partial(k, ddof=1)
+    out = _by_column(k, [_prep(a)], n, minp)
+    if how == "std":
+        with np.errstate(invalid="ignore"): out = np.where(out < 0, 0.0, np.sqrt(out))  # pandas' zsqrt
+    return out
+
+def rolling_corr(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    "Rolling Pearson correlation of each column of `a` with the same column of `b` over `n` rows (rows where both exist)."
+    a, b = np.asarray(a, dtype="float64"), np.asarray(b, dtype="float64")
+    if _wa is None or not hasattr(_wa, "roll_corr") or a.ndim != 2 or a.size == 0:
+        return pd.DataFrame(a).rolling(n, min_periods=n).corr(pd.DataFrame(b)).to_numpy()
+    x, y = a + 0 * b, b + 0 * a  # pandas masks each side with the other's NaN
+    return _by_column(_wa.roll_corr, [_prep(x), _prep(y)], n, n)
 
 def lag(a: np.ndarray, k: int = 1) -> np.ndarray:
     "Rows shifted down by `k` (row t holds row t-k); NaN at the top. Never a negative k: that is the future."

@@ -122,7 +122,7 @@ def rel_volume_tod(p):
     v = p.data["volume"]; out = np.full(p.shape, np.nan)
     for s in np.unique(slot):
         idx = np.flatnonzero(slot == s)
-        prev = pd.DataFrame(v[idx]).rolling(20, min_periods=15).mean().shift(1).to_numpy()
+        prev = lag(rolling(v[idx], 20, "mean", min_periods=15), 1)
         out[idx] = safe_div(v[idx], prev)
     return out
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 import alphatrade
 from ..data.panel import MarketPanel
-from .base import REGISTRY, Feature, dep
+from .base import REGISTRY, Feature, dep, _MEMO
 from .cache import FeatureCache, default_cache, open_cache
 
 # %% auto #0
@@ -72,13 +72,20 @@ class FeaturePipeline:
 # %% ../../nbs/26_features.pipeline.ipynb #e3357e54
 from fastcore.basics import patch
 
+def _kept_or_fresh(p: MarketPanel, f: Feature) -> np.ndarray:
+    "The feature's memoised result if a feature that builds on it kept one (`dep`), else a fresh one that nobody keeps."
+    kept = _MEMO.get(p, {})
+    return kept[("feature", f.name)] if ("feature", f.name) in kept else f(p)
+
 @patch
 def compute(self: FeaturePipeline, p: MarketPanel) -> FeatureSet:
     "Every feature for every bar of `p`."
     key = f"{panel_key(p)[:24]}-{self.config_key()[:16]}" if self.cache is not None else None
     if key is not None and (hit := self.cache.get(key)) is not None: return FeatureSet(p.timestamps, p.symbols, self.names, hit)
-    vals = np.empty(p.shape + (len(self.features),))
-    for i, f in enumerate(self.features): vals[:, :, i] = dep(p, f.name)
+    block = np.empty((len(self.features),) + p.shape)  # feature-first: each feature is one contiguous [T x N] copy
+    for i in reversed(range(len(self.features))):  # features built on others come later in the registry: computed first,
+        block[i] = _kept_or_fresh(p, self.features[i])  # they keep what they build on (`dep`), which is then reused, not recomputed
+    vals = block.transpose(1, 2, 0)  # the [T x N x F] view the FeatureSet promises, without a strided copy
     if key is not None: self.cache.put(key, vals)
     return FeatureSet(p.timestamps, p.symbols, self.names, vals)
 

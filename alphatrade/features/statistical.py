@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .base import feature, compact, rolling, lag, log_return, safe_div, dep, memo
+from .base import feature, compact, rolling, rolling_corr, lag, log_return, safe_div, dep, memo
 
 # %% auto #0
 __all__ = ['vol_26', 'vol_130', 'vol_ratio_26_130', 'parkinson_26', 'garman_klass_26', 'downside_vol_130', 'skew_130', 'kurt_130',
@@ -86,10 +86,7 @@ def max_ret_26(p):
 @feature("autocorr_1_130", "statistical", 132)
 def autocorr_1_130(p):
     "Lag-1 autocorrelation of 1-bar returns over 130 bars (negative: intraday reversal)."
-    def f(r):
-        a, b = pd.DataFrame(r), pd.DataFrame(lag(r, 1))
-        return a.rolling(130, min_periods=130).corr(b).to_numpy()
-    return compact(p, _r1(p), f)
+    return compact(p, _r1(p), lambda r: rolling_corr(r, lag(r, 1), 130))
 
 @feature("hurst_260", "statistical", 268)
 def hurst_260(p):

@@ -254,6 +254,39 @@ def _check_bars(df: pd.DataFrame, source: str) -> None:
         issues += [DataIssue(source, int(df.index[i]) if df.index.dtype.kind in "iu" else i, c, f"{c} {a[i]:g} does not fit its column", kind="overflow") for i in bad[:50]]
     if issues: raise DataValidationError(issues)
 
+_PG_COLS = ("symbol", "timeframe", "timestamp", "open", "high", "low", "close", "volume", "vwap", "trade_count")
+
+def _bars_arrow(df: pd.DataFrame, ts: pd.DatetimeIndex, timeframe: str):
+    "The bars as an Arrow table in `bars`' column order; timestamps naive UTC (the COPY session is set to UTC)."
+    import pyarrow as pa
+    n = len(df)
+    return pa.table({"symbol": pa.array(df["symbol"].astype("str"), type=pa.string()),  # no copy when pandas already keeps it in Arrow
+                     "timeframe": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([timeframe])),
+                     "timestamp": pa.array(ts.tz_localize(None).as_unit("us")),
+                     **{c: pa.array(df[c].to_numpy(dtype="float64"), from_pandas=True) for c in ["open", "high", "low", "close", "volume", "vwap"]},
+                     "trade_count": pa.array(df["trade_count"].astype("Int64"))})
+
+def _csv_chunks(tbl, rows: int = 1 << 16):
+    "CSV (no header, NULL as an empty field) of `tbl`, `rows` rows at a time, written by pyarrow."
+    import pyarrow as pa, pyarrow.csv as pacsv
+    opts = pacsv.WriteOptions(include_header=False, quoting_style="none")
+    for b in tbl.to_batches(max_chunksize=rows):
+        sink = io.BytesIO(); pacsv.write_csv(pa.Table.from_batches([b]), sink, opts)
+        yield sink.getvalue()
+
+def _drop_bar_indexes(cur) -> list[str]:
+    "If `bars` is empty (and a plain table, not a TimescaleDB hypertable): drop its keys and indexes; return the SQL that rebuilds them."
+    cur.execute("SELECT NOT EXISTS (SELECT 1 FROM bars) AND NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')")
+    if not cur.fetchone()[0]: return []
+    cur.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'bars'::regclass AND contype IN ('p', 'u')")
+    cons = cur.fetchall()
+    cur.execute("SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index i WHERE indrelid = 'bars'::regclass "
+                "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)")
+    idx = cur.fetchall()
+    for name, _ in cons: cur.execute(f'ALTER TABLE bars DROP CONSTRAINT "{name}"')
+    for name, _ in idx: cur.execute(f"DROP INDEX {name}")
+    return [f'ALTER TABLE bars ADD CONSTRAINT "{name}" {d}' for name, d in cons] + [d for _, d in idx]
+
 class BarRepository:
     "Bars in the database: idempotent bulk ingest and range queries into the bars frame or a panel."
     def __init__(self, db: Database): self.db = db
@@ -266,27 +299,23 @@ class BarRepository:
         return (self._ingest_pg if self.db.dialect == "postgresql" else self._ingest_sqlite)(df, ts, timeframe, batch)
 
     def _ingest_pg(self, df, ts, timeframe, batch) -> int:
-        import pyarrow as pa, pyarrow.csv as pacsv
-        tbl = pa.table({"symbol": pa.array(df["symbol"].astype(str).to_numpy()), "timeframe": pa.array(np.full(len(df), timeframe)),
-                        "timestamp": pa.array(ts.as_unit("us")),
-                        **{c: pa.array(df[c].to_numpy(dtype="float64"), from_pandas=True) for c in ["open", "high", "low", "close", "volume", "vwap"]},
-                        "trade_count": pa.array(df["trade_count"].astype("Int64"))})
-        sink = io.BytesIO(); pacsv.write_csv(tbl, sink, pacsv.WriteOptions(include_header=False, quoting_style="none"))
-        data = sink.getvalue()
-        cols = "symbol, timeframe, timestamp, open, high, low, close, volume, vwap, trade_count"
+        tbl = _bars_arrow(df, ts, timeframe)
         raw = self.db.engine.raw_connection()
         try:
             cur = raw.cursor()
+            cur.execute("SET LOCAL TimeZone TO 'UTC'")  # the CSV's timestamps are naive UTC (formatting them with a zone is slow)
             cur.execute("SELECT count(*) FROM bars WHERE timeframe = %s AND symbol = ANY(%s) AND timestamp >= %s AND timestamp <= %s",
                         (timeframe, sorted(set(tbl.column("symbol").to_pylist())), ts.min().to_pydatetime(), ts.max().to_pydatetime()))
             fresh = cur.fetchone()[0] == 0
             target = "bars" if fresh else "_bars_in"  # nothing stored in the range: COPY straight in; else merge
             if not fresh: cur.execute("CREATE TEMP TABLE _bars_in (LIKE bars INCLUDING DEFAULTS) ON COMMIT DROP")
-            with cur.copy(f"COPY {target} ({cols}) FROM STDIN WITH (FORMAT csv)") as cp:
-                step = 1 << 22
-                for i in range(0, len(data), step): cp.write(data[i:i + step])
+            rebuild = _drop_bar_indexes(cur) if fresh else []  # an empty table: load first, build its keys once
+            with cur.copy(f"COPY {target} ({', '.join(_PG_COLS)}) FROM STDIN WITH (FORMAT csv)") as cp:
+                for chunk in _csv_chunks(tbl): cp.write(chunk)  # the server parses one chunk while the next is written
+            for sql in rebuild: cur.execute(sql)
             n = len(df) if fresh else None
             if not fresh:
+                cols = ", ".join(_PG_COLS)
                 cur.execute(f"INSERT INTO bars ({cols}) SELECT {cols} FROM _bars_in ON CONFLICT DO NOTHING")
                 n = cur.rowcount
             raw.commit()
