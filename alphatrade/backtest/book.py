@@ -5,7 +5,7 @@
 # %% ../../nbs/80c_backtest.book.ipynb #e7798b6d
 from __future__ import annotations
 from decimal import Decimal, ROUND_HALF_UP
-from math import lcm
+from math import floor, lcm, sqrt
 
 import numpy as np
 import pandas as pd
@@ -17,7 +17,8 @@ from ..execution.broker import CostModel
 from ..trading.approval import send_order, wanted_deltas
 
 # %% auto #0
-__all__ = ['exact_price', 'fill_prices', 'commissions', 'ArrayBook', 'fill_bar', 'check', 'decide', 'run_array', 'frames']
+__all__ = ['exact_price', 'fill_prices', 'fill_price', 'commissions', 'Commission', 'ArrayBook', 'fill_bar', 'check', 'decide',
+           'run_array', 'frames']
 
 # %% ../../nbs/80c_backtest.book.ipynb #b8d087d3
 _TICK = {True: Decimal("0.01"), False: Decimal("0.0001")}
@@ -52,10 +53,29 @@ def fill_prices(op, hi, lo, vol, qty, sign,  # [n] floats of the bars, whole sha
     v = pr * 1e4 / unit
     near |= np.abs(v - np.floor(v) - 0.5) < 1e-6
     out = (np.floor(v + 0.5) * unit).astype("int64")
-    for n in np.flatnonzero(near): out[n] = exact_price(op[n], hi[n], lo[n], vol[n], int(qty[n]), int(sign[n]), slippage_bps, impact)
+    for n in np.flatnonzero(near): out[n] = fill_price(float(op[n]), float(hi[n]), float(lo[n]), float(vol[n]), int(qty[n]), int(sign[n]), slippage_bps, impact)
     return out
 
-# %% ../../nbs/80c_backtest.book.ipynb #484b4a7c
+# %% ../../nbs/80c_backtest.book.ipynb #7b21d2bc
+def fill_price(op: float, hi: float, lo: float, vol: float, qty: int, sign: int, slippage_bps: float, impact: float) -> int:
+    "`fill_prices` for one fill, on Python floats."
+    rng = (hi - lo) / op if op > 0 else 0.0
+    cost = slippage_bps / 1e4 + impact * rng * sqrt(qty / vol) if vol > 0 else slippage_bps / 1e4
+    c10 = cost * 1e10; k = float(round(c10))
+    pr = op * (1 + sign * k * 1e-10)
+    pr = min(pr, hi) if sign > 0 else max(pr, lo)
+    unit = 100.0 if pr >= 1 else 1.0
+    v = pr * 1e4 / unit
+    if abs(abs(c10 - floor(c10)) - 0.5) < 1e-3 or abs(pr - (hi if sign > 0 else lo)) <= 1e-9 * abs(pr) or abs(pr - 1) < 1e-9:
+        return exact_price(op, hi, lo, vol, qty, sign, slippage_bps, impact)
+    if abs(v - floor(v) - 0.5) < 1e-6:  # at a half tick (an open of whole cents x (1 +/- 2 bps) often is): exact in integers
+        ou = round(op * 1e4)
+        if ou / 1e4 != op or ou > 10**12: return exact_price(op, hi, lo, vol, qty, sign, slippage_bps, impact)
+        t = int(unit) * 10**10  # the tick, in 1e-14 dollars: open (1e-4 $) x (1e10 +/- k) is the exact price in 1e-14 $
+        return (2 * ou * (10**10 + sign * int(k)) + t) // (2 * t) * int(unit)  # HALF_UP
+    return int(floor(v + 0.5) * unit)
+
+# %% ../../nbs/80c_backtest.book.ipynb #06499c6c
 def _ratio(d) -> tuple[int, int]: return Decimal(d).as_integer_ratio()
 def _ceil_div(a, b): return -((-a) // b)
 
@@ -71,6 +91,21 @@ def commissions(costs: CostModel, qty, price, sell) -> np.ndarray:
     return np.asarray(np.where(sell, c + sec + taf, c), dtype="int64")
 
 # %% ../../nbs/80c_backtest.book.ipynb #9ebd38d7
+class Commission:
+    "`commissions` for one fill at a time: the cost model's rates as integer fractions, once."
+    def __init__(self, costs: CostModel):
+        self.costs = costs
+        (pn, pd_), (bn, bd), (self.sn, self.sd), (self.tn, self.td), (mn, md) = map(_ratio, (costs.per_share, costs.bps, costs.sec_fee_rate,
+                                                                                        costs.finra_taf_per_share, costs.finra_taf_max))
+        D = lcm(pd_, bd * 10**6)
+        self.a, self.b, self.D, self.sd100, self.tmax = pn * 100 * (D // pd_), bn * (D // (bd * 10**6)), D, self.sd * 100, _ceil_div(mn * 100, md)
+    def __call__(self, qty: int, price: int, sell: bool) -> int:
+        "Cents of one fill of `qty` shares at `price` (1e-4 dollars)."
+        c = _ceil_div(self.a * qty + self.b * price * qty, self.D)
+        if not sell: return c
+        return c + _ceil_div(self.sn * price * qty, self.sd100) + min(_ceil_div(self.tn * qty * 100, self.td), self.tmax)
+
+# %% ../../nbs/80c_backtest.book.ipynb #aada7490
 _STATUS = ("accepted", "partially_filled", "filled", "expired", "cancelled")
 
 class ArrayBook:
@@ -79,6 +114,7 @@ class ArrayBook:
         N = len(eng.symbols)
         self.eng, self.N = eng, N
         self.costs, self.slip, self.impact, self.part = broker.costs, broker.slippage_bps, broker.impact, broker.participation
+        self.comm = Commission(self.costs)
         self.pn, self.pd = _ratio(repr(float(self.part))) if self.part is not None else (1, 1)
         self.cash = int(Decimal(repr(float(cash))).scaleb(4).to_integral_value())  # 1e-4 dollars
         if Decimal(self.cash).scaleb(-4) != Decimal(repr(float(cash))): raise InvalidValueError(f"cash {cash}: more than 4 decimals")
@@ -100,7 +136,7 @@ class ArrayBook:
         for j in np.flatnonzero(self.oid >= 0): self.orders[self.oid[j]][6] = status
         self.eng.inflight[self.oid >= 0] = False; self.oid[:] = -1
 
-# %% ../../nbs/80c_backtest.book.ipynb #8a18db9c
+# %% ../../nbs/80c_backtest.book.ipynb #752e177e
 def _caps(self: ArrayBook, vol: np.ndarray, rem: np.ndarray) -> np.ndarray:
     "floor(volume x participation), exactly (whole volumes in integers, the rest in `Decimal`), or the remaining shares."
     if self.part is None: return rem
@@ -122,7 +158,7 @@ def fill_bar(self: ArrayBook, p, i: int, ok: np.ndarray, regular: bool, session_
     if session_close and (self.oid >= 0).any(): self.close_all(3)
 ArrayBook.fill_bar = fill_bar
 
-# %% ../../nbs/80c_backtest.book.ipynb #aada7490
+# %% ../../nbs/80c_backtest.book.ipynb #f51d8780
 def _trade(self: ArrayBook, p, i: int, js: np.ndarray):
     op, hi, lo, vol = (p.data[k][i][js] for k in ("open", "high", "low", "volume"))
     if np.isnan(op).any() or np.isnan(hi).any() or np.isnan(lo).any() or np.isnan(vol).any():
@@ -133,8 +169,12 @@ def _trade(self: ArrayBook, p, i: int, js: np.ndarray):
     if not t.any(): return
     js, qty, op, hi, lo, vol = js[t], qty[t], op[t], hi[t], lo[t], vol[t]
     sign = self.side[js]
-    P = fill_prices(op, hi, lo, vol, qty, sign, self.slip, self.impact)
-    comm = commissions(self.costs, qty, P, sign < 0)
+    if len(js) <= 8:
+        P = np.array([fill_price(*x, self.slip, self.impact) for x in zip(op.tolist(), hi.tolist(), lo.tolist(), vol.tolist(), qty.tolist(), sign.tolist())], "int64")
+        comm = np.array([self.comm(a, b, c < 0) for a, b, c in zip(qty.tolist(), P.tolist(), sign.tolist())], "int64")
+    else:
+        P = fill_prices(op, hi, lo, vol, qty, sign, self.slip, self.impact)
+        comm = commissions(self.costs, qty, P, sign < 0)
     self.cash -= int((sign * qty * P).sum()) + int(comm.sum()) * 100
     before = self.q[js].copy()
     self.q[js] += sign * qty; self.rem[js] -= qty
@@ -147,7 +187,7 @@ def _trade(self: ArrayBook, p, i: int, js: np.ndarray):
     self.oid[done] = -1; eng.inflight[done] = False
 ArrayBook._trade = _trade
 
-# %% ../../nbs/80c_backtest.book.ipynb #752e177e
+# %% ../../nbs/80c_backtest.book.ipynb #18ff3115
 def _losses(self: ArrayBook, js, before, signed, P, comm):
     "Tell the monitor the realised P&L of each fill that reduces a position (as `TradingEngine.on_fill` does)."
     for n, j in enumerate(js):
@@ -160,7 +200,7 @@ def _losses(self: ArrayBook, js, before, signed, P, comm):
 ArrayBook._losses = _losses
 ArrayBook.streak = None
 
-# %% ../../nbs/80c_backtest.book.ipynb #ac1a3342
+# %% ../../nbs/80c_backtest.book.ipynb #fb5f16eb
 def _near(a: float, b: float) -> bool: return abs(a - b) <= 1e-9 * max(abs(a), abs(b), 1e-12)
 
 class _Step:
@@ -207,7 +247,7 @@ def check(chk, st: _Step, j: int, s: int, n_open: int, sector, members) -> tuple
         return "buying_power", f"insufficient buying power: needs {q * st.d(j):.2f}, cash {st.cash():.2f}"
     return None
 
-# %% ../../nbs/80c_backtest.book.ipynb #bf48d916
+# %% ../../nbs/80c_backtest.book.ipynb #a9af98e7
 def _refuse(self: ArrayBook, i: int, at, j: int, s: int, kind: str, reason: str):
     eng, sym = self.eng, self.eng.symbols[j]
     r = self.run_of.get(j)
@@ -227,7 +267,7 @@ def decide(self: ArrayBook, i: int, t, at, at_ns: int, s: np.ndarray, px: np.nda
     have = ~np.isnan(px); eng.last_px[have] = px[have]
     equity, gross = self._book()
     eng.equity_curve.append((t, equity, gross / equity if equity > 0 else np.nan))
-    eng.monitor.update_equity(equity, at, session)
+    eng.monitor.update_equity(equity, at, session, warnings=False)  # the volatility and VaR warnings go to a bus nobody hears here
     if eng.kill_switch.active:
         if eng.cfg.flatten_on_kill:
             for j in np.flatnonzero((self.q != 0) & ~eng.inflight & have): self.open(j, -int(self.q[j]), at, at_ns, "kill_switch")
@@ -254,7 +294,7 @@ def _book(self: ArrayBook) -> tuple[float, float]:
     return self.cash / 1e4 + float(mv.sum()), float(np.abs(mv).sum())
 ArrayBook._book = _book
 
-# %% ../../nbs/80c_backtest.book.ipynb #0cb94f44
+# %% ../../nbs/80c_backtest.book.ipynb #be8b12aa
 def run_array(eng, broker, p, i0: int, regular: np.ndarray, last: np.ndarray, report=None,  # report: a ReportingKillSwitch to step
               refusals: str = "runs") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, Decimal]:
     "Run the bound engine `eng` over rows `i0..` of `p` on an `ArrayBook`; the fills, orders and refusals frames and the final cash."
@@ -278,7 +318,7 @@ def run_array(eng, broker, p, i0: int, regular: np.ndarray, last: np.ndarray, re
     eng.cash = Decimal(b.cash).scaleb(-4)
     return (*b.frames(p), eng.cash)
 
-# %% ../../nbs/80c_backtest.book.ipynb #4072ab70
+# %% ../../nbs/80c_backtest.book.ipynb #f6e8de18
 def frames(self: ArrayBook, p) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     "The fills (without slippage), orders and refusals frames of the run."
     sym, O = np.asarray(self.eng.symbols, dtype=object), self.orders
