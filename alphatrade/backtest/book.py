@@ -123,12 +123,14 @@ class ArrayBook:
         self.rem = np.zeros(N, "int64"); self.side = np.zeros(N, "int64"); self.since = np.zeros(N, "int64")  # since: ns
         self.orders: list[list] = []  # [client_order_id, j, side, qty, created_at, tag, status, filled, fills]
         self.fills: list[tuple] = []  # (order row, bar row, qty, price 1e-4 $, commission cents)
+        self._at = self._stamp = None
 
     def open(self, j: int, qty: int, at, at_ns: int, tag: str):
         "A market order of `qty` signed shares of symbol `j`, accepted at `at`."
         eng = self.eng
         self.oid[j] = len(self.orders); self.rem[j] = abs(qty); self.side[j] = 1 if qty > 0 else -1; self.since[j] = at_ns
-        self.orders.append([f"{eng.cfg.run_id}-{at:%Y%m%dT%H%M}-{eng.symbols[j]}", j, self.side[j], abs(qty), at, tag, 0, 0, 0])
+        if self._at is not at: self._at, self._stamp = at, f"{eng.cfg.run_id}-{at:%Y%m%dT%H%M}-"  # once a step
+        self.orders.append([self._stamp + eng.symbols[j], j, self.side[j], abs(qty), at, tag, 0, 0, 0])
         eng.inflight[j] = True
 
     def close_all(self, status: int):
@@ -161,8 +163,8 @@ ArrayBook.fill_bar = fill_bar
 # %% ../../nbs/80c_backtest.book.ipynb #f51d8780
 def _trade(self: ArrayBook, p, i: int, js: np.ndarray):
     op, hi, lo, vol = (p.data[k][i][js] for k in ("open", "high", "low", "volume"))
-    if np.isnan(op).any() or np.isnan(hi).any() or np.isnan(lo).any() or np.isnan(vol).any():
-        n = int(np.flatnonzero(np.isnan(op) | np.isnan(hi) | np.isnan(lo) | np.isnan(vol))[0])
+    if np.isnan(op + hi + lo + vol).any():
+        n = int(np.flatnonzero(np.isnan(op + hi + lo + vol))[0])
         raise InvalidValueError(f"bar: {self.eng.symbols[js[n]]} at {p.timestamps[i]} has a close but a NaN open/high/low/volume")
     qty = np.minimum(self.rem[js], self._caps(vol, self.rem[js]))
     t = qty > 0
