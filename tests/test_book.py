@@ -48,7 +48,7 @@ def _run(p, make, book, refusals="every", **kw):
 
 def _same(a, b):
     for k in ("fills", "orders", "refusals"):
-        pd.testing.assert_frame_equal(getattr(a, k), getattr(b, k), check_dtype=False, obj=k)  # floats of exact Decimals: compared exactly
+        pd.testing.assert_frame_equal(getattr(a, k), getattr(b, k), obj=k)  # floats of exact Decimals: compared exactly, dtypes too
     pd.testing.assert_series_equal(a.equity, b.equity, check_exact=True)
     pd.testing.assert_series_equal(a.exposure, b.exposure, check_exact=True)
     assert a.metrics["refused_by_reason"] == b.metrics["refused_by_reason"]

@@ -330,7 +330,7 @@ def frames(self: ArrayBook, p) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
     fills = pd.DataFrame({"timestamp": p.timestamps[i] + (self.eng._ends[0] - self.eng._starts[0]), "symbol": sym[oj[o]] if len(o) else [],
                           "side": np.where(side[o] > 0, "buy", "sell") if len(o) else [], "qty": q.astype(float), "price": P / 1e4,
                           "commission": c / 100, "client_order_id": [O[k][0] for k in o]})
-    fills["timestamp"] = pd.to_datetime(fills["timestamp"], utc=True)
+    fills["timestamp"] = pd.to_datetime(fills["timestamp"], utc=True).astype(pd.to_datetime([self.eng._ends[0]], utc=True).dtype)  # the object path's unit
     avg = np.full(len(O), np.nan); n = np.bincount(o, minlength=len(O)) if len(o) else np.zeros(len(O), int)
     first = {}
     for k, pk in zip(o.tolist(), P.tolist()): first.setdefault(k, pk)
