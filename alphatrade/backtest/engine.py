@@ -145,6 +145,7 @@ def _array_path(cfg: BacktestConfig, eng: TradingEngine, fill_model: str, execut
     "Whether this run may keep its book in arrays (`backtest.book`) with the object path's results."
     st = eng.strategy
     return (cfg.book == "array" and fill_model == "open" and execution is None and bus is None and not cfg.allow_short
+            and Decimal(repr(float(cfg.cash))).as_tuple().exponent >= -4  # cash in whole 1e-4 dollars
             and (repositories is None or all(v is None for v in vars(repositories).values()))
             and type(st).on_fill is Strategy.on_fill and type(st).target_shares is Strategy.target_shares
             and type(getattr(st, "sizer", None)) in _WHOLE_SHARES)
