@@ -24,7 +24,8 @@ from ..execution.vwap import volume_profile
 from ..risk.limits import KillSwitch, MonitorConfig, PreTradeConfig, ReportingKillSwitch
 from ..trading.engine import EngineConfig, Repositories, TradingEngine
 from ..trading.execution import ExecutionPolicy, use_algorithms
-from ..trading.strategy import Strategy
+from ..trading.strategy import EqualWeight, FixedNotional, SignalWeight, Strategy
+from .book import run_array
 from .analyzer import performance, round_trips
 from .tearsheet import tear_sheet
 
@@ -49,9 +50,13 @@ class BacktestConfig:
     jump_band: float | None = 0.2  # the feed guard: a close this far from the symbol's level trades only once the next bar confirms it (None: off)
     causal_seed: int | None = None  # the look-ahead check's rows; None: fresh each run (the result's config records the seed used)
     kill_switch: str = "halt"  # halt: as live; report: record when it would fire (result.kill_switch, the tear sheet's marks) and keep trading
+    book: str = "array"  # array: the book in exact integer arrays (backtest.book) where it applies; object: Order/Fill/Decimal objects through the SimBroker
+    refusals: str = "runs"  # runs: an order refused for the same rule at consecutive bars is recorded once (its `bars` counted); every: each bar (the object path always)
 
     def __post_init__(self):
         if self.kill_switch not in ("halt", "report"): raise InvalidValueError(f"BacktestConfig.kill_switch: {self.kill_switch!r} is not 'halt' or 'report'")
+        if self.book not in ("array", "object"): raise InvalidValueError(f"BacktestConfig.book: {self.book!r} is not 'array' or 'object'")
+        if self.refusals not in ("runs", "every"): raise InvalidValueError(f"BacktestConfig.refusals: {self.refusals!r} is not 'runs' or 'every'")
 
     def costs(self) -> CostModel:
         "The commission model named by `commission`."
@@ -133,6 +138,18 @@ def equal_weight_index(p: MarketPanel) -> pd.Series:
     c = pd.DataFrame(p.data["close"], index=p.timestamps).ffill()
     return (c / c.bfill().iloc[0]).mean(axis=1).rename("equal_weight")
 
+# %% ../../nbs/81_backtest.engine.ipynb #b00c0a02
+_WHOLE_SHARES = (SignalWeight, EqualWeight, FixedNotional)
+
+def _array_path(cfg: BacktestConfig, eng: TradingEngine, fill_model: str, execution, repositories, bus) -> bool:
+    "Whether this run may keep its book in arrays (`backtest.book`) with the object path's results."
+    st = eng.strategy
+    return (cfg.book == "array" and fill_model == "open" and execution is None and bus is None and not cfg.allow_short
+            and Decimal(repr(float(cfg.cash))).as_tuple().exponent >= -4  # cash in whole 1e-4 dollars
+            and (repositories is None or all(v is None for v in vars(repositories).values()))
+            and type(st).on_fill is Strategy.on_fill and type(st).target_shares is Strategy.target_shares
+            and type(getattr(st, "sizer", None)) in _WHOLE_SHARES)
+
 # %% ../../nbs/81_backtest.engine.ipynb #520efb73
 def _frames(engine: TradingEngine, p: MarketPanel) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     fills = pd.DataFrame([{"timestamp": f.timestamp, "symbol": f.symbol, "side": f.side.value, "qty": float(f.qty), "price": float(f.price),
@@ -145,7 +162,8 @@ def _frames(engine: TradingEngine, p: MarketPanel) -> tuple[pd.DataFrame, pd.Dat
                             "filled_avg_price": float(o.filled_avg_price) if o.filled_avg_price is not None else np.nan, "tag": o.tag}
                            for o in engine.om.orders()],
                           columns=["client_order_id", "symbol", "side", "qty", "status", "created_at", "filled_qty", "filled_avg_price", "tag"])
-    refusals = pd.DataFrame(engine.refusals + [(t, s, f"broker: {r}") for t, s, r in engine.rejections], columns=["time", "symbol", "reason"])
+    refusals = pd.DataFrame([(*r, 1) for r in engine.refusals] + [(t, s, f"broker: {r}", 1) for t, s, r in engine.rejections],
+                            columns=["time", "symbol", "reason", "bars"])
     return fills, orders, refusals
 
 def run_backtest(panel: MarketPanel,  # bars: history before `start` included for warm-up
@@ -183,6 +201,11 @@ def run_backtest(panel: MarketPanel,  # bars: history before `start` included fo
     regular = is_regular_bar(p.timestamps)
     sess = session_of(p.timestamps).to_numpy()
     last = np.r_[sess[1:] != sess[:-1], True]
+    if _array_path(cfg, eng, fill_model, execution, repositories, bus):  # the default: the book in exact arrays (backtest.book)
+        *frames, cash = run_array(eng, broker, p, i0, regular, last, kill_switch if report else None, cfg.refusals)
+        frames[0]["slippage"] = _slippage(frames[0], p)
+        broker.cash = cash  # one book: the SimBroker never saw these orders (tests/test_book.py ties it to the object path's)
+        return _result(eng, p, i0, cfg, benchmark, time.perf_counter() - t0, tuple(frames))
     starts = p.timestamps.to_pydatetime()
     for i in tqdm(range(i0, len(p)), desc=f"backtest {strategy.name}", unit="bar", disable=not progress, mininterval=0.5):
         js = np.flatnonzero(eng.inflight)
@@ -196,17 +219,17 @@ def run_backtest(panel: MarketPanel,  # bars: history before `start` included fo
     return res
 
 # %% ../../nbs/81_backtest.engine.ipynb #22aa69bc
-def _result(eng: TradingEngine, p: MarketPanel, i0: int, cfg: BacktestConfig, benchmark, secs: float) -> BacktestResult:
+def _result(eng: TradingEngine, p: MarketPanel, i0: int, cfg: BacktestConfig, benchmark, secs: float, frames=None) -> BacktestResult:
     t, eq, ex = zip(*eng.equity_curve)
     idx = pd.DatetimeIndex(t, name="timestamp")
     equity, exposure = pd.Series(eq, idx, name="equity"), pd.Series(ex, idx, name="exposure")
     bench = equal_weight_index(p.rows(i0, len(p))) if isinstance(benchmark, str) and benchmark == "equal_weight" else benchmark
     if isinstance(bench, str): raise InvalidValueError(f"benchmark: {bench!r} is not 'equal_weight', a price Series or None")
-    fills, orders, refusals = _frames(eng, p)
+    fills, orders, refusals = _frames(eng, p) if frames is None else frames
     m = performance(equity, fills, bench, exposure)
     ks = _kill_switch_report(eng.kill_switch, cfg.kill_switch)
     at = ks["at"]
-    m |= {"orders": len(orders), "refusals": len(refusals), "kill_switch": ks["active"], "kill_switch_reason": ks["reason"],
+    m |= {"orders": len(orders), "refusals": len(refusals), "refused_orders": int(refusals.bars.sum()), "kill_switch": ks["active"], "kill_switch_reason": ks["reason"],
           "kill_switch_at": str(at) if at is not None else None, "kill_switch_events": len(ks["events"]),
           "to_halt": _to_halt(equity, fills, bench, exposure, at), "refused_by_reason": dict(eng.checker.refused.most_common()),
           "broker_rejected": len(eng.rejections),

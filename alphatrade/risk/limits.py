@@ -207,7 +207,9 @@ class IntraTradeMonitor:
         "Record the portfolio's equity at `portfolio.timestamp` (`session`: the session date, for the daily loss)."
         return self.update_equity(float(portfolio.equity), portfolio.timestamp or datetime.now(timezone.utc), session)
 
-    def update_equity(self, eq: float, at: datetime, session=None) -> list[RiskEvent]:
+    def update_equity(self, eq: float, at: datetime, session=None,
+                      warnings: bool = True,  # False: only the halting rules (a caller whose bus nobody hears, e.g. the array backtest)
+                     ) -> list[RiskEvent]:
         "The same from a plain equity number: what the engine calls every bar (no `Portfolio` to build)."
         self.equity.append(eq)
         self.peak = eq if self.peak is None else max(self.peak, eq)
@@ -222,6 +224,7 @@ class IntraTradeMonitor:
             out.append(self._alert(at, "daily_loss", Severity.CRITICAL, f"daily loss {loss:.1%} > {self.limits.max_daily_loss_pct:.0%}", {"loss": loss}, True))
         if self.cfg.max_consecutive_losses is not None and self.losing_streak >= self.cfg.max_consecutive_losses:
             out.append(self._alert(at, "losing_streak", Severity.CRITICAL, f"{self.losing_streak} losing trades in a row", {"streak": self.losing_streak}, True))
+        if not warnings: return out
         r = np.diff(np.log(np.asarray(self.equity[-self.cfg.window - 1:])))
         if len(r) >= 26:
             vol = float(r.std(ddof=1) * np.sqrt(BARS_PER_YEAR))
