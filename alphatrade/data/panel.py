@@ -53,7 +53,7 @@ def panel_from_bars(bars: pd.DataFrame, sectors: dict[str, str] | None = None, f
     t_idx, times = pd.factorize(ts.tz_convert("UTC").as_unit("ns"), sort=True)
     s_idx, syms = pd.factorize(bars["symbol"].astype(str), sort=True)
     key = t_idx.astype(np.int64) * len(syms) + s_idx
-    if len(np.unique(key)) != len(key): raise DataError("panel_from_bars: duplicate (timestamp, symbol) rows")
+    if pd.Index(key).has_duplicates: raise DataError("panel_from_bars: duplicate (timestamp, symbol) rows")
     data = {}
     for f in fields:
         a = np.full((len(times), len(syms)), np.nan)
