@@ -49,6 +49,7 @@ def send_order(delta: np.ndarray,  # share deltas [N] (`wanted_deltas`; 0: no tr
               ) -> np.ndarray:
     "The columns with a trade, in the order they are sent: sells first, then the strongest signal, then the largest value."
     idx = np.flatnonzero(delta)
+    if len(idx) < 2: return idx  # most bars trade nothing: no sorting to do
     strength, value = np.abs(np.nan_to_num(s[idx])), np.abs(delta[idx] * px[idx])
     return idx[np.lexsort((idx, -value, -strength, delta[idx] > 0))]
 
