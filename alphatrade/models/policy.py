@@ -4,7 +4,7 @@
 
 # %% ../../nbs/49b_models.policy.ipynb #a414148f
 from __future__ import annotations
-import json, math
+import json, math, warnings
 from pathlib import Path
 
 import gymnasium as gym
@@ -18,8 +18,8 @@ from .classical import MODELS
 from .nets import deterministic
 
 # %% auto #0
-__all__ = ['POLICY_KEYS', 'ALGO_KEYS', 'POLICY_FAMILIES', 'TINY', 'position_reward', 'class_reward', 'RowVecEnv', 'PPORegressor',
-           'PPOClassifier', 'A2CRegressor', 'A2CClassifier']
+__all__ = ['POLICY_FAMILIES', 'TINY', 'position_reward', 'class_reward', 'RowVecEnv', 'PPORegressor', 'PPOClassifier',
+           'A2CRegressor', 'A2CClassifier']
 
 # %% ../../nbs/49b_models.policy.ipynb #c1fd4753
 def position_reward(a: np.ndarray,  # [n x 1] positions
@@ -62,9 +62,6 @@ class RowVecEnv(VecEnv):
     def env_is_wrapped(self, wrapper_class, indices=None): return [False] * len(self._get_indices(indices))
 
 # %% ../../nbs/49b_models.policy.ipynb #61d4c0c1
-POLICY_KEYS = ("net_arch", "log_std_init", "activation")
-ALGO_KEYS = ("steps", "n_envs", "lr", "n_steps", "batch_size", "n_epochs", "eval_every", "patience", "risk", "threads")
-
 def _sb3(algo: str):
     from stable_baselines3 import A2C, PPO
     return {"ppo": PPO, "a2c": A2C}[algo]
@@ -135,8 +132,8 @@ _Policy._mean_reward, _Policy._act, _Policy._learn = _mean_reward, _act, _learn
 # %% ../../nbs/49b_models.policy.ipynb #5a096df6
 def _fit(self: _Policy, X, y, validation=None, sample_weights=None):
     clf = self.model_type is ModelType.CLASSIFIER
-    with np.errstate(invalid="ignore"), __import__("warnings").catch_warnings():
-        __import__("warnings").simplefilter("ignore", RuntimeWarning)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: mean 0, scale 1
         self.x_mean_ = np.nan_to_num(np.nanmean(X, axis=0)); s = np.nanstd(X, axis=0)
     self.x_std_ = np.where(np.isfinite(s) & (s > 0), s, 1.0)
     if not clf: self.y_mean_, self.y_std_ = float(np.mean(y)), float(np.std(y)) or 1.0
@@ -149,7 +146,7 @@ def _fit(self: _Policy, X, y, validation=None, sample_weights=None):
     self.policy_.set_training_mode(False)
     self.importance_ = self._saliency(self._scale(X[:2000]))
 
-def _score_outputs(self: _Policy, Xs: np.ndarray, grad: bool = False):
+def _score_outputs(self: _Policy, Xs):
     "The policy's mean position [n] (regressor) or class probabilities [n x K] (classifier), as a tensor."
     obs = torch.as_tensor(Xs)
     d = self.policy_.get_distribution(obs).distribution
