@@ -6,9 +6,10 @@
 - null: on the same market with nothing planted, the same agent does not.
 
 Cheap enough for CI (seconds to a minute per agent on a CPU): six symbols, one feature (`ret_1`, cross-sectionally
-standardised), 5-session episodes, a one-layer policy and 15k environment steps. The agent's seed is 0, fixed before
-the runs; the fraction of seeds that pass, measured once, is in nbs/86_rl.agents.ipynb's notes and the test's
-MARGIN leaves room for the spread between seeds on the planted side and for luck on the null side.
+standardised), 5-session episodes, a one-layer policy and 15k environment steps. Measured once over agent seeds 0-4
+(nbs/86_rl.agents.ipynb): planted +1.8% to +6.2% over buy-and-hold (5 of 5 above MARGIN), null -2.4% to -5.7% (5 of 5
+below it). The configuration was picked on seeds 0 and 1 of the planted market; the test uses seed 0; training is
+deterministic for a seed on the CPU, so the test is not flaky, and the 1% margin is below the worst seed's excess.
 """
 import warnings
 
