@@ -27,7 +27,10 @@ def _ensembles():
     # a sequence model is a member like any other
     out += [("voting-lstm-lightgbm-regression", lambda: VotingEnsemble([_classical("lstm", "regression"), _classical("lightgbm", "regression")])),
             ("stacking-tcn-catboost-classification", lambda: StackingEnsemble([_classical("tcn", "classification"), _classical("catboost", "classification")], n_folds=3)),
-            ("adaptive-transformer-elastic_net-regression", lambda: AdaptiveEnsemble([_classical("transformer", "regression"), _classical("elastic_net", "regression")]))]
+            ("adaptive-transformer-elastic_net-regression", lambda: AdaptiveEnsemble([_classical("transformer", "regression"), _classical("elastic_net", "regression")])),
+            # so is a PPO or A2C policy
+            ("voting-ppo-elastic_net-regression", lambda: VotingEnsemble([_classical("ppo", "regression"), _classical("elastic_net", "regression")])),
+            ("stacking-a2c-lightgbm-classification", lambda: StackingEnsemble([_classical("a2c", "classification"), _classical("lightgbm", "classification")], n_folds=3))]
     out.append(("voting-hard-classification", lambda: VotingEnsemble([_classical("lightgbm", "classification"), _classical("random_forest", "classification")], voting="hard")))
     return out
 
