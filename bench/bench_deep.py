@@ -1,11 +1,13 @@
-"""Sequence models (LSTM, Transformer, TCN) and CatBoost on 47 synthetic symbols: training time per epoch and inference
+"""Sequence models (LSTM, Transformer, TCN), the PPO and A2C policies (models.policy) and CatBoost on 47 synthetic symbols: training time per epoch and inference
 latency per step (one bar: a forecast for each of the 47 symbols).
 
 The data: three months of 15-minute bars of the default 47-symbol universe, `DEFAULT_FEATURES` (23), and for the
 sequence models a window of 16 bars of them (368 columns); the models' default sizes (models.sequence) on the CPU
 with their default of 1 thread (`THREADS` to change it). Training runs `EPOCHS` epochs without validation, so every
 epoch sees every row; the figure is the mean seconds per epoch. CatBoost has no epochs: its figure is the whole fit
-of models.yaml's 300 trees, and per 100 trees. Latency is the median over `STEPS` calls of `score` on one bar's 47
+of models.yaml's 300 trees, and per 100 trees. PPO and A2C learn from one-step episodes drawn from the rows; their
+"epoch" is as many environment steps as there are rows (each row seen once on average), on the 23 features of the
+current bar. No GPU is available on the machine these were measured on: every figure is the CPU's. Latency is the median over `STEPS` calls of `score` on one bar's 47
 rows (the model alone: the features of the step are computed by the pipeline before it).
 """
 import os
@@ -78,3 +80,23 @@ def catboost(timer):
     trees = m.est_.tree_count_
     return {"rows": len(X), "features": X.shape[1], "trees": trees, "seconds_fit": timer.phases["fit"],
             "seconds_per_100_trees": 100 * timer.phases["fit"] / trees, "thread_count": m.params["thread_count"], **_latency(m, ds, timer)}
+
+
+def _policy(family, timer):
+    from alphatrade.models.classical import make_model
+    X, y, ds = _data(1)
+    m = make_model(family, seed=1, steps=len(X), eval_every=len(X), threads=THREADS)  # one epoch: as many steps as rows
+    with timer("fit"):
+        m.fit(X, y, feature_names=list(ds.feature_names))
+    n_params = sum(p.numel() for p in m.policy_.parameters())
+    return {"rows": len(X), "features": X.shape[1], "env_steps": len(X), "seconds_per_epoch": timer.phases["fit"],
+            "env_steps_per_sec": len(X) / timer.phases["fit"], "parameters": n_params, "torch_threads": THREADS, "device": "cpu",
+            **_latency(m, ds, timer)}
+
+
+@benchmark("deep.ppo_47")
+def ppo(timer): return _policy("ppo", timer)
+
+
+@benchmark("deep.a2c_47")
+def a2c(timer): return _policy("a2c", timer)

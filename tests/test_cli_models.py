@@ -109,20 +109,29 @@ def test_help():
     assert "models" in cli("--help").stdout
 
 
-@pytest.mark.parametrize("family,params", [("lstm", ["seq_window=3", "epochs=2", "hidden=8"]), ("catboost", ["n_estimators=30"])])
-def test_train_a_sequence_model_and_catboost_then_ls_and_show(tmp_path, family, params):
-    "`alphatrade train --model lstm|catboost` registers the model; `models ls` lists it and `models show` verifies its files."
+SIX = {"lstm": (["seq_window=3", "epochs=2", "hidden=8"], "LSTMRegressor", 6),
+       "transformer": (["seq_window=3", "epochs=2", "d_model=8", "heads=2", "layers=1", "dim_ff=16"], "TransformerRegressor", 6),
+       "tcn": (["seq_window=3", "epochs=2", "channels=8", "levels=2"], "TCNRegressor", 6),
+       "ppo": (["steps=4000", "eval_every=2000"], "PPORegressor", 2),
+       "a2c": (["steps=4000", "eval_every=2000"], "A2CRegressor", 2),
+       "catboost": (["n_estimators=30"], "CatBoostRegressor", 2)}  # tiny configurations: seconds each
+
+
+@pytest.mark.parametrize("family", list(SIX))
+def test_train_each_new_model_then_ls_and_show(tmp_path, family):
+    "`alphatrade train --model lstm|transformer|tcn|ppo|a2c|catboost` registers the model; `models ls` lists it and `models show` verifies its files."
+    params, cls, n_features = SIX[family]
     root = tmp_path / "models"
     r = subprocess.run([*BIN, "train", "--model", family, "--start", "2025-02-03", "--end", "2025-02-28", "--symbols", "AAPL,MSFT,JPM,XOM",
                         "--features", "ret_1,vol_26", "--folds", "2", "--seed", "3", "--root", root, "-q",
                         *[a for p in params for a in ("--param", p)]], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
-    cls = {"lstm": "LSTMRegressor", "catboost": "CatBoostRegressor"}[family]
+    assert "out-of-sample: IC" in r.stdout and f"registered {family} version 1" in r.stdout, r.stdout[-1500:]
     ls = cli("models", "ls", "--root", root)
     assert ls.returncode == 0, ls.stderr
     row = ls.stdout.strip().splitlines()[1].split()
-    assert row[:3] == [family, "1", cls] and row[4] == ("6" if family == "lstm" else "2"), ls.stdout  # lstm: 2 features x 3 bars
+    assert row[:3] == [family, "1", cls] and row[4] == str(n_features), ls.stdout  # a sequence model: 2 features x 3 bars
     show = cli("models", "show", family, "--root", root)
     assert show.returncode == 0 and "checksums: ok" in show.stdout, show.stdout[-1500:]
     files = json.loads(show.stdout[show.stdout.index("{"):show.stdout.rindex("}") + 1])["files"]
-    assert any(f.endswith((".safetensors", ".cbm")) for f in files) and not any(f.endswith((".pt", ".pth", ".pkl")) for f in files), files
+    assert any(f.endswith((".safetensors", ".cbm")) for f in files) and not any(f.endswith((".pt", ".pth", ".pkl", ".zip")) for f in files), files

@@ -1,4 +1,4 @@
-"""One conformance test for every registered model class (classical, sequence and ensembles), and the registry round trip
+"""One conformance test for every registered model class (classical, sequence, PPO/A2C policies and ensembles), and the registry round trip
 for each: fit, predict, proba where relevant, importance, save/load with identical predictions and bytes."""
 import numpy as np
 import pytest
@@ -8,10 +8,12 @@ from alphatrade.models.classical import MODELS, make_model, conformance
 from alphatrade.models.ensemble import VotingEnsemble, StackingEnsemble, AdaptiveEnsemble
 from alphatrade.models.registry import ModelRegistry
 from alphatrade.models.sequence import TINY
+from alphatrade.models.policy import TINY as TINY_POLICY
 
 SMALL = {"xgboost": dict(n_estimators=60), "lightgbm": dict(n_estimators=60), "catboost": dict(n_estimators=60),
          "random_forest": dict(n_estimators=40), "elastic_net": {},
-         **{fam: dict(epochs=15, lr=3e-3, **cfg) for fam, cfg in TINY.items()}}  # tiny networks: seconds on a CPU
+         **{fam: dict(epochs=15, lr=3e-3, **cfg) for fam, cfg in TINY.items()},  # tiny networks: seconds on a CPU
+         **TINY_POLICY}  # PPO and A2C: 20k one-step episodes, seconds
 
 def _classical(family, kind): return make_model(family, kind, seed=11, **SMALL[family])
 
@@ -25,7 +27,10 @@ def _ensembles():
     # a sequence model is a member like any other
     out += [("voting-lstm-lightgbm-regression", lambda: VotingEnsemble([_classical("lstm", "regression"), _classical("lightgbm", "regression")])),
             ("stacking-tcn-catboost-classification", lambda: StackingEnsemble([_classical("tcn", "classification"), _classical("catboost", "classification")], n_folds=3)),
-            ("adaptive-transformer-elastic_net-regression", lambda: AdaptiveEnsemble([_classical("transformer", "regression"), _classical("elastic_net", "regression")]))]
+            ("adaptive-transformer-elastic_net-regression", lambda: AdaptiveEnsemble([_classical("transformer", "regression"), _classical("elastic_net", "regression")])),
+            # so is a PPO or A2C policy
+            ("voting-ppo-elastic_net-regression", lambda: VotingEnsemble([_classical("ppo", "regression"), _classical("elastic_net", "regression")])),
+            ("stacking-a2c-lightgbm-classification", lambda: StackingEnsemble([_classical("a2c", "classification"), _classical("lightgbm", "classification")], n_folds=3))]
     out.append(("voting-hard-classification", lambda: VotingEnsemble([_classical("lightgbm", "classification"), _classical("random_forest", "classification")], voting="hard")))
     return out
 

@@ -105,3 +105,23 @@ def test_ml_strategy_on_a_registered_lstm_is_causal(tmp_path):
     after = np.asarray(test.timestamps > trained_to)
     assert np.isfinite(s[after]).mean() > 0.9 and (s[after] != 0).any()  # it trades out of sample
     assert find_strategy_leaks(strat, test, n_cuts=8, seed=1) == []
+
+
+def test_ml_strategy_on_a_registered_ppo_agent_is_causal(tmp_path):
+    """PPO (models.policy) on the path of the backtest and the daemon: `train_model` registers it, `registered_model` loads it by
+    name after checking its SHA256SUMS, and `MLStrategy` trades its scores, causally under the look-ahead guard."""
+    from alphatrade.models.train import train_model
+    from alphatrade.trading.signals import SignalGenerator, MLStrategy, registered_model
+    p = _market(0.1, seed=7)
+    train, test = p.between(None, "2025-03-01"), p
+    reg = ModelRegistry(tmp_path / "models")
+    res, rec = train_model("ppo", train, ["ret_1", "vol_26"], n_folds=2, seed=3, registry=reg, name="agent", steps=8000, eval_every=4000)
+    print(f"planted 0.10, PPO on ret_1 and vol_26: oos IC {res.summary['ic']:.4f} (t {res.summary['ic_t']:.1f})")
+    assert res.summary["ic_t"] > 3, res.summary  # the agent's positions rank the next bar's returns
+    (scorer, feats), meta, trained_to = registered_model("agent", "latest", reg.root)
+    assert feats == ["ret_1", "vol_26"] and meta["class"] == "PPORegressor" and "policy.safetensors" in meta["files"]
+    strat = MLStrategy(SignalGenerator({"agent": (scorer, feats)}, threshold=0.5), long_short=True)
+    s = strat.signals(test)
+    after = np.asarray(test.timestamps > trained_to)
+    assert np.isfinite(s[after]).mean() > 0.9 and (s[after] != 0).any()
+    assert find_strategy_leaks(strat, test, n_cuts=8, seed=1) == []

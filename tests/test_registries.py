@@ -26,15 +26,15 @@ def test_fresh_process_sees_every_builtin():
     # the reference: every module that defines built-ins imported by hand, as the side-effect imports used to do
     everything = _names("import alphatrade.features.technical, alphatrade.features.statistical, alphatrade.features.microstructure, "
                         "alphatrade.features.cross_sectional, alphatrade.features.labels, alphatrade.alpha.combiner, "
-                        "alphatrade.models.classical, alphatrade.models.ensemble, alphatrade.models.sequence")
+                        "alphatrade.models.classical, alphatrade.models.ensemble, alphatrade.models.sequence, alphatrade.models.policy")
     assert alone == everything
     assert {"rsi_14", "adx_14", "amihud_26", "beta_mkt_260"} <= set(alone["features"])
     assert {"fwd_ret_1", "fwd_ret_26", "class_26", "barrier_26"} <= set(alone["labels"])
     assert {"momentum_130_4", "reversal_1", "combined_ic", "combined_orthogonal"} <= set(alone["alphas"])
     assert {"LightGBMRegressor", "XGBoostClassifier", "StackingEnsemble", "AdaptiveEnsemble", "CatBoostRegressor",
-            "LSTMRegressor", "TransformerClassifier", "TCNRegressor"} <= set(alone["models"])
-    # 11 classical and ensembles + CatBoost x2 + LSTM, Transformer, TCN x (regressor, classifier)
-    assert (len(alone["features"]), len(alone["labels"]), len(alone["alphas"]), len(alone["models"])) == (77, 8, 9, 11 + 2 + 6)
+            "LSTMRegressor", "TransformerClassifier", "TCNRegressor", "PPORegressor", "A2CClassifier"} <= set(alone["models"])
+    # 11 classical and ensembles + CatBoost x2 + LSTM, Transformer, TCN x (regressor, classifier) + PPO, A2C x 2
+    assert (len(alone["features"]), len(alone["labels"]), len(alone["alphas"]), len(alone["models"])) == (77, 8, 9, 11 + 2 + 6 + 4)
 
 
 def test_duplicate_feature_refused():

@@ -67,7 +67,8 @@ def classification_metrics(y: np.ndarray,  # true class labels
     return out
 
 # %% ../../nbs/40_models.base.ipynb #7496b005
-MODEL_CLASSES = Registry("model class", builtins=["alphatrade.models.classical", "alphatrade.models.ensemble", "alphatrade.models.sequence"])
+MODEL_CLASSES = Registry("model class", builtins=["alphatrade.models.classical", "alphatrade.models.ensemble", "alphatrade.models.sequence",
+                                             "alphatrade.models.policy"])
 
 def register_model(cls):
     "Class decorator: allow `load_model` to rebuild `cls` from its `model.json`."

@@ -273,7 +273,7 @@ class ElasticNetClassifier(_Linear):
     model_type = ModelType.CLASSIFIER
 
 # %% ../../nbs/41_models.classical.ipynb #49af8b94
-MODELS = Registry("model family", builtins=["alphatrade.models.sequence"])  # family -> (regressor, classifier)
+MODELS = Registry("model family", builtins=["alphatrade.models.sequence", "alphatrade.models.policy"])  # family -> (regressor, classifier)
 for _fam, _pair in {"xgboost": (XGBoostRegressor, XGBoostClassifier), "lightgbm": (LightGBMRegressor, LightGBMClassifier),
                     "catboost": (CatBoostRegressor, CatBoostClassifier),
                     "random_forest": (RandomForestRegressorModel, RandomForestClassifierModel),
