@@ -26,7 +26,38 @@ from ..portfolio.optimizers import METHODS
 from .sources import make_strategy, replay_panel
 
 # %% auto #0
-__all__ = ['build_parser', 'spec_from_args', 'run_until_stopped', 'run_live_spec', 'main']
+__all__ = ['add_algo_options', 'execution_policy', 'build_parser', 'spec_from_args', 'run_until_stopped', 'run_live_spec', 'main']
+
+# %% ../../nbs/97_apps.live_run.ipynb #b1341159
+import json
+from ..execution.algos_base import ALGOS
+from ..trading.execution import ExecutionPolicy
+
+def add_algo_options(p: argparse.ArgumentParser):
+    "The execution-algorithm options (`LiveSpec.algo*`, `fills`)."
+    a = p.add_argument
+    a("--algo", choices=sorted(ALGOS), help="work the orders with an execution algorithm (default: one market order at the next bar)")
+    a("--algo-bars", type=int, default=8, help="with --algo: the window, in regular bars from the decision (default 8)")
+    a("--algo-min-value", type=float, default=0.0, help="with --algo: orders of a smaller notional stay market orders (default 0)")
+    a("--algo-participation", type=float, default=0.1, help="with --algo: most of a bar's volume one child asks for (default 0.1; 0: no cap)")
+    a("--algo-param", dest="algo_params", action="append", default=[], metavar="KEY=VALUE", help="with --algo: one of the algorithm's parameters; repeatable")
+    a("--fills", choices=("next-bar", "on-arrival", "intrabar"), help="sim with --data: the simulator's fill model (default: intrabar with --algo, else next-bar)")
+
+def _value(v: str):
+    try: return json.loads(v)
+    except ValueError: return v
+
+def execution_policy(spec: LiveSpec) -> ExecutionPolicy | None:
+    "The `ExecutionPolicy` of the spec's --algo options (None without --algo)."
+    if spec.algo is None:
+        if spec.algo_params: raise InvalidValueError(f"--algo-param {list(spec.algo_params)}: only with --algo")
+        return None
+    bad = [kv for kv in spec.algo_params if "=" not in kv or not kv.split("=", 1)[0]]
+    if bad: raise InvalidValueError(f"--algo-param takes KEY=VALUE, not {bad}")
+    if spec.algo_participation < 0: raise InvalidValueError(f"--algo-participation: {spec.algo_participation} must be >= 0 (0: no cap)")
+    params = {k: _value(v) for k, v in (kv.split("=", 1) for kv in spec.algo_params)}
+    return ExecutionPolicy(algorithm=spec.algo, params=params, bars=spec.algo_bars, min_notional=spec.algo_min_value,
+                           participation=spec.algo_participation or None)
 
 # %% ../../nbs/97_apps.live_run.ipynb #14b0be1f
 def build_parser() -> argparse.ArgumentParser:
@@ -71,12 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     a("--log-level", dest="log_levels", action="append", default=[], metavar="CATEGORY=LEVEL",
       help="a level for one logging category (system, trading, data, model, risk, execution), e.g. execution=DEBUG; repeatable")
     a("--log-file", help="also write JSON log lines to this file (rotated at 20 MB, 5 kept)")
+    add_algo_options(p)  # --algo, --algo-bars, --algo-min-value, --algo-participation, --algo-param, --fills
     return p
 
 def spec_from_args(args) -> LiveSpec:
     "The `LiveSpec` of the daemon's options (one field per option)."
     d = {k: getattr(args, k) for k in LiveSpec.__dataclass_fields__}
-    return LiveSpec(**{**d, "log_levels": tuple(d["log_levels"])})
+    return LiveSpec(**{**d, "log_levels": tuple(d["log_levels"]), "algo_params": tuple(d["algo_params"])})
 
 # %% ../../nbs/97_apps.live_run.ipynb #b43aefaa
 def _summary(d: LiveDaemon, broker: AlpacaBroker, out=print):
@@ -115,12 +147,14 @@ def run_live_spec(spec: LiveSpec, settings=None) -> int:
     elif spec.sim_url: ep = AlpacaEndpoints.simulator(spec.sim_url)
     else:
         panel, start = replay_panel(spec)
-        sim = AlpacaSimulator(panel, start=start, cash=spec.cash, check_buying_power=False, rate_limit=10**6, stream_timeframe=spec.stream_timeframe)
+        sim = AlpacaSimulator(panel, start=start, cash=spec.cash, check_buying_power=False, rate_limit=10**6, stream_timeframe=spec.stream_timeframe,
+                              fills=spec.fills or ("intrabar" if spec.algo else "next-bar"))  # the backtest's fill model for children
     syms = list(sim.panel.symbols) if sim else list(spec.symbols or sorted(load_universe()))
     db = Database(spec.db or settings.database.url).migrate()
     cfg = LiveConfig(symbols=syms, mode=spec.mode, run_id=spec.run_id, history=spec.history, grace=spec.grace, poll=spec.poll,
                      cancel_on_exit=spec.cancel_on_exit, drive=spec.drive or sim is not None, max_steps=spec.max_steps,
-                     health_port=None if spec.health_port < 0 else spec.health_port, health_host=spec.health_host, stream_timeframe=spec.stream_timeframe, on_mismatch=spec.on_mismatch)
+                     health_port=None if spec.health_port < 0 else spec.health_port, health_host=spec.health_host, stream_timeframe=spec.stream_timeframe, on_mismatch=spec.on_mismatch,
+                     execution=execution_policy(spec))
     strat, _ = make_strategy(spec)
     ecfg = EngineConfig(allow_short=spec.long_short, jump_band=spec.jump_band or None)
     uni = load_universe()

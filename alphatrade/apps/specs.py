@@ -188,6 +188,12 @@ class LiveSpec(Spec):
     stream_timeframe: str | None = None  # the data stream's bars (None: 1Min from Alpaca, 15Min from the simulator)
     quiet: bool = False
     on_mismatch: str = "halt"  # positions differ from the broker's after reconciliation: halt (kill switch, exit 4) or adopt the broker's
+    algo: str | None = None  # an execution algorithm for the orders (twap, vwap, is, adaptive, market; None: market orders at the next bar)
+    algo_bars: int = 8  # the algorithm's window: this many regular bars from the decision
+    algo_min_value: float = 0.0  # orders of a smaller notional stay market orders
+    algo_participation: float = 0.1  # most of a bar's volume one child asks for (0: no cap)
+    algo_params: tuple = ()  # ("jitter=0.2", "risk_aversion=0.1", ...): the algorithm's parameters
+    fills: str | None = None  # sim with data: the simulator's fill model (None: intrabar with algo, else next-bar)
     log_json: bool = False  # JSON log lines even on a terminal
     log_levels: tuple = ()  # ("execution=DEBUG", ...): a level per logging category
     log_file: str | None = None  # also JSON lines into this file, rotated at 20 MB, 5 kept
