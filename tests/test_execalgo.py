@@ -220,3 +220,26 @@ def test_parent_survives_daemon_sigkill(shared_data, tmp_path):
     assert len(at_sim) > len(sent_before), "the resumed parent sent no child"
     assert float(sum(f.qty for f in fills)) == v.filled == float(sum(o.filled_qty for o in kids)) <= v.qty
     assert v.status == "done" and v.filled == v.qty or v.status == "expired" and v.filled < v.qty, v
+
+
+# --------------------------------------------------------------------------------------------------- the TCA notebook stays fresh
+
+TCA_NB = ROOT / "nbs" / "84_backtest.tca.ipynb"
+
+
+def test_tca_notebook_has_its_outputs_and_a_check():
+    "nbs/84's real-data comparison keeps its outputs in git, and one cell's printed table is checked by nbval."
+    import json
+    cells = [c for c in json.loads(TCA_NB.read_text())["cells"] if c["cell_type"] == "code"]
+    checked = [c for c in cells if "# NBVAL_CHECK_OUTPUT" in "".join(c["source"])]
+    assert checked and all(c["outputs"] for c in checked), "execute nbs/84_backtest.tca.ipynb and commit its outputs"
+    text = "".join("".join(o.get("text", "")) for c in checked for o in c["outputs"])
+    assert "twap x1" in text and "vwap x1" in text and "market x1" in text and "through the engine" in text, text[:500]
+
+
+def test_tca_notebook_matches_its_outputs(shared_data, tmp_path):
+    """nbval re-runs nbs/84 (four weeks of momentum on the 64 real stocks, market at the open against TWAP and VWAP, in the
+    replay and through the engine): every cell runs and the checked table prints what is stored."""
+    from test_examples import _nbval, _numbered
+    p = _nbval(_numbered(TCA_NB, tmp_path), cwd=tmp_path)
+    assert p.returncode == 0 and " passed" in p.stdout and " failed" not in p.stdout, p.stdout[-6000:] + p.stderr[-2000:]
