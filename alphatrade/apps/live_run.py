@@ -127,6 +127,17 @@ def _summary(d: LiveDaemon, broker: AlpacaBroker, out=print):
     if d.latencies: out(f"step latency p50 {np.percentile(d.latencies, 50) * 1e3:.1f} ms, p99 {np.percentile(d.latencies, 99) * 1e3:.1f} ms")
     out(f"exit code {d.exit_code()}")
 
+# %% ../../nbs/97_apps.live_run.ipynb #fc21ff5b
+def _parents_summary(d: LiveDaemon, out=print):
+    "With an execution algorithm: the parents this process worked, by status, and the shares left unfilled at their deadlines."
+    r = d.engine.router
+    if r is None or not r.desk.algos: return
+    algos = list(r.desk.algos.values())
+    n = pd.Series([a.status for a in algos]).value_counts()
+    left = sum((a.remaining for a in algos if a.status in ("expired", "halted")), start=0)
+    out(f"{len(algos)} parents ({r.policy.algorithm}): " + ", ".join(f"{k} {v}" for k, v in n.items()) +
+        f"; {sum(a.sent for a in algos)} children; {left} shares left unfilled at deadlines or halts")
+
 # %% ../../nbs/97_apps.live_run.ipynb #9fbc3f4a
 def run_until_stopped(coro, grace: float = 0.25):
     "`asyncio.run(coro)`, except that tasks still pending at the end get `grace` seconds, not their own timeouts: the daemon closes its streams (`AlpacaStreams.stop`) before it returns, so nothing should be left; whatever is gets cancelled, so SIGTERM stops the process within 2 s of the current step."
@@ -163,7 +174,7 @@ def run_live_spec(spec: LiveSpec, settings=None) -> int:
         d = LiveDaemon(cfg, broker, strat, db, risk=settings.risk, engine_config=ecfg, sectors={s: uni[s] for s in syms if s in uni})
         attach_alerts(d, alerter_from_settings(settings))  # kill switch and reconciliation alerts (settings' alerts section)
         rc = run_until_stopped(d.run())
-        if not spec.quiet: _summary(d, broker)
+        if not spec.quiet: _summary(d, broker); _parents_summary(d)
         return rc or d.exit_code()
     if sim is None: return go(ep)
     with sim.running(): return go(AlpacaEndpoints.simulator(sim.url, sim.key, sim.secret))
