@@ -157,13 +157,14 @@ def test_parent_survives_daemon_sigkill(shared_data, tmp_path):
     fills="intrabar"): SIGKILLed while a TWAP parent is mid-schedule with a child out at the simulator; the market moves one bar
     while it is down; restarted, it resumes the parent (the reconciliation report names it) and works it on to the end of the
     replay. The simulator's orders: no child twice, every fill in the ledger, the positions equal; the parent's children are
-    numbered on from where it stopped, its fills agree with its row, and it finished (done, or expired with its remainder)."""
+    numbered on from where it stopped, its fills agree with its row, and it finished: done, or expired with its remainder
+    reported (on these bars: its last child refused by the 10% position limit once the price had risen)."""
     import requests
     from alphatrade.adapters.alpaca.sandbox.server import AlpacaSimulator
     from alphatrade.adapters.alpaca.sandbox.wire import OPEN_STATUSES
     from alphatrade.infra.repository import Database, OrderRepository, TradeRepository
     symbols = ["AAPL", "AMD", "AMZN", "META", "MSFT", "NVDA", "ORCL", "TSLA"]
-    panel, start = real_panel(shared_data, "2025-09-15", "2025-09-17", symbols)
+    panel, start = real_panel(shared_data, "2025-09-15", "2025-09-16", symbols)
     db_url, port, run = f"sqlite:///{tmp_path}/kill.db", free_port(), "kill"
     cmd = [sys.executable, "-m", "alphatrade.live", "--mode", "sim", "--symbols", ",".join(symbols), "--strategy", "ma_crossover", "--fast", "5",
            "--slow", "20", "--run-id", run, "--db", db_url, "--grace", "0.2", "--poll", "0.2", "--history", str(HISTORY), "--health-port", str(port),
