@@ -189,12 +189,12 @@ def test_parent_survives_daemon_sigkill(shared_data, tmp_path):
         while victim is None:  # a TWAP parent mid-schedule: working, two children or more sent, one open at the simulator
             assert p.poll() is None and time.monotonic() - t0 < 180, f"no parent was caught mid-schedule: {_parents(db, run)}"
             time.sleep(0.02)
-            try: par = _parents(db, run)
-            except Exception: continue  # the daemon is writing
-            cand = set(par[(par.status == "working") & (par.children >= 2)].parent_id)
-            out = [r.client_order_id.rsplit("-", 1)[0] for r in sim.orders() if r.client_order_id.rsplit("-", 1)[0] in cand]
-            out = [pid for pid, r in zip(out, [r for r in sim.orders() if r.client_order_id.rsplit("-", 1)[0] in cand])
-                   if r.status_of(sim.exchange.order_of(r)) in OPEN_STATUSES]
+            try:
+                par = _parents(db, run)
+                cand = set(par[(par.status == "working") & (par.children >= 2)].parent_id)
+                out = [pid for r in sim.orders() if (pid := r.client_order_id.rsplit("-", 1)[0]) in cand
+                       and r.status_of(sim.exchange.order_of(r)) in OPEN_STATUSES]
+            except Exception: continue  # the daemon is writing, or the simulator's book changed while it was read: look again
             if out: victim = out[0]; os.kill(p.pid, signal.SIGKILL)
         p.wait(10)
         row0 = _parents(db, run).set_index("parent_id").loc[victim]
