@@ -26,38 +26,10 @@ from ..portfolio.optimizers import METHODS
 from .sources import make_strategy, replay_panel
 
 # %% auto #0
-__all__ = ['add_algo_options', 'execution_policy', 'build_parser', 'spec_from_args', 'run_until_stopped', 'run_live_spec', 'main']
+__all__ = ['build_parser', 'spec_from_args', 'run_until_stopped', 'run_live_spec', 'main']
 
 # %% ../../nbs/97_apps.live_run.ipynb #b1341159
-import json
-from ..execution.algos_base import ALGOS
-from ..trading.execution import ExecutionPolicy
-
-def add_algo_options(p: argparse.ArgumentParser):
-    "The execution-algorithm options (`LiveSpec.algo*`, `fills`)."
-    a = p.add_argument
-    a("--algo", choices=sorted(ALGOS), help="work the orders with an execution algorithm (default: one market order at the next bar)")
-    a("--algo-bars", type=int, default=8, help="with --algo: the window, in regular bars from the decision (default 8)")
-    a("--algo-min-value", type=float, default=0.0, help="with --algo: orders of a smaller notional stay market orders (default 0)")
-    a("--algo-participation", type=float, default=0.1, help="with --algo: most of a bar's volume one child asks for (default 0.1; 0: no cap)")
-    a("--algo-param", dest="algo_params", action="append", default=[], metavar="KEY=VALUE", help="with --algo: one of the algorithm's parameters; repeatable")
-    a("--fills", choices=("next-bar", "on-arrival", "intrabar"), help="sim with --data: the simulator's fill model (default: intrabar with --algo, else next-bar)")
-
-def _value(v: str):
-    try: return json.loads(v)
-    except ValueError: return v
-
-def execution_policy(spec: LiveSpec) -> ExecutionPolicy | None:
-    "The `ExecutionPolicy` of the spec's --algo options (None without --algo)."
-    if spec.algo is None:
-        if spec.algo_params: raise InvalidValueError(f"--algo-param {list(spec.algo_params)}: only with --algo")
-        return None
-    bad = [kv for kv in spec.algo_params if "=" not in kv or not kv.split("=", 1)[0]]
-    if bad: raise InvalidValueError(f"--algo-param takes KEY=VALUE, not {bad}")
-    if spec.algo_participation < 0: raise InvalidValueError(f"--algo-participation: {spec.algo_participation} must be >= 0 (0: no cap)")
-    params = {k: _value(v) for k, v in (kv.split("=", 1) for kv in spec.algo_params)}
-    return ExecutionPolicy(algorithm=spec.algo, params=params, bars=spec.algo_bars, min_notional=spec.algo_min_value,
-                           participation=spec.algo_participation or None)
+from .specs import add_algo_options, execution_policy, fill_mode  # the same options as alphatrade backtest
 
 # %% ../../nbs/97_apps.live_run.ipynb #14b0be1f
 def build_parser() -> argparse.ArgumentParser:
@@ -159,7 +131,7 @@ def run_live_spec(spec: LiveSpec, settings=None) -> int:
     else:
         panel, start = replay_panel(spec)
         sim = AlpacaSimulator(panel, start=start, cash=spec.cash, check_buying_power=False, rate_limit=10**6, stream_timeframe=spec.stream_timeframe,
-                              fills=spec.fills or ("intrabar" if spec.algo else "next-bar"))  # the backtest's fill model for children
+                              fills=fill_mode(spec))  # the backtest's fill model for children
     syms = list(sim.panel.symbols) if sim else list(spec.symbols or sorted(load_universe()))
     db = Database(spec.db or settings.database.url).migrate()
     cfg = LiveConfig(symbols=syms, mode=spec.mode, run_id=spec.run_id, history=spec.history, grace=spec.grace, poll=spec.poll,
