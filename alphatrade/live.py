@@ -57,6 +57,7 @@ class LiveConfig:
     start_attempts: int = 8  # reconciliation and warm-up are retried this often (0.5 s, 1 s, 2 s ... apart) while the broker is unreachable
     stream_timeframe: str | None = None  # the bars the data stream sends: Alpaca's are 1Min (aggregated here); None: 1Min for paper/live, `timeframe` for sim
     on_mismatch: str = "halt"  # positions differ from the broker's after reconciliation: "halt" (kill switch, no trading) or "adopt" the broker's
+    execution: object = None  # a trading.execution.ExecutionPolicy: the orders it selects are worked by an execution algorithm (None: market orders)
 
     def __post_init__(self):
         object.__setattr__(self, "symbols", tuple(self.symbols))
@@ -188,9 +189,35 @@ def warm_up(self: LiveDaemon) -> MarketPanel:
     p = p.rows(max(0, len(p) - self.cfg.history), len(p))
     self.engine.start_live(p, self.cfg.window)
     prime_features(self)  # with a feature cache: the window's features (a hit after a restart), the model checked before trading
+    self._start_algorithms(p)  # with cfg.execution: the router, and the run's working parents resumed
     self.last_step = p.timestamps[-1]; self._checked_until = now
     log.info("warmed up on %d bars of %d symbols, %s .. %s", len(p), len(p.symbols), p.timestamps[0], p.timestamps[-1])
     return p
+
+# %% ../nbs/96_apps.live.ipynb #99976380
+from .trading.execution import use_algorithms
+from .execution.vwap import volume_profile
+from .infra.parents import ParentStore, working_parents
+
+@patch
+def _start_algorithms(self: LiveDaemon, history: MarketPanel) -> list:
+    "With `cfg.execution`: route the engine's orders to algorithms (parents persisted) and resume the run's working parents; those resumed."
+    pol = self.cfg.execution
+    if pol is None: return []
+    if pol.algorithm == "vwap" and "profile" not in pol.params: pol = replace(pol, params={**pol.params, "profile": volume_profile(history)})
+    store, e = ParentStore(self.db), self.engine
+    router = use_algorithms(e, pol, store)  # a new desk each time: a retried start begins again from the database
+    open_now = {o.client_order_id: o for o in e.om.open_orders()}  # the book reconciliation left (children included)
+    at, out = _utc(self.broker.now()).to_pydatetime(), []
+    for p in working_parents(store, self.cfg.run_id + "-"):
+        pre = p.parent_id + "-"
+        kids = [open_now.get(o.client_order_id, o) for o in store.orders.all(prefix=pre)]
+        a = router.desk.resume(p, kids, store.trades.all(prefix=pre))
+        if a.status != "working": store.parent(a, at); continue  # every share filled while the daemon was down
+        e.inflight[e.col[p.symbol]] = True; router.symbols.add(p.symbol); out.append(a)
+    if out: log.info("resumed %d working parents: %s", len(out), ", ".join(f"{a.parent.parent_id} {a.filled}/{a.parent.qty}" for a in out))
+    self.report["parents_resumed"] = [a.parent.parent_id for a in out]
+    return out
 
 # %% ../nbs/96_apps.live.ipynb #11a2c7b6
 @patch

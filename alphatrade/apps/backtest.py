@@ -15,7 +15,7 @@ from ..core.errors import AlphaTradeError, InvalidValueError
 from ..backtest.engine import BacktestConfig, BacktestResult, run_backtest
 from ..data.panel import MarketPanel
 from ..risk.limits import MonitorConfig
-from .specs import BacktestSpec, STRATEGIES
+from .specs import BacktestSpec, STRATEGIES, add_algo_options, execution_policy, fill_mode
 from ..portfolio.constructor import REBALANCE
 from ..portfolio.optimizers import METHODS
 from .sources import say, day, sessions_before, load_bars, market_panel, make_strategy, add_source_options
@@ -73,7 +73,8 @@ def simulate(spec: BacktestSpec, prep: PreparedBacktest, progress: bool = False)
     "The prepared strategy over its bars, with the risk defaults of `risk.limits` (the losing-streak rule only when `max_losing_streak` > 0)."
     return run_backtest(prep.panel, prep.strategy, start=prep.start, end=prep.end, config=backtest_config(spec), risk=load_settings().risk,
                         monitor=MonitorConfig(max_consecutive_losses=spec.max_losing_streak or None),
-                        benchmark=prep.bench if prep.bench is not None else "equal_weight", progress=progress)
+                        benchmark=prep.bench if prep.bench is not None else "equal_weight", progress=progress,
+                        execution=execution_policy(spec), fill_model="intrabar" if fill_mode(spec) == "intrabar" else "open")
 
 # %% ../../nbs/95g_apps.backtest.ipynb #4926983e
 def save_backtest(d: Path, spec: BacktestSpec, prep: PreparedBacktest, res: BacktestResult, timings: dict | None = None) -> Path:
@@ -200,6 +201,7 @@ def add_backtest_parser(sub):
                     "and prints the headline metrics. `alphatrade runs ls` lists it.")
     b.add_argument("--strategy", required=True, choices=STRATEGIES, help="the strategy: " + ", ".join(STRATEGIES))
     add_source_options(b); _strategy_options(b); _cost_options(b)  # the bars: the same options as train and sim serve
+    add_algo_options(b, ("next-bar", "intrabar"))  # execution algorithms: the same options as alphatrade live
     b.add_argument("--out", help="run folder (default: <runs-dir>/<YYYYmmdd-HHMMSS>-backtest-<strategy>)")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_backtest)

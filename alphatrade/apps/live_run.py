@@ -29,6 +29,9 @@ from ..alpha.factors import use_feature_cache
 # %% auto #0
 __all__ = ['build_parser', 'spec_from_args', 'run_until_stopped', 'run_live_spec', 'main']
 
+# %% ../../nbs/97_apps.live_run.ipynb #b1341159
+from .specs import add_algo_options, execution_policy, fill_mode  # the same options as alphatrade backtest
+
 # %% ../../nbs/97_apps.live_run.ipynb #14b0be1f
 def build_parser() -> argparse.ArgumentParser:
     "The daemon's options (`alphatrade live --help`); each is a `LiveSpec` field."
@@ -73,12 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
       help="a level for one logging category (system, trading, data, model, risk, execution), e.g. execution=DEBUG; repeatable")
     a("--log-file", help="also write JSON log lines to this file (rotated at 20 MB, 5 kept)")
     a("--feature-cache", help="redis://host:port/db or a folder: where the strategy's features are cached, so a restarted daemon reads its window's features instead of computing them (default: $ALPHATRADE_FEATURE_CACHE, if set)")
+    add_algo_options(p)  # --algo, --algo-bars, --algo-min-value, --algo-participation, --algo-param, --fills
     return p
 
 def spec_from_args(args) -> LiveSpec:
     "The `LiveSpec` of the daemon's options (one field per option)."
     d = {k: getattr(args, k) for k in LiveSpec.__dataclass_fields__}
-    return LiveSpec(**{**d, "log_levels": tuple(d["log_levels"])})
+    return LiveSpec(**{**d, "log_levels": tuple(d["log_levels"]), "algo_params": tuple(d["algo_params"])})
 
 # %% ../../nbs/97_apps.live_run.ipynb #b43aefaa
 def _summary(d: LiveDaemon, broker: AlpacaBroker, out=print):
@@ -96,6 +100,17 @@ def _summary(d: LiveDaemon, broker: AlpacaBroker, out=print):
     if d.kill_switch.active: out(f"HALTED: kill switch active: {d.kill_switch.reason} (it stays active until a person resets it)")
     if d.latencies: out(f"step latency p50 {np.percentile(d.latencies, 50) * 1e3:.1f} ms, p99 {np.percentile(d.latencies, 99) * 1e3:.1f} ms")
     out(f"exit code {d.exit_code()}")
+
+# %% ../../nbs/97_apps.live_run.ipynb #fc21ff5b
+def _parents_summary(d: LiveDaemon, out=print):
+    "With an execution algorithm: the parents this process worked, by status, and the shares left unfilled at their deadlines."
+    r = d.engine.router
+    if r is None or not r.desk.algos: return
+    algos = list(r.desk.algos.values())
+    n = pd.Series([a.status for a in algos]).value_counts()
+    left = sum((a.remaining for a in algos if a.status in ("expired", "halted")), start=0)
+    out(f"{len(algos)} parents ({r.policy.algorithm}): " + ", ".join(f"{k} {v}" for k, v in n.items()) +
+        f"; {sum(a.sent for a in algos)} children; {left} shares left unfilled at deadlines or halts")
 
 # %% ../../nbs/97_apps.live_run.ipynb #9fbc3f4a
 def run_until_stopped(coro, grace: float = 0.25):
@@ -117,12 +132,14 @@ def run_live_spec(spec: LiveSpec, settings=None) -> int:
     elif spec.sim_url: ep = AlpacaEndpoints.simulator(spec.sim_url)
     else:
         panel, start = replay_panel(spec)
-        sim = AlpacaSimulator(panel, start=start, cash=spec.cash, check_buying_power=False, rate_limit=10**6, stream_timeframe=spec.stream_timeframe)
+        sim = AlpacaSimulator(panel, start=start, cash=spec.cash, check_buying_power=False, rate_limit=10**6, stream_timeframe=spec.stream_timeframe,
+                              fills=fill_mode(spec))  # the backtest's fill model for children
     syms = list(sim.panel.symbols) if sim else list(spec.symbols or sorted(load_universe()))
     db = Database(spec.db or settings.database.url).migrate()
     cfg = LiveConfig(symbols=syms, mode=spec.mode, run_id=spec.run_id, history=spec.history, grace=spec.grace, poll=spec.poll,
                      cancel_on_exit=spec.cancel_on_exit, drive=spec.drive or sim is not None, max_steps=spec.max_steps,
-                     health_port=None if spec.health_port < 0 else spec.health_port, health_host=spec.health_host, stream_timeframe=spec.stream_timeframe, on_mismatch=spec.on_mismatch)
+                     health_port=None if spec.health_port < 0 else spec.health_port, health_host=spec.health_host, stream_timeframe=spec.stream_timeframe, on_mismatch=spec.on_mismatch,
+                     execution=execution_policy(spec))
     strat, _ = make_strategy(spec)
     if spec.feature_cache: use_feature_cache(strat, spec.feature_cache)  # the ML strategy's pipelines (`alpha.factors`)
     ecfg = EngineConfig(allow_short=spec.long_short, jump_band=spec.jump_band or None)
@@ -132,7 +149,7 @@ def run_live_spec(spec: LiveSpec, settings=None) -> int:
         d = LiveDaemon(cfg, broker, strat, db, risk=settings.risk, engine_config=ecfg, sectors={s: uni[s] for s in syms if s in uni})
         attach_alerts(d, alerter_from_settings(settings))  # kill switch and reconciliation alerts (settings' alerts section)
         rc = run_until_stopped(d.run())
-        if not spec.quiet: _summary(d, broker)
+        if not spec.quiet: _summary(d, broker); _parents_summary(d)
         return rc or d.exit_code()
     if sim is None: return go(ep)
     with sim.running(): return go(AlpacaEndpoints.simulator(sim.url, sim.key, sim.secret))

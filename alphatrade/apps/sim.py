@@ -62,6 +62,7 @@ def add_sim_parser(sub):
     a("--rate-limit", type=int, default=200, help="REST requests per minute, then 429 (Alpaca: 200)")
     a("--no-buying-power-check", action="store_true", help="accept buys beyond cash (as the backtest's SimBroker does)")
     a("--stream-timeframe", choices=("15Min", "1Min"), help="the bars the data stream sends (default: the stored bars' 15Min; 1Min: each bar as minute bars, as Alpaca sends)")
-    a("--fills", choices=("next-bar", "on-arrival"), default="next-bar", help="when a market order fills: at the next bar's open (default: "
-      "the backtest's rule, for lockstep parity), or on arrival during the session at the last price with the slippage model (as Alpaca, within a second)")
+    a("--fills", choices=("next-bar", "on-arrival", "intrabar"), default="next-bar", help="when a market order fills: at the next bar's open (default: "
+      "the backtest's rule, for lockstep parity), or on arrival during the session at the last price with the slippage model (as Alpaca, within a second), "
+      "or intrabar: in the next bar at its volume-weighted price (run_backtest's fill_model='intrabar', for execution algorithms' children)")
     sv.set_defaults(func=cmd_sim)

@@ -15,7 +15,8 @@ from ..portfolio.constructor import REBALANCE
 from ..portfolio.optimizers import METHODS
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'LIVE_MODES', 'Spec', 'BacktestSpec', 'TrainSpec', 'LiveSpec']
+__all__ = ['STRATEGIES', 'FILLS', 'LIVE_MODES', 'Spec', 'BacktestSpec', 'add_algo_options', 'execution_policy', 'fill_mode',
+           'TrainSpec', 'LiveSpec']
 
 # %% ../../nbs/94a_apps.specs.ipynb #281ff6c7
 STRATEGIES = (*BUILTINS, "ml")  # the strategies a spec may name
@@ -83,6 +84,12 @@ class BacktestSpec(Spec):
     kill_switch: str = "halt"  # halt (as live) or report: record when it would fire and keep trading (research)
     causal_checks: int = 64  # look-ahead check: rows re-checked (0: off)
     causal_seed: int | None = None  # the look-ahead check's seed (None: fresh per run, recorded)
+    algo: str | None = None  # an execution algorithm for the orders (twap, vwap, is, adaptive, market; None: market orders at the next open)
+    algo_bars: int = 8  # the algorithm's window: this many regular bars from the decision
+    algo_min_value: float = 0.0  # orders of a smaller notional stay market orders
+    algo_participation: float = 0.1  # most of a bar's volume one child asks for (0: no cap)
+    algo_params: tuple = ()  # ("jitter=0.2", "risk_aversion=0.1", ...): the algorithm's parameters
+    fills: str | None = None  # next-bar (at the open) or intrabar (at the bar's vwap: IntraBarBroker); None: intrabar with algo, else next-bar
 
     def __post_init__(self):
         _common(self)
@@ -93,6 +100,7 @@ class BacktestSpec(Spec):
         if self.slippage_bps < 0: raise InvalidValueError(f"--slippage-bps: {self.slippage_bps} must be >= 0")
         if not 0 <= self.participation <= 1: raise InvalidValueError(f"--participation: {self.participation} must be in [0, 1] (0: no cap)")
         _strategy_checks(self)
+        _algo_checks(self, ("next-bar", "intrabar"))
 
 # %% ../../nbs/94a_apps.specs.ipynb #81b98a6a
 def _common(s):
@@ -118,6 +126,49 @@ def _strategy_checks(s):
     if s.rebalance not in REBALANCE: raise InvalidValueError(f"--rebalance: {s.rebalance!r} is not one of {', '.join(REBALANCE)}")
     fast, slow = s.fast or 13, s.slow or 52
     if not 0 < fast < slow: raise InvalidValueError(f"--fast/--slow: need 0 < fast < slow, got --fast {fast} --slow {slow}")
+
+# %% ../../nbs/94a_apps.specs.ipynb #fd329ccf
+from ..execution.algos_base import ALGOS
+from ..trading.execution import ExecutionPolicy
+
+FILLS = ("next-bar", "on-arrival", "intrabar")  # the simulator's fill models (a backtest has next-bar and intrabar)
+
+def add_algo_options(p, fills: tuple = FILLS):
+    "The execution-algorithm options of a spec (`algo*`, `fills`) on the argparse parser `p`."
+    a = p.add_argument
+    a("--algo", choices=sorted(ALGOS), help="work the orders with an execution algorithm (default: one market order at the next bar)")
+    a("--algo-bars", type=int, default=8, help="with --algo: the window, in regular bars from the decision (default 8)")
+    a("--algo-min-value", type=float, default=0.0, help="with --algo: orders of a smaller notional stay market orders (default 0)")
+    a("--algo-participation", type=float, default=0.1, help="with --algo: most of a bar's volume one child asks for (default 0.1; 0: no cap)")
+    a("--algo-param", dest="algo_params", action="append", default=[], metavar="KEY=VALUE", help="with --algo: one of the algorithm's parameters; repeatable")
+    a("--fills", choices=fills, help="the fill model: next-bar (the open) or intrabar (the bar's vwap); default intrabar with --algo, else next-bar")
+
+def _value(v: str):
+    try: return json.loads(v)
+    except ValueError: return v
+
+def execution_policy(spec) -> ExecutionPolicy | None:
+    "The `ExecutionPolicy` of a spec's algo fields (None without `algo`)."
+    if spec.algo is None:
+        if spec.algo_params: raise InvalidValueError(f"--algo-param {list(spec.algo_params)}: only with --algo")
+        return None
+    bad = [kv for kv in spec.algo_params if "=" not in kv or not kv.split("=", 1)[0]]
+    if bad: raise InvalidValueError(f"--algo-param takes KEY=VALUE, not {bad}")
+    if spec.algo_participation < 0: raise InvalidValueError(f"--algo-participation: {spec.algo_participation} must be >= 0 (0: no cap)")
+    if spec.algo not in ALGOS: raise InvalidValueError(f"--algo: {spec.algo!r} is not one of {', '.join(sorted(ALGOS))}")
+    if spec.algo_bars < 1: raise InvalidValueError(f"--algo-bars: {spec.algo_bars} must be >= 1")
+    params = {k: _value(v) for k, v in (kv.split("=", 1) for kv in spec.algo_params)}
+    return ExecutionPolicy(algorithm=spec.algo, params=params, bars=spec.algo_bars, min_notional=spec.algo_min_value,
+                           participation=spec.algo_participation or None)
+
+def fill_mode(spec) -> str:
+    "The spec's fill model: its `fills`, else intrabar with an algorithm and next-bar without."
+    return spec.fills or ("intrabar" if spec.algo else "next-bar")
+
+def _algo_checks(s, fills: tuple):
+    object.__setattr__(s, "algo_params", tuple(s.algo_params))
+    if s.fills is not None and s.fills not in fills: raise InvalidValueError(f"--fills: {s.fills!r} is not one of {', '.join(fills)}")
+    execution_policy(s)  # its checks
 
 # %% ../../nbs/94a_apps.specs.ipynb #106d5d60
 @dataclass(frozen=True, kw_only=True)
@@ -188,6 +239,12 @@ class LiveSpec(Spec):
     stream_timeframe: str | None = None  # the data stream's bars (None: 1Min from Alpaca, 15Min from the simulator)
     quiet: bool = False
     on_mismatch: str = "halt"  # positions differ from the broker's after reconciliation: halt (kill switch, exit 4) or adopt the broker's
+    algo: str | None = None  # an execution algorithm for the orders (twap, vwap, is, adaptive, market; None: market orders at the next bar)
+    algo_bars: int = 8  # the algorithm's window: this many regular bars from the decision
+    algo_min_value: float = 0.0  # orders of a smaller notional stay market orders
+    algo_participation: float = 0.1  # most of a bar's volume one child asks for (0: no cap)
+    algo_params: tuple = ()  # ("jitter=0.2", "risk_aversion=0.1", ...): the algorithm's parameters
+    fills: str | None = None  # sim with data: the simulator's fill model (None: intrabar with algo, else next-bar)
     log_json: bool = False  # JSON log lines even on a terminal
     log_levels: tuple = ()  # ("execution=DEBUG", ...): a level per logging category
     log_file: str | None = None  # also JSON lines into this file, rotated at 20 MB, 5 kept
@@ -204,3 +261,4 @@ class LiveSpec(Spec):
         if self.data and not (self.start and self.end): raise InvalidValueError("--data needs --start and --end (the replayed days)")
         if self.strategy == "ml" and not self.model: raise InvalidValueError("strategy ml: name a registered model with --model NAME[:VERSION]")
         _strategy_checks(self)
+        _algo_checks(self, FILLS)

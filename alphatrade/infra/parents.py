@@ -18,7 +18,7 @@ from .db import ParentOrderRow
 from .repository import Database, OrderRepository, TradeRepository, money
 
 # %% auto #0
-__all__ = ['ParentStore', 'resume']
+__all__ = ['ParentStore', 'resume', 'working_parents']
 
 # %% ../../nbs/93d_infra.parents.ipynb #a231e51b
 def _jsonable(x):
@@ -82,3 +82,11 @@ def resume(store: ParentStore, desk: ExecutionDesk) -> list[ExecutionAlgo]:
             a.on_update(new); store.update(new)
         out.append(a)
     return out
+
+# %% ../../nbs/93d_infra.parents.ipynb #dbb93922
+def working_parents(store: ParentStore, prefix: str = "") -> list[ParentOrder]:
+    "The parents whose row says `working` (and whose id starts with `prefix`), oldest first, as they were made."
+    q = sa.select(ParentOrderRow).where(ParentOrderRow.status == "working", ParentOrderRow.parent_id.startswith(prefix, autoescape=True)).order_by(ParentOrderRow.created_at)
+    with store.db.session() as s: rows = list(s.scalars(q))
+    return [ParentOrder(parent_id=r.parent_id, symbol=r.symbol, side=r.side, qty=r.qty, algorithm=r.algorithm, params=r.params,
+                        start=_utc(r.start_at), deadline=_utc(r.deadline), limit_price=r.limit_price, arrival_price=r.arrival_price, tag=r.tag) for r in rows]

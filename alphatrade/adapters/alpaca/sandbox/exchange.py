@@ -33,14 +33,14 @@ class Exchange:
                  timeframe: str = "15Min",  # the panel's bar length
                  check_buying_power: bool = True,  # refuse buys beyond cash less open buys (403), as a cash account
                  faults: Faults | None = None, seed: int = 0,  # seed: the partial-fill fault's draws
-                 fills: str = "next-bar"):  # market orders fill at the next bar's open (the backtest's rule), or "on-arrival" (`settle`)
+                 fills: str = "next-bar"):  # market orders fill at the next bar's open (the backtest's rule), "intrabar" (at the bar's vwap: `run_backtest(fill_model="intrabar")`) or "on-arrival" (`settle`)
         if len(panel) == 0: raise DataError("AlpacaSimulator: the panel has no bars")
         for k in ("open", "high", "low", "close", "volume"):
             if k not in panel.data: raise DataError(f"AlpacaSimulator: the panel has no {k!r} field")
         self.panel, self.timeframe, self.bar = panel, timeframe, bar_length(timeframe)
-        if fills not in ("next-bar", "on-arrival"): raise InvalidValueError(f"Exchange.fills: {fills!r}; one of 'next-bar', 'on-arrival'")
+        if fills not in ("next-bar", "on-arrival", "intrabar"): raise InvalidValueError(f"Exchange.fills: {fills!r}; one of 'next-bar', 'on-arrival', 'intrabar'")
         self.allow_short, self.check_buying_power, self.faults, self.fills = allow_short, check_buying_power, faults or Faults(), fills
-        self.broker = SimBroker(cash, costs, slippage_bps, impact, participation, allow_short, timeframe,
+        self.broker = (IntraBarBroker if fills == "intrabar" else SimBroker)(cash, costs, slippage_bps, impact, participation, allow_short, timeframe,
                                 on_fill=lambda f: self._on_fill(f), on_update=lambda o: self._on_update(o))
         ts = panel.timestamps
         self.starts = ts.to_pydatetime()  # the bars' starts, as the broker takes them
@@ -121,12 +121,23 @@ def fill(self: Exchange, i: int, bars: dict):
         if r.status == "accepted": r.status = None; r.updated_at = at; self._event("new", r, at)
     for o in live:
         if o.time_in_force is TimeInForce.FOK and not self._fills_whole(o, bars[o.symbol]): self.cancel(self._orders[o.client_order_id], at)
-    self.broker.process_bar(self.starts[i], bars, bool(self._regular[i]), bool(self._last_of_session[i]))
+    self.broker.process_bar(self.starts[i], self._priced(i, bars), bool(self._regular[i]), bool(self._last_of_session[i]))
     for o in live:
         cur = self.broker.orders[o.client_order_id]
         if cur.is_open and cur.time_in_force in (TimeInForce.IOC, TimeInForce.FOK): self.cancel(self._orders[o.client_order_id], at)
     self._equity[i] = self.broker.account()["equity"]  # cash plus the positions at the closes just seen
     if self._last_of_session[i]: self.last_equity = self._equity[i]
+
+# %% ../../../../nbs/64c_adapters.alpaca.sandbox.exchange.ipynb #0f754ce9
+from ....execution.intrabar import IntraBarBroker
+
+@patch
+def _priced(self: Exchange, i: int, bars: dict) -> dict:
+    "The bars of row `i` the broker fills against: `bars`, with each symbol's vwap added when the fill model is intrabar."
+    if self.fills != "intrabar" or "vwap" not in self.panel.data: return bars
+    if getattr(self, "_col", None) is None: self._col = {s: j for j, s in enumerate(self.panel.symbols)}
+    W = self.panel.data["vwap"][i]
+    return {s: (*b[:5], W[self._col[s]]) for s, b in bars.items()}
 
 # %% ../../../../nbs/64c_adapters.alpaca.sandbox.exchange.ipynb #d0b2079f
 @patch
