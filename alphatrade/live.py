@@ -185,6 +185,7 @@ def warm_up(self: LiveDaemon) -> MarketPanel:
     p = panel_from_bars(bars, sectors=self.engine.checker.sectors).select(list(self.cfg.symbols))
     p = p.rows(max(0, len(p) - self.cfg.history), len(p))
     self.engine.start_live(p, self.cfg.window)
+    self.engine.prime_live()  # the strategy's live state (e.g. incremental features) built now, not in the first step
     self.last_step = p.timestamps[-1]; self._checked_until = now
     log.info("warmed up on %d bars of %d symbols, %s .. %s", len(p), len(p.symbols), p.timestamps[0], p.timestamps[-1])
     return p
