@@ -188,6 +188,7 @@ def warm_up(self: LiveDaemon) -> MarketPanel:
     p = panel_from_bars(bars, sectors=self.engine.checker.sectors).select(list(self.cfg.symbols))
     p = p.rows(max(0, len(p) - self.cfg.history), len(p))
     self.engine.start_live(p, self.cfg.window)
+    self.engine.prime_live()  # the strategy's live state (e.g. incremental features) built now, not in the first step
     prime_features(self)  # with a feature cache: the window's features (a hit after a restart), the model checked before trading
     self._start_algorithms(p)  # with cfg.execution: the router, and the run's working parents resumed
     self.last_step = p.timestamps[-1]; self._checked_until = now

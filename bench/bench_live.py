@@ -89,3 +89,45 @@ def live_sigterm(timer):
             p.send_signal(signal.SIGTERM); rc = p.wait(60)
     Path(f"{root}/bench/.sigterm-{os.getpid()}.db").unlink(missing_ok=True)
     assert rc == 0, rc
+
+
+@benchmark("live.signal_step_ml_lgbm_47")
+def live_signal_step(timer):
+    """The ML strategy's live signal alone (issue 17, item 2), without HTTP or the database: the newest bar's strengths of 47
+    symbols from the engine's trailing window, by the incremental path (`MLStrategy.signal_step`: features updated one bar at a
+    time, the model scoring 47 rows) and by the window batch it replaced (`Strategy.signal_step`: every feature over the window,
+    the model scoring every row), side by side over the same 130 bars; the two must agree."""
+    import logging, tempfile
+    import numpy as np
+    import pandas as pd
+    from alphatrade.core.config import load_universe
+    from alphatrade.data.panel import RollingPanel, panel_from_bars
+    from alphatrade.data.synthetic import generate_market
+    from alphatrade.apps.specs import LiveSpec
+    from alphatrade.apps.sources import make_strategy
+    from alphatrade.models.registry import ModelRegistry
+    from alphatrade.models.training import DEFAULT_FEATURES
+    from alphatrade.models.train import train_model
+    from alphatrade.trading.strategy import Strategy
+    logging.getLogger().setLevel(logging.WARNING)
+    bars = generate_market(seed=1, start="2025-01-02", end="2025-06-06", planted_alpha=0.05)
+    panel = panel_from_bars(bars, sectors=load_universe())
+    start = pd.Timestamp("2025-06-02 13:30", tz="UTC")
+    with tempfile.TemporaryDirectory() as d:
+        train_model("lightgbm", panel.between(None, start), list(DEFAULT_FEATURES), label="fwd_ret_1", start=pd.Timestamp("2025-02-03", tz="UTC"),
+                    end=start, n_folds=3, seed=1, registry=ModelRegistry(d), name="bench_lgbm", progress=False)
+        strat, _ = make_strategy(LiveSpec(sim_url="http://127.0.0.1", strategy="ml", model="bench_lgbm", models_root=d))
+    n = max(2 * strat.lookback, strat.lookback + 260); i0 = int(np.searchsorted(panel.timestamps, start))
+    win = RollingPanel(panel.rows(i0 - 600, i0), n)
+    with timer("prime"): strat.prime(panel.rows(i0 - n, i0))
+    fast, slow = [], []
+    import time
+    with timer("steps"):  # both paths, bar after bar
+        for k in range(min(130, len(panel) - i0)):
+            w = win.append(panel.timestamps[i0 + k], {f: panel.data[f][i0 + k] for f in win.a})
+            t0 = time.perf_counter(); a = strat.signal_step(w); t1 = time.perf_counter(); b = Strategy.signal_step(strat, w); t2 = time.perf_counter()
+            fast.append(t1 - t0); slow.append(t2 - t1)
+            assert np.allclose(a, b, equal_nan=True, atol=1e-9), k
+    f, s = np.array(fast) * 1e3, np.array(slow) * 1e3
+    return {"symbols": len(panel.symbols), "steps": len(f), "incremental_ms_p50": float(np.median(f)), "incremental_ms_p99": float(np.percentile(f, 99)),
+            "window_batch_ms_p50": float(np.median(s)), "window_batch_ms_p99": float(np.percentile(s, 99)), "speedup_p50": float(np.median(s) / np.median(f))}

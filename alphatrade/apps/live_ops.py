@@ -172,12 +172,13 @@ def observe_reconciliation(d, rep):
     d.metrics.kill.set(1 if d.kill_switch.active else 0)
 
 def prime_features(d) -> bool:
-    "After warm-up: compute the strategy's signal on its window once, through its feature cache (a hit after a restart); False without a cache."
+    "After warm-up: compute the strategy's signal on its window once by the batch path, through its feature cache (a hit after a restart): the model checked before trading; False without a cache."
     from alphatrade.alpha.factors import ml_alphas
+    from alphatrade.trading.strategy import Strategy
     w, caches = d.engine.live_window, [a.pipeline.cache for a in ml_alphas(d.engine.strategy) if a.pipeline.cache is not None]
     if not caches or w is None or not len(w): return False
     h0 = sum(getattr(c, "hits", 0) for c in caches); t0 = time.perf_counter()
-    d.primed = (w, np.asarray(d.engine.strategy.signal_step(w), dtype="float64"))
+    d.primed = (w, np.asarray(Strategy.signal_step(d.engine.strategy, w), dtype="float64"))  # the batch path: through the pipeline and its cache
     hits = sum(getattr(c, "hits", 0) for c in caches) - h0
     log.info("features primed on %d bars up to %s in %.3f s: %s", len(w), w.timestamps[-1], time.perf_counter() - t0,
              "from the feature cache" if hits else "computed (not in the cache)")

@@ -146,3 +146,22 @@ class OrderManager:
         "Load known orders (e.g. a repository's open orders after a restart) without re-writing them."
         with self._lock:
             for o in orders: self._orders[o.client_order_id] = o
+
+# %% ../../nbs/60_execution.orders.ipynb #01120ef3
+from fastcore.basics import patch
+
+@patch
+def create_submitted(self: OrderManager, orders: list[Order], at: datetime) -> list[Order]:
+    "Register new pending `orders` as submitted, written first (one transaction with a repository's `create_many`); the submitted orders."
+    with self._lock:
+        for o in orders:
+            if o.client_order_id in self._orders: raise InvalidValueError(f"client_order_id {o.client_order_id!r} is already known")
+            if o.status is not OrderStatus.PENDING: raise InvalidValueError(f"a new order must be pending, got {o.status.value} ({o.client_order_id})")
+        new = [o.evolve(created_at=at) for o in orders]; sub = [o.evolve(status=OrderStatus.SUBMITTED) for o in new]
+        if self.repo is not None:
+            if hasattr(self.repo, "create_many"): self.repo.create_many(sub, at)
+            else:
+                for o in sub: self.repo.create(o, at)
+        for o in sub: self._orders[o.client_order_id] = o
+    for o, s in zip(new, sub): self._publish(o, at, "created"); self._publish(s, at)
+    return sub

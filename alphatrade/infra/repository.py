@@ -357,3 +357,22 @@ class BarRepository:
     def panel(self, symbols=None, start=None, end=None, timeframe: str = "15Min", sectors=None) -> MarketPanel:
         "The same range as a `MarketPanel`."
         return panel_from_bars(self.read(symbols, start, end, timeframe), sectors=sectors)
+
+# %% ../../nbs/93_infra.repository.ipynb #7c66a4f7
+from fastcore.basics import patch
+
+@patch
+def create_many(self: OrderRepository, orders: list[Order], at: datetime | None = None) -> list[Order]:
+    "Write new orders in one transaction: all or none (a duplicate `client_order_id` refuses the batch, naming the ids)."
+    at = at or _now()
+    rows = [OrderRow(client_order_id=o.client_order_id, broker_order_id=o.broker_order_id, symbol=o.symbol, side=o.side.value,
+                     type=o.type.value, time_in_force=o.time_in_force.value, qty=money(o.qty, "orders.qty"),
+                     limit_price=money(o.limit_price, "orders.limit_price"), stop_price=money(o.stop_price, "orders.stop_price"),
+                     status=o.status.value, filled_qty=money(o.filled_qty, "orders.filled_qty"),
+                     filled_avg_price=money(o.filled_avg_price, "orders.filled_avg_price"), tag=o.tag, created_at=at, updated_at=at, meta={})
+            for o in orders]  # the same row as `create`
+    try:
+        with self.db.session() as s: s.add_all(rows)
+    except IntegrityError:
+        raise InvalidValueError(f"orders.client_order_id: one of {[o.client_order_id for o in orders]} already exists (an order is written once)") from None
+    return [o.evolve(created_at=at) for o in orders]

@@ -15,7 +15,7 @@ from ..core.types import Registry
 from .base import TradingModel, ModelType, register_model, load_model
 
 # %% auto #0
-__all__ = ['SKOPS_TRUSTED', 'MODELS', 'skops_bytes', 'skops_load', 'model_params', 'config_seed', 'XGBoostRegressor',
+__all__ = ['SKOPS_TRUSTED', 'LGB_SMALL', 'MODELS', 'skops_bytes', 'skops_load', 'model_params', 'config_seed', 'XGBoostRegressor',
            'XGBoostClassifier', 'LightGBMRegressor', 'LightGBMClassifier', 'CatBoostRegressor', 'CatBoostClassifier',
            'RandomForestRegressorModel', 'RandomForestClassifierModel', 'ElasticNetRegressor', 'ElasticNetClassifier',
            'make_model', 'conformance']
@@ -165,6 +165,17 @@ class LightGBMRegressor(_LightGBM):
 class LightGBMClassifier(_LightGBM):
     "Gradient-boosted trees (LightGBM) for a class label."
     model_type = ModelType.CLASSIFIER
+
+# %% ../../nbs/41_models.classical.ipynb #580a54fe
+import os
+LGB_SMALL = 4096  # rows up to which LightGBM predicts on one thread
+
+def _lgb_raw(self, X):
+    n = 1 if len(X) <= LGB_SMALL else int(self.params.get("n_jobs") or os.cpu_count() or 1)
+    return self.booster_.predict(X, num_threads=n)
+
+_LightGBM._predict = _lgb_raw
+_LightGBM._predict_proba = lambda self, X: (lambda p: np.c_[1 - p, p] if p.ndim == 1 else p)(_lgb_raw(self, X))
 
 # %% ../../nbs/41_models.classical.ipynb #cceccbef
 class _CatBoost(TradingModel):

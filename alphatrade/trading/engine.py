@@ -236,6 +236,7 @@ def _decide(self: TradingEngine, t, at: datetime, s: np.ndarray, px: np.ndarray,
     if len(idx) == 0: return sent
     pf, n_open = self.portfolio(at), int(self.inflight.sum())
     accepted = []
+    if self._sends_at_once(): accepted = self._send_many(idx, delta, at, pf, n_open); sent += [self.symbols[j] for j in accepted]; idx = ()  # the live path
     for j in idx:
         pf, ok = self._send(j, delta[j], at, tag=self.strategy.name, check=True, pf=pf, n_open=n_open)
         if ok: sent.append(self.symbols[j]); accepted.append(j); n_open += 1
@@ -261,6 +262,37 @@ def on_window(self: TradingEngine, window: MarketPanel) -> list[str]:
                        session_of(window.timestamps[-1:]).to_numpy()[0])
     self.strategy.on_bar(t, len(window) - 1)
     return out
+
+# %% ../../nbs/73_trading.engine.ipynb #5eb88dfc
+@patch
+def _sends_at_once(self: TradingEngine) -> bool:
+    "Send a step's orders as one batch? With a broker that takes several at once, and market orders (no execution router)."
+    return self.router is None and hasattr(self.broker, "submit_many")
+
+@patch
+def _send_many(self: TradingEngine, idx, delta: np.ndarray, at: datetime, pf: Portfolio, n_open: int) -> list[int]:
+    "`_send` for the orders `idx` of a step at once: sequential checks, one write-ahead transaction, concurrent submits; the columns sent."
+    todo = []
+    for j in idx:
+        sym, qty = self.symbols[j], delta[j]
+        o = Order(sym, OrderSide.BUY if qty > 0 else OrderSide.SELL, to_decimal(abs(qty), "qty"), client_order_id=self._oid(at, sym), tag=self.strategy.name)
+        if (why := self._blocked_by_rejections(j, o.side, at)): self.refusals.append((at, sym, why)); continue
+        px = to_decimal(self.last_px[j], f"price[{sym}]")
+        ok, why = self.checker.check_order(o, pf, px, open_orders=n_open, at=at)
+        if not ok: self.refusals.append((at, sym, why)); continue
+        pf = as_filled(pf, o, px, at); n_open += 1; todo.append((j, o))
+    if not todo: return []
+    orders = self.om.create_submitted([o for _, o in todo], at)
+    self.inflight[[j for j, _ in todo]] = True
+    sent = []
+    for (j, _), o, r in zip(todo, orders, self.broker.submit_many(orders, at)):
+        if isinstance(r, BrokerConnectionError): self.rejections.append((at, o.symbol, f"unconfirmed: {r}"))  # in flight until the broker says
+        elif isinstance(r, (OrderRejectedError, BrokerError)):
+            self.rejections.append((at, o.symbol, str(r))); self.inflight[j] = False; self._note_rejection(j, o.side, str(r), at)
+            if self.om.get(o.client_order_id).is_open: self.om.transition(o.client_order_id, OrderStatus.REJECTED, at, str(r))
+        elif isinstance(r, BaseException): raise r
+        else: sent.append(j)
+    return sent
 
 # %% ../../nbs/73_trading.engine.ipynb #f6c61bc9
 _TERMINAL_NO_FILL = (OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED)
@@ -390,3 +422,11 @@ def feed_events(self: TradingEngine) -> pd.DataFrame:
 def live_window(self: TradingEngine) -> MarketPanel | None:
     "The live path's window as the strategy sees it at the next step, without the next bar (None before `start_live`)."
     return None if self._win is None else self._win.view()
+
+# %% ../../nbs/73_trading.engine.ipynb #b47f43c7
+@patch
+def prime_live(self: TradingEngine) -> "TradingEngine":
+    "After `start_live`: let the strategy build its live state (`prime(window)`, if it has one) before the first bar."
+    if self._win is None: raise InvalidValueError("prime_live: start_live(history) first")
+    if (prime := getattr(self.strategy, "prime", None)) is not None: prime(self.live_window)
+    return self

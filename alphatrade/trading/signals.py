@@ -114,3 +114,41 @@ def registered_model(name: str,  # the registry name
     meta = reg.show(name, model.version)
     end = meta.get("train_end")  # the last bar of the training window (models.training's metadata)
     return (_Scorer(model), model.feature_names), meta, (pd.Timestamp(end) if end else None)
+
+# %% ../../nbs/72_trading.signals.ipynb #7ca93201
+from fastcore.basics import patch
+import time
+from ..alpha.factors import _tell
+from ..features.incremental import IncrementalFeatures
+
+def _threshold(z: np.ndarray, threshold: float) -> np.ndarray:
+    "`SignalGenerator.strengths`' rule for one row: 0 below the threshold, sign(z) * min(1, |z| / (2 threshold)) above."
+    s = np.where(np.abs(z) >= threshold, np.sign(z) * np.minimum(1.0, np.abs(z) / (2 * threshold)), 0.0)
+    return np.where(np.isnan(z), np.nan, s)
+
+def _ml_row(f: MLAlpha, inc: IncrementalFeatures, window: MarketPanel) -> np.ndarray:
+    "`f.raw` of the newest bar only [N]: the model scores the symbols whose features are all known."
+    t0 = time.perf_counter()
+    X = inc.update(window); ok = ~np.isnan(X).any(axis=1); out = np.full(len(X), np.nan)
+    t1 = time.perf_counter()
+    if ok.any(): out[ok] = np.asarray(f.model.predict(X[ok]), dtype="float64").reshape(-1)
+    if getattr(f, "observers", None): _tell(f, out, time.perf_counter() - t1, t1 - t0)  # the daemon's prediction and feature latency metrics
+    return out
+
+@patch
+def signal_step(self: MLStrategy, window: MarketPanel) -> np.ndarray:
+    "The newest bar's strengths [N] from incremental features and N rows per model (ic/ir combinations: the whole window)."
+    g = self.generator
+    if g.combiner.method not in ("equal", "orthogonal"): return Strategy.signal_step(self, window)
+    inc = self.__dict__.setdefault("_inc", {})  # per model alpha: its features' state, following the engine's window
+    A = {}
+    for k, f in g.factors.items():
+        if isinstance(f, MLAlpha): A[k] = f.normalize(f.winsorize(_ml_row(f, inc.setdefault(k, IncrementalFeatures(f.features)), window)[None]))
+        else: A[k] = f.compute_panel(window)[-1:]  # a registered alpha: its batch value (row-wise after `raw`)
+    s = _threshold(g.combiner.combine(A, None, window.timestamps[-1:])[-1], g.threshold)
+    return s if self.long_short else np.where(s < 0, 0.0, s)
+
+@patch
+def prime(self: MLStrategy, window: MarketPanel):
+    "Build the live state on `window` (the engine's `prime_live` calls this at start-up)."
+    if self.generator.combiner.method in ("equal", "orthogonal"): self.signal_step(window)

@@ -27,7 +27,7 @@ from ...execution.broker import CostModel
 from .parsing import decimal_or_none
 
 # %% auto #0
-__all__ = ['log', 'AlpacaBroker', 'order_from_alpaca']
+__all__ = ['log', 'SUBMIT_THREADS', 'SYNC_MARGIN', 'AlpacaBroker', 'order_from_alpaca']
 
 # %% ../../../nbs/65e_adapters.alpaca.execution.ipynb #54329077
 log = logging.getLogger("alphatrade.alpaca")
@@ -117,6 +117,11 @@ def _placed(self: AlpacaBroker, coid: str) -> dict | None:
 @patch
 def submit(self: AlpacaBroker, order: Order, at: datetime | None = None) -> Order:
     "Send `order` once: a retry first looks the client order id up, so an order that reached Alpaca is never sent twice."
+    return self._booked(order, self._place(order))
+
+@patch
+def _place(self: AlpacaBroker, order: Order) -> dict:
+    "`submit`'s request (thread-safe: `submit_many` runs several at once): Alpaca's order, or the error (a rejection marks ours rejected)."
     coid, req, sent = order.client_order_id, order_request(order), [False]
     with self._lock:
         if coid in self._orders: raise OrderRejectedError(f"client_order_id {coid!r} must be unique (already placed here)")
@@ -132,14 +137,38 @@ def submit(self: AlpacaBroker, order: Order, at: datetime | None = None) -> Orde
                 known = self._lookup(coid)
                 if known is not None: return known
             raise
-    try: a = self._call(f"submit {coid} ({order.side.value} {order.qty} {order.symbol})", attempt)
+    try: return self._call(f"submit {coid} ({order.side.value} {order.qty} {order.symbol})", attempt)
     except BrokerConnectionError: raise  # unknown outcome: it stays SUBMITTED, and `sync` asks Alpaca later
     except BrokerError:
         with self._lock: self._orders[coid] = order.evolve(status=OrderStatus.REJECTED)
         raise
+
+@patch
+def _booked(self: AlpacaBroker, order: Order, a: dict) -> Order:
+    "`submit`'s bookkeeping of Alpaca's answer `a` (the update and any fill reported to the receivers)."
     out = self._advance(a)
-    if out.status is OrderStatus.REJECTED: raise OrderRejectedError(f"submit {coid}: rejected by the broker")
+    if out.status is OrderStatus.REJECTED: raise OrderRejectedError(f"submit {order.client_order_id}: rejected by the broker")
     return out
+
+
+# %% ../../../nbs/65e_adapters.alpaca.execution.ipynb #84c0a578
+from concurrent.futures import ThreadPoolExecutor
+
+SUBMIT_THREADS = 8  # most requests in flight at once
+
+def _outcome(fn, *args):
+    try: return fn(*args)
+    except Exception as e: return e
+
+@patch
+def submit_many(self: AlpacaBroker, orders: list[Order], at: datetime | None = None) -> list:
+    "Submit `orders` at once; for each, in order, the `Order` `submit` would return or the exception it would raise."
+    if len(orders) > 1:
+        with self._lock:
+            if getattr(self, "_pool", None) is None: self._pool = ThreadPoolExecutor(SUBMIT_THREADS, thread_name_prefix="alpaca-submit")
+        answers = [f.result() for f in [self._pool.submit(_outcome, self._place, o) for o in orders]]
+    else: answers = [_outcome(self._place, o) for o in orders]
+    return [a if isinstance(a, Exception) else _outcome(self._booked, o, a) for o, a in zip(orders, answers)]
 
 # %% ../../../nbs/65e_adapters.alpaca.execution.ipynb #2b8fef59
 @patch
@@ -249,6 +278,9 @@ def on_trade_update(self: AlpacaBroker, msg: dict) -> Order | None:
     if out is None: log.info("trade update %s for %s: not an order of this broker", ev, a["client_order_id"])
     return out
 
+SYNC_MARGIN = pd.Timedelta(hours=1)  # `sync` lists the orders placed since its oldest open one, less this (clock skew); an open order the list
+# misses is still looked up one by one. It was 5 days: a list that grew to 500 orders a step (the rest then looked up) in a busy week.
+
 @patch
 def sync(self: AlpacaBroker) -> list[Fill]:
     "Bring every open order up to date over REST; the fills booked now (those a dropped stream did not deliver)."
@@ -257,7 +289,7 @@ def sync(self: AlpacaBroker) -> list[Fill]:
     n0 = len(self.fills)
     since = min((o.created_at for o in live if o.created_at is not None), default=None)
     req = GetOrdersRequest(status=QueryOrderStatus.ALL, limit=500, direction="asc", nested=False,
-                           after=(pd.Timestamp(since) - pd.Timedelta(days=5)).to_pydatetime() if since else None)
+                           after=(pd.Timestamp(since) - SYNC_MARGIN).to_pydatetime() if since else None)
     seen = {self._canon(a["client_order_id"]): a for a in self._call("list orders", self.client.get_orders, req)}
     for o in live:
         a = seen.get(o.client_order_id)
