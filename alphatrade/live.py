@@ -21,7 +21,7 @@ from .adapters.alpaca.data import AlpacaStreams, BarAggregator
 from .adapters.alpaca.execution import AlpacaBroker
 from .adapters.alpaca.parsing import bars_by_step
 from .apps.live_ops import AccountMismatch, HealthServer, account_of, check_account, step_line, step_simulator, health_report, observe_step
-from .apps.live_ops import observe_reconciliation, prime_features, watch_models
+from .apps.live_ops import observe_reconciliation, on_mismatch, prime_features, start_algorithms, watch_models
 from .infra.repository import Database, KillSwitchRepository, RunRepository, engine_repositories
 from .risk.limits import KillSwitch
 from .trading import reconcile as recon
@@ -143,27 +143,10 @@ def reconcile(self: LiveDaemon) -> dict:
     rep = recon.reconcile(self.engine, self.broker, ledger)
     self.report = rep.as_dict() | {"equity_start": str(self.equity_start), "account": account_of(acc)["account_number"]}
     log.info("reconciled: %s", json.dumps(self.report))
-    if rep.position_mismatch: self._on_mismatch(rep.position_mismatch)
+    if rep.position_mismatch: on_mismatch(self, rep.position_mismatch)  # halt or adopt (`apps.live_ops`)
     observe_reconciliation(self, rep)  # the differences and repairs, the kill switch (`apps.live_ops`)
     return self.report
 
-@patch
-def _on_mismatch(self: LiveDaemon, diff: dict):
-    "Positions differ from the broker's after reconciliation: halt (the kill switch, with the symbols), or adopt the broker's book."
-    at = datetime.now(timezone.utc)
-    what = ", ".join(f"{s} ours {a}, broker's {b}" for s, (a, b) in diff.items())
-    if self.cfg.on_mismatch == "adopt":
-        recon.adopt_positions(self.engine, self.broker, at)
-        msg = f"positions adopted from the broker after reconciliation ({what}); cash is the broker's: {self.engine.cash}"
-        self.report["adopted"] = dict(diff); log.warning(msg)
-        RunRepository(self.db).note(self.cfg.run_id, "adopted", {"at": at.isoformat(), "positions": {s: [str(a), str(b)] for s, (a, b) in diff.items()},
-                                                                 "cash": str(self.engine.cash)})  # the run's row says its truth was replaced, and when
-    else:
-        msg = f"positions differ from the broker's after reconciliation: {what}"
-        self.halted = msg; log.error("%s; trading halted (restart with --on-mismatch adopt to take the broker's positions as the truth)", msg)
-    self.engine.bus.publish(RiskAlert(at, RiskEvent(at, "position_adopted" if self.halted is None else "position_mismatch",
-                                                    Severity.WARNING if self.halted is None else Severity.CRITICAL, msg, {"mismatch": dict(diff), "run_id": self.cfg.run_id})))
-    if self.halted: self.kill_switch.activate(msg, at)
 
 # %% ../nbs/96_apps.live.ipynb #08c00e79
 def _utc(t) -> pd.Timestamp:
@@ -190,35 +173,10 @@ def warm_up(self: LiveDaemon) -> MarketPanel:
     self.engine.start_live(p, self.cfg.window)
     self.engine.prime_live()  # the strategy's live state (e.g. incremental features) built now, not in the first step
     prime_features(self)  # with a feature cache: the window's features (a hit after a restart), the model checked before trading
-    self._start_algorithms(p)  # with cfg.execution: the router, and the run's working parents resumed
+    start_algorithms(self, p)  # with cfg.execution: the router, and the run's working parents resumed
     self.last_step = p.timestamps[-1]; self._checked_until = now
     log.info("warmed up on %d bars of %d symbols, %s .. %s", len(p), len(p.symbols), p.timestamps[0], p.timestamps[-1])
     return p
-
-# %% ../nbs/96_apps.live.ipynb #99976380
-from .trading.execution import use_algorithms
-from .execution.vwap import volume_profile
-from .infra.parents import ParentStore, working_parents
-
-@patch
-def _start_algorithms(self: LiveDaemon, history: MarketPanel) -> list:
-    "With `cfg.execution`: route the engine's orders to algorithms (parents persisted) and resume the run's working parents; those resumed."
-    pol = self.cfg.execution
-    if pol is None: return []
-    if pol.algorithm == "vwap" and "profile" not in pol.params: pol = replace(pol, params={**pol.params, "profile": volume_profile(history)})
-    store, e = ParentStore(self.db), self.engine
-    router = use_algorithms(e, pol, store)  # a new desk each time: a retried start begins again from the database
-    open_now = {o.client_order_id: o for o in e.om.open_orders()}  # the book reconciliation left (children included)
-    at, out = _utc(self.broker.now()).to_pydatetime(), []
-    for p in working_parents(store, self.cfg.run_id + "-"):
-        pre = p.parent_id + "-"
-        kids = [open_now.get(o.client_order_id, o) for o in store.orders.all(prefix=pre)]
-        a = router.desk.resume(p, kids, store.trades.all(prefix=pre))
-        if a.status != "working": store.parent(a, at); continue  # every share filled while the daemon was down
-        e.inflight[e.col[p.symbol]] = True; router.symbols.add(p.symbol); out.append(a)
-    if out: log.info("resumed %d working parents: %s", len(out), ", ".join(f"{a.parent.parent_id} {a.filled}/{a.parent.qty}" for a in out))
-    self.report["parents_resumed"] = [a.parent.parent_id for a in out]
-    return out
 
 # %% ../nbs/96_apps.live.ipynb #11a2c7b6
 @patch

@@ -64,6 +64,7 @@ import threading
 import uuid
 
 import numpy as np
+from alphatrade.trading.strategy import Strategy
 import pandas as pd
 
 from alphatrade.adapters.alpaca.config import AlpacaEndpoints
@@ -106,20 +107,27 @@ def test_warm_restart_reads_the_window_features_from_redis_and_metrics_move(tmp_
                 return LiveDaemon(cfg, AlpacaBroker(ep, rate_limit=100_000), s, db)
 
             a = run_in_thread(daemon(3, drive=True))
-            assert a.steps == 3 and (cache.hits, cache.misses) == (0, 4)  # primed at start + three steps: all computed
-            assert _val(a, "alphatrade_feature_cache_requests_total", result="miss") == 4
-            assert _val(a, "alphatrade_model_prediction_seconds_count") == 4 and _val(a, "alphatrade_feature_seconds_count") == 4
-            assert _val(a, "alphatrade_model_predictions_total") == 4 * len(panel.symbols)
+            assert a.steps == 3 and (cache.hits, cache.misses) == (0, 1)  # primed at start (computed); the steps' incremental features need no cache
+            assert _val(a, "alphatrade_feature_cache_requests_total", result="miss") == 1
+            # the model ran 5 times: the cache check at warm-up (batch path), the incremental features' priming, and the three steps
+            assert _val(a, "alphatrade_model_prediction_seconds_count") == 5 and _val(a, "alphatrade_feature_seconds_count") == 5
+            assert _val(a, "alphatrade_model_predictions_total") == 5 * len(panel.symbols)
             assert _val(a, "alphatrade_feature_seconds_sum") > 0 and _val(a, "alphatrade_model_prediction_seconds_sum") > 0
             assert _val(a, "alphatrade_reconciliations_total", result="clean") == 1
 
             b = run_in_thread(daemon(1, drive=True))  # the restart: same run id, same database, the simulator where `a` left it
-            assert cache.hits == 1, (cache.hits, cache.misses)  # its warm-up window was `a`'s last one
+            # `a`'s steps used incremental features (nothing cached after its warm-up), so `b`'s warm-up window is computed once;
+            # a start on a window already primed (a restart before the next bar) reads it from Redis
+            assert (cache.hits, cache.misses) == (0, 2), (cache.hits, cache.misses)
+            window, first = b.primed
+            signal = Strategy.signal_step(b.engine.strategy, window)  # what a restart on `b`'s warm-up bars computes at warm-up
+            assert cache.hits == 1, (cache.hits, cache.misses)
             assert _val(b, "alphatrade_feature_cache_requests_total", result="hit") == 1
-            window, signal = b.primed
+            np.testing.assert_array_equal(signal, first)
             assert window.timestamps[-1] == a.last_step and len(window) == 120
             cold = strat(); use_feature_cache(cold, None)
-            np.testing.assert_array_equal(signal, cold.signal_step(window))  # the cached features give the cold computation's signal
+            np.testing.assert_array_equal(signal, Strategy.signal_step(cold, window))  # the cached features give the cold batch computation's signal
+            np.testing.assert_allclose(signal, cold.signal_step(window), atol=1e-8)  # and the live (incremental) path's
             assert np.isfinite(signal).any()
 
             # a position the run's ledger does not know (another client's order, filled at the next bar): the third process adopts it

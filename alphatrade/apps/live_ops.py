@@ -20,7 +20,7 @@ from ..infra.repository import Database, OrderRepository
 # %% auto #0
 __all__ = ['log', 'AccountMismatch', 'account_of', 'check_account', 'HealthServer', 'step_line', 'step_simulator', 'orders_of',
            'run_in_thread', 'health_report', 'observe_step', 'attach_alerts', 'watch_models', 'observe_reconciliation',
-           'prime_features']
+           'prime_features', 'start_algorithms', 'on_mismatch']
 
 # %% ../../nbs/95j_apps.live_ops.ipynb #78fa3f6f
 log = logging.getLogger("alphatrade.live")
@@ -183,3 +183,58 @@ def prime_features(d) -> bool:
     log.info("features primed on %d bars up to %s in %.3f s: %s", len(w), w.timestamps[-1], time.perf_counter() - t0,
              "from the feature cache" if hits else "computed (not in the cache)")
     return True
+
+# %% ../../nbs/95j_apps.live_ops.ipynb #99976380
+from ..trading.execution import use_algorithms
+from ..execution.vwap import volume_profile
+from ..infra.parents import ParentStore, working_parents
+from ..data.panel import MarketPanel
+from dataclasses import replace
+
+def start_algorithms(d,  # the LiveDaemon, warmed up and reconciled
+                     history: MarketPanel,  # its warm-up bars (the VWAP profile when the policy has none)
+                    ) -> list:
+    "With `cfg.execution`: route the engine's orders to algorithms (parents persisted) and resume the run's working parents; those resumed."
+    pol = d.cfg.execution
+    if pol is None: return []
+    if pol.algorithm == "vwap" and "profile" not in pol.params: pol = replace(pol, params={**pol.params, "profile": volume_profile(history)})
+    store, e = ParentStore(d.db), d.engine
+    router = use_algorithms(e, pol, store)  # a new desk each time: a retried start begins again from the database
+    open_now = {o.client_order_id: o for o in e.om.open_orders()}  # the book reconciliation left (children included)
+    t = d.broker.now(); now = pd.Timestamp(t.to_datetime() if hasattr(t, "to_datetime") else t); at, out = (now.tz_localize("UTC") if now.tz is None else now.tz_convert("UTC")).to_pydatetime(), []
+    for p in working_parents(store, d.cfg.run_id + "-"):
+        pre = p.parent_id + "-"
+        kids = [open_now.get(o.client_order_id, o) for o in store.orders.all(prefix=pre)]
+        a = router.desk.resume(p, kids, store.trades.all(prefix=pre))
+        if a.status != "working": store.parent(a, at); continue  # every share filled while the daemon was down
+        e.inflight[e.col[p.symbol]] = True; router.symbols.add(p.symbol); out.append(a)
+    if out: log.info("resumed %d working parents: %s", len(out), ", ".join(f"{a.parent.parent_id} {a.filled}/{a.parent.qty}" for a in out))
+    d.report["parents_resumed"] = [a.parent.parent_id for a in out]
+    return out
+
+# %% ../../nbs/95j_apps.live_ops.ipynb #649bde26
+from datetime import datetime, timezone
+from ..core.events import RiskAlert
+from ..core.types import RiskEvent, Severity
+from ..infra.repository import RunRepository
+from ..trading import reconcile as recon
+
+def on_mismatch(d,  # the LiveDaemon, just reconciled
+                diff: dict,  # symbol -> (our qty, the broker's qty)
+               ):
+    "Positions differ from the broker's after reconciliation: halt (the kill switch, with the symbols), or adopt the broker's book."
+    at = datetime.now(timezone.utc)
+    what = ", ".join(f"{s} ours {a}, broker's {b}" for s, (a, b) in diff.items())
+    if d.cfg.on_mismatch == "adopt":
+        recon.adopt_positions(d.engine, d.broker, at)
+        msg = f"positions adopted from the broker after reconciliation ({what}); cash is the broker's: {d.engine.cash}"
+        d.report["adopted"] = dict(diff); log.warning(msg)
+        RunRepository(d.db).note(d.cfg.run_id, "adopted", {"at": at.isoformat(), "positions": {s: [str(a), str(b)] for s, (a, b) in diff.items()},
+                                                                 "cash": str(d.engine.cash)})  # the run's row says its truth was replaced, and when
+    else:
+        msg = f"positions differ from the broker's after reconciliation: {what}"
+        d.halted = msg; log.error("%s; trading halted (restart with --on-mismatch adopt to take the broker's positions as the truth)", msg)
+    d.engine.bus.publish(RiskAlert(at, RiskEvent(at, "position_adopted" if d.halted is None else "position_mismatch",
+                                                    Severity.WARNING if d.halted is None else Severity.CRITICAL, msg, {"mismatch": dict(diff), "run_id": d.cfg.run_id})))
+    if d.halted: d.kill_switch.activate(msg, at)
+

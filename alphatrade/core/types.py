@@ -4,7 +4,7 @@
 
 # %% ../../nbs/02_core.types.ipynb #d7a2b4f0
 from __future__ import annotations
-import importlib, uuid
+import importlib, threading, uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -292,6 +292,8 @@ def _same(a, b) -> bool:
     (ma, _, qa), (mb, _, qb) = _origin(a).rpartition("."), _origin(b).rpartition(".")
     return qa == qb and (ma == mb or "__main__" in (ma, mb))
 
+_LOADING = threading.RLock()  # one registry loads at a time (a worker thread must not see a half-loaded one)
+
 class Registry(dict):
     "Name -> definition: a taken name refuses a different definition; `load()` registers the built-ins once, on first lookup."
     def __init__(self, kind: str,  # what it holds, for messages ("feature", "alpha", ...)
@@ -308,13 +310,15 @@ class Registry(dict):
     __setitem__ = add
 
     def load(self) -> Registry:
-        "Import the built-in modules (their definitions register themselves); idempotent, and safe to call while loading."
-        if self.state == "empty":
-            self.state = "loading"
-            try:
-                for m in self.builtins: importlib.import_module(m)
-            except BaseException: self.state = "empty"; raise
-            self.state = "loaded"
+        "Import the built-in modules (their definitions register themselves); idempotent, safe to call while loading, and thread-safe."
+        if self.state == "loaded": return self
+        with _LOADING:  # another thread waits for the whole registry; the loading thread's own calls (re-entrant) see it as it grows
+            if self.state == "empty":
+                self.state = "loading"
+                try:
+                    for m in self.builtins: importlib.import_module(m)
+                except BaseException: self.state = "empty"; raise
+                self.state = "loaded"
         return self
 
     def __getitem__(self, k): self.load(); return dict.__getitem__(self, k)

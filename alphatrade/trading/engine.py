@@ -168,27 +168,36 @@ def portfolio(self: TradingEngine, at) -> Portfolio:
 def _oid(self: TradingEngine, at: datetime, symbol: str) -> str: return f"{self.cfg.run_id}-{at:%Y%m%dT%H%M}-{symbol}"
 
 @patch
-def _send(self: TradingEngine, j: int, qty: float, at: datetime, *, tag: str, check: bool, pf: Portfolio | None, n_open: int):
-    "Risk-check one order against `pf`, then create, submit and send it; return the portfolio as if it filled."
+def _approve(self: TradingEngine, j: int, qty: float, at: datetime, *, tag: str, check: bool, pf: Portfolio | None, n_open: int):
+    "The order of `qty` shares of symbol `j` and its price, or (None, None) when repeated rejections or the risk checks refuse it (recorded)."
     sym = self.symbols[j]
     o = Order(sym, OrderSide.BUY if qty > 0 else OrderSide.SELL, to_decimal(abs(qty), "qty"), client_order_id=self._oid(at, sym), tag=tag)
-    if (why := self._blocked_by_rejections(j, o.side, at)): self.refusals.append((at, sym, why)); return pf, False
+    if (why := self._blocked_by_rejections(j, o.side, at)): self.refusals.append((at, sym, why)); return None, None
     px = to_decimal(self.last_px[j], f"price[{sym}]")
     if check:
         ok, why = self.checker.check_order(o, pf, px, open_orders=n_open, at=at)
-        if not ok: self.refusals.append((at, sym, why)); return pf, False
+        if not ok: self.refusals.append((at, sym, why)); return None, None
+    return o, px
+
+@patch
+def _submit_failed(self: TradingEngine, j: int, o: Order, e: BrokerError, at: datetime):
+    "Book a submit of `o` that raised `e`: unconfirmed (it may have reached the broker: in flight until the broker says, `AlpacaBroker.sync`) or rejected."
+    if isinstance(e, BrokerConnectionError): self.rejections.append((at, o.symbol, f"unconfirmed: {e}")); return
+    self.rejections.append((at, o.symbol, str(e))); self.inflight[j] = False; self._note_rejection(j, o.side, str(e), at)
+    if self.om.get(o.client_order_id).is_open: self.om.transition(o.client_order_id, OrderStatus.REJECTED, at, str(e))
+
+@patch
+def _send(self: TradingEngine, j: int, qty: float, at: datetime, *, tag: str, check: bool, pf: Portfolio | None, n_open: int):
+    "Risk-check one order against `pf`, then create, submit and send it; return the portfolio as if it filled."
+    o, px = self._approve(j, qty, at, tag=tag, check=check, pf=pf, n_open=n_open)
+    if o is None: return pf, False
     if self.router is not None and self.router.route(self, j, o, at):  # a parent order now: its children go out as the algorithm decides
         self.inflight[j] = True; return (None if pf is None else as_filled(pf, o, px, at)), True
     self.om.create(o, at)
     o = self.om.transition(o.client_order_id, OrderStatus.SUBMITTED, at)
     self.inflight[j] = True
     try: self.broker.submit(o, at)
-    except BrokerConnectionError as e:  # it may have reached the broker: in flight until the broker says (AlpacaBroker.sync)
-        self.rejections.append((at, sym, f"unconfirmed: {e}")); return pf, False
-    except (OrderRejectedError, BrokerError) as e:
-        self.rejections.append((at, sym, str(e))); self.inflight[j] = False; self._note_rejection(j, o.side, str(e), at)
-        if self.om.get(o.client_order_id).is_open: self.om.transition(o.client_order_id, OrderStatus.REJECTED, at, str(e))
-        return pf, False
+    except (OrderRejectedError, BrokerError) as e: self._submit_failed(j, o, e, at); return pf, False
     return (None if pf is None else as_filled(pf, o, px, at)), True
 
 # %% ../../nbs/73_trading.engine.ipynb #3f867a97
@@ -274,22 +283,15 @@ def _send_many(self: TradingEngine, idx, delta: np.ndarray, at: datetime, pf: Po
     "`_send` for the orders `idx` of a step at once: sequential checks, one write-ahead transaction, concurrent submits; the columns sent."
     todo = []
     for j in idx:
-        sym, qty = self.symbols[j], delta[j]
-        o = Order(sym, OrderSide.BUY if qty > 0 else OrderSide.SELL, to_decimal(abs(qty), "qty"), client_order_id=self._oid(at, sym), tag=self.strategy.name)
-        if (why := self._blocked_by_rejections(j, o.side, at)): self.refusals.append((at, sym, why)); continue
-        px = to_decimal(self.last_px[j], f"price[{sym}]")
-        ok, why = self.checker.check_order(o, pf, px, open_orders=n_open, at=at)
-        if not ok: self.refusals.append((at, sym, why)); continue
+        o, px = self._approve(j, delta[j], at, tag=self.strategy.name, check=True, pf=pf, n_open=n_open)
+        if o is None: continue
         pf = as_filled(pf, o, px, at); n_open += 1; todo.append((j, o))
     if not todo: return []
     orders = self.om.create_submitted([o for _, o in todo], at)
     self.inflight[[j for j, _ in todo]] = True
     sent = []
     for (j, _), o, r in zip(todo, orders, self.broker.submit_many(orders, at)):
-        if isinstance(r, BrokerConnectionError): self.rejections.append((at, o.symbol, f"unconfirmed: {r}"))  # in flight until the broker says
-        elif isinstance(r, (OrderRejectedError, BrokerError)):
-            self.rejections.append((at, o.symbol, str(r))); self.inflight[j] = False; self._note_rejection(j, o.side, str(r), at)
-            if self.om.get(o.client_order_id).is_open: self.om.transition(o.client_order_id, OrderStatus.REJECTED, at, str(r))
+        if isinstance(r, BrokerError): self._submit_failed(j, o, r, at)  # unconfirmed (still in flight) or rejected, as `_send` books it
         elif isinstance(r, BaseException): raise r
         else: sent.append(j)
     return sent
