@@ -68,3 +68,19 @@ GROUPED = {"test_approval.py", "test_backtest.py", "test_bad_input.py", "test_do
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.path.name in GROUPED: item.add_marker(pytest.mark.xdist_group(item.path.stem))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadgroup` by module name: pytest-xdist 3.8's own loadgroup puts a group in the node id (`item._nodeid`), which
+    pytest 9 no longer reads (`nodeid` is `str(item._id)`), so every test was scheduled alone and each module fixture above was
+    built on both workers (the null test's 16 seeds x 5 strategies twice, the docs site twice). This scheduler keeps each module of
+    GROUPED on one worker and spreads every other test on its own, whatever the node ids look like."""
+    if config.getvalue("dist") != "loadgroup": return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            f = nodeid.split("::", 1)[0]
+            return f if f.rsplit("/", 1)[-1] in GROUPED else nodeid
+
+    return ModuleGroups(config, log)

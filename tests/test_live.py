@@ -5,7 +5,7 @@
   ML strategy on a registered model, and a run on the one-minute stream that paper and live trading aggregate;
 - faults: a replayed week with >= 100 injected faults of every kind; no duplicate orders, every fill of the simulator in the
   database, the daemon's positions equal the simulator's;
-- crashes: the daemon (a subprocess) killed with SIGKILL at 10 random moments and restarted: the same three properties, and a kill
+- crashes: the daemon (a subprocess) killed with SIGKILL at 7 random moments and restarted: the same three properties, and a kill
   switch activated while it was down stays active after every restart;
 - bad input: bad bars planted in the replayed feed are rejected or held, no order comes from them, and parity still holds.
 Each property is checked by `problems()` / `order_diff()`, and each test also shows the check failing on a run that is broken on purpose.
@@ -443,11 +443,13 @@ def test_fault_checks_can_fail(shared_data, tmp_path):
 
 def test_crash_run(shared_data, tmp_path):
     """The market does not wait for the daemon: the simulator publishes a bar every 0.3 s while the daemon (a process, reading the
-    streams) is killed with SIGKILL at 10 random moments - some during start-up and reconciliation, most while trading - and
-    restarted each time. A kill switch activated while it is down (after the 6th kill) stays active after every restart; the last
-    run is stopped with SIGTERM and exits 4 (cleanly, but halted)."""
+    streams) is killed with SIGKILL at 7 random moments - two during start-up and reconciliation, five while trading - and
+    restarted each time. A kill switch activated while it is down (after the 4th kill) stays active after every restart (three
+    that reach trading, one killed in start-up between them); the last run is stopped with SIGTERM and exits 4 (cleanly, but
+    halted). (One week replayed, 7 kills: each kind of moment and each property of the 10 kills over two weeks it replaced, in
+    half the time.)"""
     symbols = ["AAPL", "AMD", "AMZN", "META", "MSFT", "NVDA", "ORCL", "TSLA"]
-    panel, start = real_panel(shared_data, "2025-09-08", "2025-09-19", symbols)
+    panel, start = real_panel(shared_data, "2025-09-08", "2025-09-12", symbols)
     db_url = f"sqlite:///{tmp_path}/crash.db"
     rng = np.random.default_rng(7)
     sim = AlpacaSimulator(panel, start=start, check_buying_power=False, rate_limit=10**6)
@@ -471,7 +473,7 @@ def test_crash_run(shared_data, tmp_path):
             while sim.advance() is not None: time.sleep(0.3)
             market_done.set()
         kills, halted_at, seen_active, feeder = [], None, [], None
-        for k in range(10):
+        for k in range(7):
             p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             if k % 4 == 1: time.sleep(float(rng.uniform(0.5, 4.0)))  # during start-up (imports, reconciliation, warm-up)
             else:
@@ -482,7 +484,7 @@ def test_crash_run(shared_data, tmp_path):
             if p.poll() is not None: pytest.fail(f"the daemon exited ({p.returncode}) before kill {k}: {p.stderr.read()[-3000:]}")
             os.kill(p.pid, signal.SIGKILL); p.wait(10); p.stderr.close()
             kills.append((k, sim.cursor))
-            if k == 5:  # an operator halts trading while the daemon is down
+            if k == 3:  # an operator halts trading while the daemon is down
                 db = Database(db_url); KillSwitchRepository(db, "crash").activate("operator halt (test)"); db.dispose()  # this run's switch
                 halted_at = sim.now
         p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -502,9 +504,9 @@ def test_crash_run(shared_data, tmp_path):
         active = KillSwitchRepository(db, "crash").state()["active"]
         db.dispose()
     print(f"\ncrash run: kills at replay bars {[c for _, c in kills]} of {len(panel)}; {len(orders)} orders")
-    assert len(set(c for _, c in kills)) > 5, f"the kills did not happen at different moments of the replay: {kills}"
+    assert len(set(c for _, c in kills)) >= 5, f"the kills did not happen at different moments of the replay: {kills}"
     assert found == [], found
-    assert active and len(seen_active) >= 4 and all(seen_active), (active, seen_active)
+    assert active and len(seen_active) >= 3 and all(seen_active), (active, seen_active)
     before = [o for o in orders if o.created_at <= halted_at.to_pydatetime()]
     after = [o for o in orders if o.created_at > halted_at.to_pydatetime()]
     assert before, "no orders before the halt: the run traded nothing"

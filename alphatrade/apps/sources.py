@@ -16,9 +16,6 @@ from ..core.errors import AlphaTradeError, InvalidValueError, ModelError
 from ..data.panel import MarketPanel, panel_from_bars
 from ..data.store import BarStore
 from ..trading.strategy import BUILTINS, Strategy, builtin_strategy
-from ..trading.optimized import Optimized
-from ..portfolio.constructor import PortfolioConstructor
-from ..portfolio.optimizers import Constraints
 from ..risk.limits import PreTradeConfig
 
 # %% auto #0
@@ -182,6 +179,10 @@ def make_strategy(spec,  # a BacktestSpec or LiveSpec (strategy, fast, slow, lon
     "The strategy `spec` names (wrapped in its `--portfolio` optimiser, if any) and, for ml, what it was fitted on or loaded from."
     s, fit = _named_strategy(spec, panel, start, train_start)
     if getattr(spec, "portfolio", None) is None: return s, fit
+    # imported here: the optimisers bring cvxpy and PyPortfolioOpt (~1 s of CPU), which every command would pay at start-up
+    from alphatrade.trading.optimized import Optimized
+    from alphatrade.portfolio.constructor import PortfolioConstructor
+    from alphatrade.portfolio.optimizers import Constraints
     c = Constraints.from_risk(load_settings().risk, PreTradeConfig(allow_short=spec.long_short))  # the caps the engine's risk checks use
     return Optimized(s, PortfolioConstructor(method=spec.portfolio, rebalance=spec.rebalance, constraints=c)), fit
 

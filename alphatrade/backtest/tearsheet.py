@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
@@ -102,6 +101,7 @@ _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 def _plot_monthly(ax, eq: pd.Series):
     m = monthly_returns(eq)  # all twelve months; blank outside the run
     annot = m.map(lambda v: "" if pd.isna(v) else f"{v:.1%}")
+    import seaborn as sns  # here, not at the top: seaborn costs ~1.5 s of CPU to import, and most importers of the backtest never draw
     sns.heatmap(m * 100, annot=annot, fmt="", cmap="RdYlGn", center=0, cbar=False, ax=ax, xticklabels=_MONTHS, linewidths=0.5, annot_kws={"fontsize": 8})
     ax.set_title("Monthly returns", loc="left", fontsize=10); ax.set_xlabel(""); ax.set_ylabel(""); ax.tick_params(axis="y", rotation=0)
 

@@ -6,7 +6,6 @@
 from __future__ import annotations
 import numpy as np
 import pandas as pd
-from pypfopt.risk_models import CovarianceShrinkage
 
 from ..core.errors import InvalidValueError
 
@@ -38,6 +37,7 @@ def shrunk_cov(r: np.ndarray,  # returns [L x N] (NaN: no bar, counted as 0)
               ) -> np.ndarray:
     "Ledoit-Wolf covariance [N x N] of the returns, per bar."
     if r.ndim != 2 or r.shape[0] < 2 or r.shape[1] < 1: raise InvalidValueError(f"shrunk_cov: need returns [L>=2 x N>=1], got shape {r.shape}")
+    from pypfopt.risk_models import CovarianceShrinkage  # here: PyPortfolioOpt brings cvxpy (~1 s of CPU to import)
     cs = CovarianceShrinkage(pd.DataFrame(r), returns_data=True, frequency=1)
     return cs.ledoit_wolf(shrinkage_target=target).to_numpy()
 

@@ -6,12 +6,8 @@
 from __future__ import annotations
 from dataclasses import dataclass
 
-import cvxpy as cp
 import numpy as np
 import pandas as pd
-from pypfopt import EfficientFrontier, HRPOpt, BlackLittermanModel, objective_functions
-from pypfopt.black_litterman import market_implied_prior_returns
-from pypfopt.exceptions import OptimizationError
 
 from ..core.config import RiskSettings
 from ..core.errors import InvalidValueError
@@ -21,6 +17,20 @@ from ..risk.limits import PreTradeConfig
 __all__ = ['SOLVER', 'METHODS', 'NEEDS_MU', 'Constraints', 'max_sharpe', 'min_volatility', 'efficient_return', 'efficient_risk',
            'risk_parity', 'max_diversification', 'hrp', 'inverse_volatility', 'equal_weight', 'black_litterman',
            'fit_weights', 'Allocation', 'optimize']
+
+# %% ../../nbs/56_portfolio.optimizers.ipynb #0832bba2
+# cvxpy and PyPortfolioOpt are imported at the first optimisation (`_pfo`), not with this module: they cost ~1 s of CPU, which
+# every command and daemon that imports the module for its METHODS' names (the CLI's choices) would pay at start-up
+cp = EfficientFrontier = HRPOpt = BlackLittermanModel = objective_functions = market_implied_prior_returns = OptimizationError = None
+
+def _pfo():
+    global cp, EfficientFrontier, HRPOpt, BlackLittermanModel, objective_functions, market_implied_prior_returns, OptimizationError
+    if cp is not None: return
+    from pypfopt import EfficientFrontier, HRPOpt, BlackLittermanModel, objective_functions
+    from pypfopt.black_litterman import market_implied_prior_returns
+    from pypfopt.exceptions import OptimizationError
+    import cvxpy
+    cp = cvxpy
 
 # %% ../../nbs/56_portfolio.optimizers.ipynb #2bd2395f
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +64,7 @@ def _bounds(c: Constraints) -> tuple: return (0.0 if c.long_only else -c.max_wei
 
 def _ef(mu, S, c: Constraints, groups) -> EfficientFrontier:
     "An efficient frontier with the caps and the sector constraints."
+    _pfo()
     ef = EfficientFrontier(mu, S, weight_bounds=_bounds(c), solver=SOLVER)
     if c.sector_cap is not None:
         for g in groups: ef.add_constraint(lambda w, g=g: (cp.sum(w[g]) if c.long_only else cp.norm1(w[g])) <= c.sector_cap)
@@ -81,7 +92,7 @@ def efficient_risk(S, mu, c, groups, target_volatility: float | None = None, **k
 # %% ../../nbs/56_portfolio.optimizers.ipynb #3d0a2fb5
 def risk_parity(S, mu, c, groups, **kw):
     "Equal risk contributions w_i (Sw)_i (Spinu's convex form on PyPortfolioOpt's `convex_objective`)."
-    n = len(S); Sn = S / np.mean(np.diag(S))
+    _pfo(); n = len(S); Sn = S / np.mean(np.diag(S))
     ub = 2.0 / np.sqrt(np.linalg.eigvalsh(Sn)[0])  # the optimum has w'Sn w = 1, so |w| <= 1 / sqrt(smallest eigenvalue): never binding
     ef = EfficientFrontier(None, Sn, weight_bounds=(0.0, ub), solver=SOLVER)  # (None would mean 1 to PyPortfolioOpt; a loose 1e6 upsets the solver)
     ef.convex_objective(lambda w: 0.5 * objective_functions.portfolio_variance(w, Sn) - cp.sum(cp.log(w)) / n, weights_sum_to_one=False)
@@ -93,7 +104,7 @@ def max_diversification(S, mu, c, groups, **kw):
 
 def hrp(S, mu, c, groups, linkage: str = "single", **kw):
     "Hierarchical risk parity (Lopez de Prado) on the covariance."
-    cols = list(range(len(S)))
+    _pfo(); cols = list(range(len(S)))
     w = HRPOpt(cov_matrix=pd.DataFrame(S, index=cols, columns=cols)).optimize(linkage_method=linkage)
     return np.array([w[k] for k in cols], dtype="float64")
 
@@ -108,7 +119,7 @@ def equal_weight(S, mu, c, groups, **kw):
 # %% ../../nbs/56_portfolio.optimizers.ipynb #258a7be9
 def black_litterman(S, mu, c, groups, confidence: float | np.ndarray = 0.5, delta: float = 2.5, **kw):
     "Equal-weight prior + absolute views `mu` (non-zero entries) at Idzorek `confidence` -> max quadratic utility."
-    n = len(S); pi = market_implied_prior_returns(pd.Series(np.ones(n)), delta, pd.DataFrame(S), risk_free_rate=0.0).to_numpy()
+    _pfo(); n = len(S); pi = market_implied_prior_returns(pd.Series(np.ones(n)), delta, pd.DataFrame(S), risk_free_rate=0.0).to_numpy()
     has = np.flatnonzero(np.nan_to_num(mu) != 0); conf = np.broadcast_to(np.clip(confidence, 0, 1), (n,))[has]
     if len(has) == 0 or not conf.any(): post, Sp = pi, S
     else:
@@ -190,6 +201,7 @@ def optimize(method: str,  # a key of METHODS
     prev = np.zeros(len(S)) if w_prev is None else np.nan_to_num(np.asarray(w_prev, dtype="float64"))
     mu = None if mu is None else np.asarray(mu, dtype="float64")
     if (why := _problem(S, mu, method, c)): return Allocation(prev, method, "fallback", why)
+    _pfo()  # (the except clause below names their exceptions)
     try:
         w = METHODS[method](S, mu, c, list(groups), **params)
         if c.turnover_penalty > 0 or not _feasible(w, c, groups): w = fit_weights(w, c, groups, prev)  # a feasible target is its own fit

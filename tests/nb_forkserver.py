@@ -1,0 +1,69 @@
+"""A fork server for tests/test_notebooks.py: each notebook still runs in a process of its own, but that process is forked
+from one that has already imported what every notebook's run imports (nbdev's test runner, IPython, numpy, pandas,
+matplotlib, SQLAlchemy, pydantic), so ~1.5-2 s of CPU per notebook is paid once per pytest worker instead of 108 times.
+
+The child is made to look like the fresh `python -c` process it replaces: the caller's current environment and working
+directory, a new empty `__main__`, `sys.argv` and `sys.path[0]` as `python -c` sets them, fresh random seeds, stdin from
+/dev/null, stdout and stderr into files the caller reads, and at the end what interpreter shutdown does (non-daemon
+threads joined, atexit handlers run, streams flushed). Nothing of the alphatrade package is imported before the fork, so
+its import-time state (settings, registries) is the notebook's own. Nothing a notebook does reaches the server or the
+next notebook: the child exits.
+
+Protocol: one JSON line per request on stdin {"nb", "flags", "root", "out", "err", "env", "cwd"}, one JSON line per
+answer on stdout {"rc"}. EOF on stdin stops the server. Used by tests/test_notebooks.py; not a library feature.
+"""
+import json, os, sys
+
+PRELOAD = ("nbdev.test", "execnb.shell", "fastcore.test", "IPython", "numpy", "pandas", "matplotlib", "matplotlib.pyplot",
+           "matplotlib_inline.backend_inline", "sqlalchemy", "pydantic", "pydantic_settings", "exchange_calendars", "yaml",
+           "scipy.stats", "seaborn", "cvxpy", "pypfopt", "requests", "aiohttp", "alembic")  # (libraries only: no threads started at
+# import; not torch, LightGBM or CatBoost, whose thread pools must not be forked)
+
+
+def _child(req: dict) -> int:
+    "In the forked child: become a fresh `python -c` process, run the notebook's tests as RUN_ONE does, return the exit code."
+    import pathlib, random, types
+    null = os.open(os.devnull, os.O_RDONLY); os.dup2(null, 0); os.close(null)
+    for fd, path in ((1, req["out"]), (2, req["err"])):
+        f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644); os.dup2(f, fd); os.close(f)
+    os.environ.clear(); os.environ.update(req["env"])
+    os.chdir(req["cwd"])
+    sys.argv = ["-c", req["nb"], req["flags"], req["root"]]
+    sys.path[0] = ""  # `python -c`: the working directory first (the server had tests/ there)
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    random.seed()
+    import numpy as np; np.random.seed()
+    import nbdev.test as t
+    ok, _ = t.test_nb(pathlib.Path(req["nb"]), skip_flags=["slow"], force_flags=req["flags"].split(), basepath=req["root"])
+    return 0 if ok else 1
+
+
+def _run_child(req: dict):
+    code = 1
+    try: code = _child(req)
+    except SystemExit as e: code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except BaseException:
+        import traceback; traceback.print_exc()
+    finally:
+        try:
+            import atexit, threading
+            threading._shutdown()  # as the interpreter does at exit: wait for non-daemon threads
+            atexit._run_exitfuncs()
+            sys.stdout.flush(); sys.stderr.flush()
+        finally: os._exit(code)
+
+
+def main():
+    for m in PRELOAD: __import__(m)
+    proto_out = os.fdopen(os.dup(1), "w", buffering=1)
+    for line in sys.stdin:
+        req = json.loads(line)
+        sys.stdout.flush(); sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0: _run_child(req)
+        _, status = os.waitpid(pid, 0)
+        proto_out.write(json.dumps({"rc": os.waitstatus_to_exitcode(status)}) + "\n")
+
+
+if __name__ == "__main__":
+    main()
