@@ -163,10 +163,11 @@ def _pg_keys(d):
         return sorted(c.exec_driver_sql("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'bars'").all())
 
 
+@pytest.mark.parametrize("url_schema", ["postgresql"], indirect=True)  # PostgreSQL only: SQLite has no COPY (its ingest is tested above)
 def test_pg_first_load_rebuilds_the_keys_and_keeps_utc_under_another_session_zone(url_schema):
     "A first load into an empty bars table drops and rebuilds its keys in the same transaction; timestamps stay UTC."
     url, schema = url_schema
-    if not url.startswith("postgresql"): pytest.skip("PostgreSQL only: SQLite has no COPY")
+    assert url.startswith("postgresql")
     d = Database(url, schema=schema).migrate()
     keys = _pg_keys(d)
     assert len(keys) == 2  # the primary key and ix_bars_timeframe_timestamp

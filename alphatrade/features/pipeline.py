@@ -77,13 +77,18 @@ def _kept_or_fresh(p: MarketPanel, f: Feature) -> np.ndarray:
     kept = _MEMO.get(p, {})
     return kept[("feature", f.name)] if ("feature", f.name) in kept else f(p)
 
+def _layer_order(features: list) -> list[int]:
+    "Positions of `features` with the built-in modules in their layer order (`REGISTRY.builtins`), then each module's registration order: whatever imported first."
+    mods = {m: k for k, m in enumerate(REGISTRY.builtins)}
+    return sorted(range(len(features)), key=lambda i: mods.get(getattr(features[i].fn, "__module__", ""), len(mods)))
+
 @patch
 def compute(self: FeaturePipeline, p: MarketPanel) -> FeatureSet:
     "Every feature for every bar of `p`."
     key = f"{panel_key(p)[:24]}-{self.config_key()[:16]}" if self.cache is not None else None
     if key is not None and (hit := self.cache.get(key)) is not None: return FeatureSet(p.timestamps, p.symbols, self.names, hit)
     block = np.empty((len(self.features),) + p.shape)  # feature-first: each feature is one contiguous [T x N] copy
-    for i in reversed(range(len(self.features))):  # features built on others come later in the registry: computed first,
+    for i in reversed(_layer_order(self.features)):  # features built on others come later (by module, then registration): computed first,
         block[i] = _kept_or_fresh(p, self.features[i])  # they keep what they build on (`dep`), which is then reused, not recomputed
     vals = block.transpose(1, 2, 0)  # the [T x N x F] view the FeatureSet promises, without a strided copy
     if key is not None: self.cache.put(key, vals)
