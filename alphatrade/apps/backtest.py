@@ -188,6 +188,7 @@ def _strategy_options(b):
     b.add_argument("--slow", type=int, help="ma_crossover: slow moving average in bars (default 52)")
     b.add_argument("--train-days", type=int, default=40, help="ml without --model: sessions before --start a ridge model is fitted on (default 40)")
     b.add_argument("--model", help="ml: a registered model NAME[:VERSION] (default: fit a ridge model on --train-days)")
+    b.add_argument("--agent", help="rl: the folder of a saved reinforcement-learning agent (rl.agents.save_agent); --symbols must be its symbols")
     b.add_argument("--models-root", help="ml: registry folder (default: settings app.models_dir)")
     b.add_argument("--allow-in-sample", action="store_true", help="ml: allow a backtest over bars the model was trained on")
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 import re
 from ..core.config import load_settings, load_universe, project_root
-from ..core.errors import AlphaTradeError, InvalidValueError, ModelError
+from ..core.errors import AlphaTradeError, ConfigError, InvalidValueError, ModelError
 from ..data.panel import MarketPanel, panel_from_bars
 from ..data.store import BarStore
 from ..trading.strategy import BUILTINS, Strategy, builtin_strategy
@@ -170,6 +170,17 @@ def _ridge(spec, panel, start, train_start) -> tuple[Strategy, dict]:
     fit = dict(model="Ridge(alpha=1.0)", features=feats, label="fwd_ret_1", alphas=["reversal_1"], rows=n, since=train_start, until=start)
     return MLStrategy(SignalGenerator({"ridge": (model, feats)}, alphas=["reversal_1"]), long_short=spec.long_short), fit
 
+def _agent(path) -> tuple[Strategy, dict]:
+    "rl: the agent saved in the folder `path` (tensors and JSON only, its checksum verified), trading its target weights."
+    from alphatrade.rl.agents import AgentStrategy, load_agent
+    try: agent = load_agent(path)
+    except (ConfigError, OSError) as e: raise AlphaTradeError(f"--agent: {e}") from None
+    try: strat = AgentStrategy(agent)
+    except ConfigError as e: raise AlphaTradeError(f"--agent {path}: {e}") from None
+    say(f"rl: {agent!r} from {path}, trained on {', '.join(agent.symbols)}")
+    return strat, dict(agent=str(path), algo=agent.agent_cfg.algo, symbols=list(agent.symbols), features=list(agent.env_cfg.features))
+
+
 # %% ../../nbs/94b_apps.sources.ipynb #d092dc19
 def make_strategy(spec,  # a BacktestSpec or LiveSpec (strategy, fast, slow, long_short, model, models_root)
                   panel: MarketPanel | None = None,  # ml without a model: the bars the ridge is fitted on
@@ -188,7 +199,8 @@ def make_strategy(spec,  # a BacktestSpec or LiveSpec (strategy, fast, slow, lon
 
 def _named_strategy(spec, panel, start, train_start) -> tuple[Strategy, dict]:
     if spec.strategy in BUILTINS: return builtin_strategy(spec.strategy, spec.fast or 13, spec.slow or 52, spec.long_short), {}
-    if spec.strategy != "ml": raise AlphaTradeError(f"--strategy: {spec.strategy!r} is not ma_crossover, momentum, mean_reversion or ml")
+    if spec.strategy == "rl": return _agent(spec.agent)
+    if spec.strategy != "ml": raise AlphaTradeError(f"--strategy: {spec.strategy!r} is not ma_crossover, momentum, mean_reversion, ml or rl")
     if spec.model: return _registered(spec, start)
     if panel is None or start is None: raise AlphaTradeError("strategy ml: name a registered model with --model NAME[:VERSION]")
     return _ridge(spec, panel, start, train_start)

@@ -19,7 +19,7 @@ __all__ = ['STRATEGIES', 'FILLS', 'LIVE_MODES', 'Spec', 'BacktestSpec', 'add_alg
            'TrainSpec', 'LiveSpec']
 
 # %% ../../nbs/94a_apps.specs.ipynb #281ff6c7
-STRATEGIES = (*BUILTINS, "ml")  # the strategies a spec may name
+STRATEGIES = (*BUILTINS, "ml", "rl")  # the strategies a spec may name (rl: a saved reinforcement-learning agent, --agent)
 
 def _symbols(v, where: str) -> tuple | None:
     "Symbols as a tuple of upper-case names without repeats: from 'A,B', a list, or None (the data's default universe)."
@@ -73,6 +73,7 @@ class BacktestSpec(Spec):
     portfolio: str | None = None  # an optimiser (portfolio.optimizers.METHODS) turning the signals into target weights; None: the strategy's sizer
     rebalance: str = "daily"  # with portfolio: bar, hourly or daily (at the close of the session's first bar)
     model: str | None = None  # ml: a registered model NAME[:VERSION] (None: a ridge fitted on train_days)
+    agent: str | None = None  # rl: the folder of an agent saved by `rl.agents.save_agent`
     models_root: str | None = None  # ml: the registry folder (None: settings app.models_dir)
     train_days: int = 40  # ml without model: sessions before start the ridge is fitted on
     allow_in_sample: bool = False  # ml: allow trading over the model's training bars
@@ -122,6 +123,9 @@ def _strategy_checks(s):
     if s.strategy not in STRATEGIES: raise InvalidValueError(f"--strategy: {s.strategy!r} is not one of {', '.join(STRATEGIES)}")
     if s.strategy != "ma_crossover" and (s.fast is not None or s.slow is not None):
         raise InvalidValueError(f"--fast/--slow: only for --strategy ma_crossover, not {s.strategy}")
+    if (s.strategy == "rl") != (s.agent is not None):
+        raise InvalidValueError("--agent: --strategy rl needs --agent DIR (a folder written by rl.agents.save_agent)" if s.strategy == "rl"
+                                else f"--agent: only for --strategy rl, not {s.strategy}")
     if s.portfolio is not None and s.portfolio not in METHODS: raise InvalidValueError(f"--portfolio: {s.portfolio!r} is not one of {', '.join(METHODS)}")
     if s.rebalance not in REBALANCE: raise InvalidValueError(f"--rebalance: {s.rebalance!r} is not one of {', '.join(REBALANCE)}")
     fast, slow = s.fast or 13, s.slow or 52
@@ -222,6 +226,7 @@ class LiveSpec(Spec):
     portfolio: str | None = None  # an optimiser turning the signals into target weights (as BacktestSpec)
     rebalance: str = "daily"  # with portfolio: bar, hourly or daily
     model: str | None = None  # ml: a registered model NAME[:VERSION]
+    agent: str | None = None  # rl: the folder of an agent saved by `rl.agents.save_agent`
     models_root: str | None = None
     run_id: str = "live"  # client order id prefix; the same run id resumes the run
     db: str | None = None  # database URL (None: the settings')

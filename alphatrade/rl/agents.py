@@ -136,7 +136,8 @@ class AgentStrategy(Strategy):
                               "train it with EnvConfig(observe_weights=False) to run it as a strategy")
         super().__init__(sizer=TargetWeights()); self.agent = agent
         self.pipe = FeaturePipeline(list(agent.env_cfg.features))
-        self.name, self.lookback = f"rl_{agent.agent_cfg.algo}", self.pipe.history
+        self.name = f"rl_{agent.agent_cfg.algo}"
+        self.lookback = max(max(f.lookback for f in self.pipe.features), agent.env_cfg.warmup)  # as `MLAlpha`: the features' own history (and the warm-up the agent trained with)
 
     def _check(self, p: MarketPanel):
         if list(p.symbols) != self.agent.symbols:
