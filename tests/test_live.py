@@ -407,7 +407,12 @@ def test_fault_run_real_week(shared_data, tmp_path):
     assert kinds >= {"http_429", "http_5xx", "http_5xx_after", "slow", "reject", "partial_fill", "drop"}, injected
     assert n_orders > 10
     assert found == [], found
-    assert dmn.steps >= len(panel.between(start)) - 2, f"{dmn.steps} steps decided"  # a step may be skipped while the broker is unreachable
+    # a step may be skipped only while the broker is unreachable (its REST sync failed after every retry): every bar is either
+    # decided or counted as such a skip. How many sync calls land in an injected burst depends on how the step's concurrent
+    # submits interleave with them (1-3 seen in 130 steps), so the bound is a few, not an exact count
+    skipped = int(dmn.metrics.skipped._value.get())
+    assert dmn.steps + skipped == len(panel.between(start)), (dmn.steps, skipped)
+    assert skipped <= 5, f"{skipped} of {len(panel.between(start))} steps skipped: the broker was unreachable far more often than the faults explain"
 
 
 def test_fault_checks_can_fail(shared_data, tmp_path):
