@@ -13,8 +13,8 @@ import pandas as pd
 from fastcore.basics import patch
 
 from .core.errors import AlphaTradeError, BrokerConnectionError, BrokerError, BrokerUnreachableError, DataError, InvalidValueError
-from .core.events import OrderEvent, RiskAlert
-from .core.types import OrderStatus, RiskEvent, Severity, to_decimal
+from .core.events import OrderEvent
+from .core.types import OrderStatus, to_decimal
 from .data.calendar import bar_length
 from .data.panel import MarketPanel, panel_from_bars
 from .adapters.alpaca.data import AlpacaStreams, BarAggregator
