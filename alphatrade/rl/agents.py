@@ -4,7 +4,7 @@
 
 # %% ../../nbs/86_rl.agents.ipynb #8b3a82f2
 from __future__ import annotations
-import hashlib, json, math, warnings
+import copy, hashlib, json, math, warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -128,6 +128,13 @@ class TargetWeights:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(price > 0, np.trunc(w * equity / price), 0.0)
 
+def _actor64(policy) -> torch.nn.Module:
+    "The policy's deterministic action (its Gaussian's mean) as a float64 copy of its actor network."
+    from stable_baselines3.common.distributions import DiagGaussianDistribution
+    if not isinstance(policy.action_dist, DiagGaussianDistribution) or policy.squash_output:
+        raise ConfigError(f"AgentStrategy: a {type(policy.action_dist).__name__} policy{' with squashed output' if policy.squash_output else ''} is not supported (a Gaussian policy is)")
+    return torch.nn.Sequential(torch.nn.Flatten(), copy.deepcopy(policy.mlp_extractor.policy_net), copy.deepcopy(policy.action_net)).double().eval()
+
 class AgentStrategy(Strategy):
     "Trade an `RLAgent`'s target weights; its symbols must be the panel's."
     def __init__(self, agent: RLAgent):
@@ -138,6 +145,7 @@ class AgentStrategy(Strategy):
         self.pipe = FeaturePipeline(list(agent.env_cfg.features))
         self.name = f"rl_{agent.agent_cfg.algo}"
         self.lookback = max(max(f.lookback for f in self.pipe.features), agent.env_cfg.warmup)  # as `MLAlpha`: the features' own history (and the warm-up the agent trained with)
+        self.actor = _actor64(agent.policy)
 
     def _check(self, p: MarketPanel):
         if list(p.symbols) != self.agent.symbols:
@@ -147,9 +155,9 @@ class AgentStrategy(Strategy):
         self._check(p); X = cross_sectional_z(self.pipe.compute(p).values)
         if len(X) == 0: return np.zeros((0, len(p.symbols)))
         with torch.no_grad():
-            a, _, _ = self.agent.policy(torch.as_tensor(X.reshape(len(X), -1)), deterministic=True)
+            a = self.actor(torch.from_numpy(X.reshape(len(X), -1).astype(np.float64))).numpy()
         lo, hi = self.agent.policy.action_space.low, self.agent.policy.action_space.high
-        w = np.clip(a.numpy().astype(float), lo, hi); g = np.abs(w).sum(axis=1, keepdims=True)
+        w = np.clip(a, lo, hi); g = np.abs(w).sum(axis=1, keepdims=True)
         mg = self.agent.env_cfg.max_gross
         return np.where(g > mg, w * mg / np.where(g > 0, g, 1), w)
 

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/85_rl.env.ipynb #4c7926bb
 from __future__ import annotations
-import math
+import math, warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -49,7 +49,8 @@ class EnvConfig:
 def cross_sectional_z(x: np.ndarray,  # [T x N x F]
                       clip: float = 5.0) -> np.ndarray:
     "Each feature standardised across symbols within each bar; NaN becomes 0 (the cross-sectional mean)."
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a bar where no symbol has the feature: NaN, then 0 below
         m = np.nanmean(x, axis=1, keepdims=True); s = np.nanstd(x, axis=1, keepdims=True)
         z = np.where(s > 0, (x - m) / s, 0.0)
     return np.clip(np.nan_to_num(z, nan=0.0, posinf=clip, neginf=-clip), -clip, clip).astype(np.float32)
