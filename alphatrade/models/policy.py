@@ -160,9 +160,20 @@ def _saliency(self: _Policy, Xs: np.ndarray) -> np.ndarray:
         f.sum().backward()
         return (Z.grad * Z).abs().mean(0).detach().double().numpy()
 
+def _actor64(self: _Policy) -> torch.nn.Module:
+    "A float64 copy of the policy's actor (features -> action mean, or class logits), rebuilt when the policy changes."
+    import copy
+    c = getattr(self, "_actor64_", None)
+    if c is None or c[0] is not self.policy_:
+        net = torch.nn.Sequential(torch.nn.Flatten(), copy.deepcopy(self.policy_.mlp_extractor.policy_net), copy.deepcopy(self.policy_.action_net))
+        self._actor64_ = c = (self.policy_, net.double().eval())
+    return c[1]
+
 def _outputs(self: _Policy, X) -> np.ndarray:
+    "Predictions in float64: in float32 a row's output changes in the 7th digit with the batch it is scored in, which the look-ahead check would call a leak."
     with deterministic(self.seed, int(self.params["threads"])), torch.no_grad():
-        return _score_outputs(self, self._scale(X)).double().numpy()
+        o = _actor64(self)(torch.from_numpy(self._scale(X).astype(np.float64)))
+        return (torch.softmax(o, dim=1) if self.model_type is ModelType.CLASSIFIER else o[:, 0].clamp(-4.0, 4.0)).numpy()
 
 _Policy._fit, _Policy._saliency, _Policy._outputs = _fit, _saliency, _outputs
 _Policy._predict = lambda self, X: self.y_mean_ + self.y_std_ * float(self.params["risk"]) * self._outputs(X)

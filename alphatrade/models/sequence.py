@@ -120,14 +120,21 @@ def _fit(self: _Sequence, X, y, validation=None, sample_weights=None):
     self.net_ = net.cpu().eval()
     self.importance_ = self._saliency(Xt[:2000])
 
+def _net64(self: _Sequence):
+    "A float64 copy of the trained network, rebuilt when the network changes."
+    import copy
+    c = getattr(self, "_net64_", None)
+    if c is None or c[0] is not self.net_: self._net64_ = c = (self.net_, copy.deepcopy(self.net_).double().eval())
+    return c[1]
+
 def _outputs(self: _Sequence, X, bs: int = 8192) -> np.ndarray:
-    "The network's outputs [n x outputs] for rows X, on the CPU."
+    "The network's outputs [n x outputs] for rows X, on the CPU, in float64: in float32 a row's output changes in the 6th or 7th digit with the batch it is scored in (BLAS splits the work by the batch's size), which the look-ahead check, recomputing on the panel cut short, would rightly call a leak."
     import torch
     from alphatrade.models.nets import deterministic
-    Z = self._inputs(X)
+    Z, net = self._inputs(X).double(), _net64(self)
     with deterministic(self.seed, int(self.params["threads"])), torch.no_grad():
-        out = [self.net_(Z[i:i + bs]) for i in range(0, len(Z), bs)]
-    return torch.cat(out).double().numpy() if out else np.zeros((0, self._n_outputs()))
+        out = [net(Z[i:i + bs]) for i in range(0, len(Z), bs)]
+    return torch.cat(out).numpy() if out else np.zeros((0, self._n_outputs()))
 
 def _saliency(self: _Sequence, Z) -> np.ndarray:
     "Mean |input x gradient of the forecast| per window column."
