@@ -15,7 +15,7 @@ from ..core.events import RiskAlert
 from ..core.types import RiskEvent, Severity
 from ..execution.broker import CostModel
 from ..trading.approval import send_order, wanted_deltas
-from ..trading.strategy import Strategy, strongest
+from ..trading.strategy import FixedNotional, Strategy, strongest
 
 # %% auto #0
 __all__ = ['exact_price', 'fill_prices', 'fill_price', 'commissions', 'Commission', 'ArrayBook', 'fill_bar', 'check', 'decide',
@@ -231,13 +231,16 @@ ArrayBook._trade_few = _trade_few
 # %% ../../nbs/80c_backtest.book.ipynb #18ff3115
 def _loss(self: ArrayBook, j: int, b: int, s: int, P: int, comm: int):
     "A fill of `s` signed shares at `P` (1e-4 $) with `comm` cents, `b` shares held before: the monitor hears the realised P&L of a reduction."
-    px = Decimal(P).scaleb(-4)
-    if b == 0: self.streak[j] = px; return  # (0 x 0 + px x |s|) / |s|: px, exactly
-    avg = self.streak.get(j, Decimal(0))
-    if (b > 0) == (s > 0): self.streak[j] = (avg * abs(b) + px * abs(s)) / abs(b + s); return
-    pnl = min(abs(s), abs(b)) * (px - avg) * (1 if b > 0 else -1) - Decimal(comm).scaleb(-2)
+    if b == 0: self.streak[j] = P; return  # the average cost of a position opened by one fill: its price, an exact integer of 1e-4 $
+    avg = self.streak.get(j, 0)
+    if (b > 0) == (s > 0):  # added to: the tracker's Decimal average
+        a = Decimal(avg).scaleb(-4) if type(avg) is int else avg
+        self.streak[j] = (a * abs(b) + Decimal(P).scaleb(-4) * abs(s)) / abs(b + s); return
+    sg = 1 if b > 0 else -1
+    if type(avg) is int: pnl = Decimal(min(abs(s), abs(b)) * (P - avg) * sg - comm * 100).scaleb(-4)  # exact: the same value as below
+    else: pnl = min(abs(s), abs(b)) * (Decimal(P).scaleb(-4) - avg) * sg - Decimal(comm).scaleb(-2)
     new = b + s
-    self.streak[j] = Decimal(0) if new == 0 else (px if (new > 0) != (b > 0) else avg)
+    self.streak[j] = 0 if new == 0 else (P if (new > 0) != (b > 0) else avg)
     if abs(new) < abs(b): self.eng.monitor.record_trade(pnl)
 ArrayBook._loss = _loss
 
@@ -316,6 +319,20 @@ def _wanted(self: ArrayBook, i: int, s: np.ndarray, px: np.ndarray, equity: floa
         d = wanted_deltas(st, s, px, q, infl, equity, max_positions=self.max_pos, max_position_pct=self.cap, allow_short=False,
                           min_order_value=eng.cfg.min_order_value)
         idx = d.nonzero()[0]; return idx, d[idx]
+    if self.pos is not None and self.nlive[i] + len(self.hj) + len(self.live) <= self.max_pos:  # no trimming: the targets precomputed
+        trade = self.pos[i] != (q > 0); trade &= ~(self.hold[i] | infl)
+        idx = trade.nonzero()[0]
+        if len(idx) == 0: return idx, None
+        d = np.maximum(self.tgt[i, idx], 0.0) - q[idx]
+    else: idx, d = self._wanted_row(i, s, px, equity)
+    if d is not None and eng.cfg.min_order_value > 0:
+        k = np.abs(d) * px[idx] >= eng.cfg.min_order_value; idx, d = idx[k], d[k]
+    return idx, d
+ArrayBook._wanted = _wanted
+
+def _wanted_row(self: ArrayBook, i: int, s: np.ndarray, px: np.ndarray, equity: float) -> tuple[np.ndarray, np.ndarray | None]:
+    "`_wanted`'s sizing of this bar, before the minimum order value."
+    eng = self.eng; st, q, infl = eng.strategy, eng.qty, eng.inflight
     nopx = np.isnan(px)
     held = (q != 0) | infl
     kept = held & (np.isnan(s) | nopx | infl)  # held whatever the signal: each takes a slot
@@ -327,11 +344,8 @@ def _wanted(self: ArrayBook, i: int, s: np.ndarray, px: np.ndarray, equity: floa
     trade = (tgt > 0) != (q > 0); trade &= ~hold  # no band: a change of direction (q >= 0: long only), so delta != 0
     idx = trade.nonzero()[0]
     if len(idx) == 0: return idx, None
-    d = np.maximum(tgt[idx], 0.0) - q[idx]
-    if eng.cfg.min_order_value > 0:
-        k = np.abs(d) * px[idx] >= eng.cfg.min_order_value; idx, d = idx[k], d[k]
-    return idx, d
-ArrayBook._wanted = _wanted
+    return idx, np.maximum(tgt[idx], 0.0) - q[idx]
+ArrayBook._wanted_row = _wanted_row
 
 def decide(self: ArrayBook, i: int, t, at, at_ns: int, s: np.ndarray, sm: np.ndarray, px: np.ndarray, have: np.ndarray, session):
     "The engine's decision at the close of bar `i` (signals `s`, NaN where the bar has no clean close in `sm`; clean close `px`, `have` where not NaN)."
@@ -385,6 +399,12 @@ def run_array(eng, broker, p, i0: int, regular: np.ndarray, last: np.ndarray, re
         have = ~np.isnan(C); sm = np.where(have, S, np.nan)  # the signals the sizer sees, for every bar at once
         b.nlive = np.count_nonzero(~np.isnan(sm) & (sm != 0), axis=1)  # non-zero strengths per bar: `strongest` has work only above the limit
         b.max_pos, b.cap = eng.risk.max_portfolio_positions, eng.risk.max_position_pct
+        b.pos = b.hold = b.tgt = None
+        if type(eng.strategy.sizer) is FixedNotional and eng.strategy.rebalance_band is None:  # each target from its own strength and price
+            lp = np.vstack([eng.last_px, C[i0:]]); r = np.where(np.isnan(lp), 0, np.arange(len(lp))[:, None])
+            lp = lp[np.maximum.accumulate(r, axis=0), np.arange(lp.shape[1])][1:]  # the last prices after each bar from i0 on
+            b.tgt = np.full(C.shape, np.nan); b.tgt[i0:] = eng.strategy.sizer(sm[i0:], lp, np.nan, b.cap)
+            b.pos, b.hold = b.tgt > 0, np.isnan(b.tgt); b.hold[i0:] |= np.isnan(lp)
         starts, ends, sess, clock = eng._starts, eng._ends, eng._sessions, eng.clock
         reg, lst, sns, ens = regular.tolist(), last.tolist(), start_ns.tolist(), end_ns.tolist()
         on_bar = None if type(eng.strategy).on_bar is Strategy.on_bar else eng.strategy.on_bar  # the base's does nothing
