@@ -350,7 +350,7 @@ ArrayBook._wanted_row = _wanted_row
 def decide(self: ArrayBook, i: int, t, at, at_ns: int, s: np.ndarray, sm: np.ndarray, px: np.ndarray, have: np.ndarray, session):
     "The engine's decision at the close of bar `i` (signals `s`, NaN where the bar has no clean close in `sm`; clean close `px`, `have` where not NaN)."
     eng = self.eng
-    lp = eng.last_px; lp[have] = px[have]
+    lp = eng.last_px; np.copyto(lp, px, where=have)
     if self._moved: self.hj = self.q.nonzero()[0]; self._moved = False
     mv = eng.qty[self.hj] * lp[self.hj]  # `_book`: the same products summed in the same order
     equity, gross = self.cash / 1e4 + float(np.add.reduce(mv)), float(np.add.reduce(np.abs(mv)))
