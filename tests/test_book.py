@@ -125,3 +125,17 @@ def test_object_path_kept_where_arrays_do_not_apply(real_panel):
     "The intrabar fill model runs the object path (each refusal its own row); the default runs the array path."
     r = _run(real_panel, STRATEGIES["ma_crossover"], "array", "runs", start="2025-08-01", end="2025-09-01", fill_model="intrabar")
     assert (r.refusals.bars == 1).all() and len(r.fills) > 0
+
+
+@pytest.mark.parametrize("positions", [64, 5])
+def test_fixed_notional_identical(real_panel, positions):
+    """FixedNotional sizes each name from its own strength and price (the array path precomputes its targets for all bars): the same results;
+    with 5 positions for 64 names the strongest-names rule trims every bar (the per-bar sizing); buying-power and sector refusals."""
+    from alphatrade.core.config import RiskSettings
+    from alphatrade.trading.strategy import FixedNotional
+    make = lambda p: MACrossover(sizer=FixedNotional(notional=8_000.0))
+    risk = RiskSettings(max_portfolio_positions=positions)
+    a, b = (_run(real_panel, make, book, start="2025-08-01", end="2025-10-01", risk=risk) for book in ("object", "array"))
+    assert len(a.fills) > 200, len(a.fills)
+    _same(a, b)
+    assert _cash(a) == _cash(b)

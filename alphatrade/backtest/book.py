@@ -15,6 +15,7 @@ from ..core.events import RiskAlert
 from ..core.types import RiskEvent, Severity
 from ..execution.broker import CostModel
 from ..trading.approval import send_order, wanted_deltas
+from ..trading.strategy import FixedNotional, Strategy, strongest
 
 # %% auto #0
 __all__ = ['exact_price', 'fill_prices', 'fill_price', 'commissions', 'Commission', 'ArrayBook', 'fill_bar', 'check', 'decide',
@@ -123,6 +124,8 @@ class ArrayBook:
         self.rem = np.zeros(N, "int64"); self.side = np.zeros(N, "int64"); self.since = np.zeros(N, "int64")  # since: ns
         self.orders: list[list] = []  # [client_order_id, j, side, qty, created_at, tag, status, filled, fills]
         self.fills: list[tuple] = []  # (order row, bar row, qty, price 1e-4 $, commission cents)
+        self.live: dict = {}  # the symbols with an open order, in the order they were sent (the SimBroker trades them in that order)
+        self.hj, self._moved = np.zeros(0, "int64"), False  # the held symbols (q != 0), recomputed after a fill opened or closed one
         self._at = self._stamp = None
 
     def open(self, j: int, qty: int, at, at_ns: int, tag: str):
@@ -131,12 +134,12 @@ class ArrayBook:
         self.oid[j] = len(self.orders); self.rem[j] = abs(qty); self.side[j] = 1 if qty > 0 else -1; self.since[j] = at_ns
         if self._at is not at: self._at, self._stamp = at, f"{eng.cfg.run_id}-{at:%Y%m%dT%H%M}-"  # once a step
         self.orders.append([self._stamp + eng.symbols[j], j, self.side[j], abs(qty), at, tag, 0, 0, 0])
-        eng.inflight[j] = True
+        eng.inflight[j] = True; self.live[j] = None
 
     def close_all(self, status: int):
         "Expire or cancel every open order."
-        for j in np.flatnonzero(self.oid >= 0): self.orders[self.oid[j]][6] = status
-        self.eng.inflight[self.oid >= 0] = False; self.oid[:] = -1
+        for j in self.live: self.orders[self.oid[j]][6] = status
+        self.eng.inflight[self.oid >= 0] = False; self.oid[:] = -1; self.live.clear()
 
 # %% ../../nbs/80c_backtest.book.ipynb #752e177e
 def _caps(self: ArrayBook, vol: np.ndarray, rem: np.ndarray) -> np.ndarray:
@@ -149,15 +152,26 @@ def _caps(self: ArrayBook, vol: np.ndarray, rem: np.ndarray) -> np.ndarray:
     return cap
 ArrayBook._caps = _caps
 
+def _cap(self: ArrayBook, vol: float, rem: int) -> int:
+    "`_caps` for one order, on Python numbers."
+    if self.part is None: return rem
+    if vol == floor(vol) and vol < 2.0**53: return int(vol) * self.pn // self.pd
+    return int((Decimal(repr(float(vol))) * Decimal(repr(float(self.part)))).to_integral_value(rounding="ROUND_DOWN"))
+ArrayBook._cap = _cap
+
 def fill_bar(self: ArrayBook, p, i: int, ok: np.ndarray, regular: bool, session_close: bool, start_ns: int):
     "Trade the open orders in bar `i` of the raw panel `p` (`ok`: bars the guard did not reject); expire them after a session's last bar."
-    js = np.flatnonzero(self.oid >= 0)
-    if regular and len(js):
-        C = p.data["close"][i]
-        js = js[~np.isnan(C[js]) & ok[js] & (self.since[js] <= start_ns)]
-        js = js[np.argsort(self.oid[js], kind="stable")]  # the SimBroker trades its open orders in the order they came
-        if len(js): self._trade(p, i, js)
-    if session_close and (self.oid >= 0).any(): self.close_all(3)
+    live = self.live  # in the order they were sent: the order the SimBroker trades them in
+    if regular and live:
+        C = p.data["close"]
+        if len(live) <= 8:  # most bars: one or two orders, on Python numbers
+            js = [j for j in live if C[i, j] == C[i, j] and ok[j] and self.since[j] <= start_ns]
+            if js: self._trade_few(p, i, js)
+        else:
+            js = np.fromiter(live, "int64", len(live))
+            js = js[~np.isnan(C[i][js]) & ok[js] & (self.since[js] <= start_ns)]
+            if len(js): self._trade(p, i, js)
+    if session_close and live: self.close_all(3)
 ArrayBook.fill_bar = fill_bar
 
 # %% ../../nbs/80c_backtest.book.ipynb #f51d8780
@@ -185,20 +199,54 @@ def _trade(self: ArrayBook, p, i: int, js: np.ndarray):
         row = self.orders[self.oid[j]]; row[7] += int(qty[n]); row[6] = 2 if self.rem[j] == 0 else 1
         self.fills.append((self.oid[j], i, int(qty[n]), int(P[n]), int(comm[n])))
     if self.streak is not None: self._losses(js, before, sign * qty, P, comm)
+    self._moved |= bool(((before == 0) != (self.q[js] == 0)).any())
     done = js[self.rem[js] == 0]
     self.oid[done] = -1; eng.inflight[done] = False
+    for j in done.tolist(): del self.live[j]
 ArrayBook._trade = _trade
 
+def _trade_few(self: ArrayBook, p, i: int, js: list):
+    "`_trade` for a few orders (`js`: their symbols, in the order they were sent), one at a time on Python numbers."
+    d, eng, live = p.data, self.eng, self.live
+    O, H, L, V = d["open"], d["high"], d["low"], d["volume"]
+    bars = [(float(O[i, j]), float(H[i, j]), float(L[i, j]), float(V[i, j])) for j in js]
+    for j, (op, hi, lo, vol) in zip(js, bars):
+        if (op + hi + lo + vol) != (op + hi + lo + vol):
+            raise InvalidValueError(f"bar: {eng.symbols[j]} at {p.timestamps[i]} has a close but a NaN open/high/low/volume")
+    for j, (op, hi, lo, vol) in zip(js, bars):
+        rem = int(self.rem[j]); qty = min(rem, self._cap(vol, rem))
+        if qty <= 0: continue
+        sg = int(self.side[j])
+        P = fill_price(op, hi, lo, vol, qty, sg, self.slip, self.impact); c = self.comm(qty, P, sg < 0)
+        self.cash -= sg * qty * P + c * 100
+        b = int(self.q[j]); new = b + sg * qty
+        self.q[j] = new; eng.qty[j] = new; self.rem[j] = rem - qty
+        k = int(self.oid[j]); row = self.orders[k]; row[7] += qty; row[6] = 2 if rem == qty else 1
+        self.fills.append((k, i, qty, P, c))
+        if (b == 0) != (new == 0): self._moved = True
+        if self.streak is not None: self._loss(j, b, sg * qty, P, c)
+        if rem == qty: self.oid[j] = -1; eng.inflight[j] = False; del live[j]
+ArrayBook._trade_few = _trade_few
+
 # %% ../../nbs/80c_backtest.book.ipynb #18ff3115
+def _loss(self: ArrayBook, j: int, b: int, s: int, P: int, comm: int):
+    "A fill of `s` signed shares at `P` (1e-4 $) with `comm` cents, `b` shares held before: the monitor hears the realised P&L of a reduction."
+    if b == 0: self.streak[j] = P; return  # the average cost of a position opened by one fill: its price, an exact integer of 1e-4 $
+    avg = self.streak.get(j, 0)
+    if (b > 0) == (s > 0):  # added to: the tracker's Decimal average
+        a = Decimal(avg).scaleb(-4) if type(avg) is int else avg
+        self.streak[j] = (a * abs(b) + Decimal(P).scaleb(-4) * abs(s)) / abs(b + s); return
+    sg = 1 if b > 0 else -1
+    if type(avg) is int: pnl = Decimal(min(abs(s), abs(b)) * (P - avg) * sg - comm * 100).scaleb(-4)  # exact: the same value as below
+    else: pnl = min(abs(s), abs(b)) * (Decimal(P).scaleb(-4) - avg) * sg - Decimal(comm).scaleb(-2)
+    new = b + s
+    self.streak[j] = 0 if new == 0 else (P if (new > 0) != (b > 0) else avg)
+    if abs(new) < abs(b): self.eng.monitor.record_trade(pnl)
+ArrayBook._loss = _loss
+
 def _losses(self: ArrayBook, js, before, signed, P, comm):
     "Tell the monitor the realised P&L of each fill that reduces a position (as `TradingEngine.on_fill` does)."
-    for n, j in enumerate(js):
-        b, s = int(before[n]), int(signed[n]); px = Decimal(int(P[n])).scaleb(-4); avg = self.streak.get(j, Decimal(0))
-        if b == 0 or (b > 0) == (s > 0): self.streak[j] = (avg * abs(b) + px * abs(s)) / abs(b + s); continue
-        pnl = min(abs(s), abs(b)) * (px - avg) * (1 if b > 0 else -1) - Decimal(int(comm[n])).scaleb(-2)
-        new = b + s
-        self.streak[j] = Decimal(0) if new == 0 else (px if (new > 0) != (b > 0) else avg)
-        if abs(new) < abs(b): self.eng.monitor.record_trade(pnl)
+    for j, b, s, pk, c in zip(js.tolist(), before.tolist(), signed.tolist(), P.tolist(), comm.tolist()): self._loss(j, b, s, pk, c)
 ArrayBook._losses = _losses
 ArrayBook.streak = None
 
@@ -207,12 +255,13 @@ def _near(a: float, b: float) -> bool: return abs(a - b) <= 1e-9 * max(abs(a), a
 
 class _Step:
     "The book as if the step's approved orders had filled: shares, cash and equity, floats with their exact `Decimal` on demand."
-    def __init__(self, book: ArrayBook, px: np.ndarray):
+    def __init__(self, book: ArrayBook, px: np.ndarray, eq: float | None = None, n_pos: int | None = None):  # eq, n_pos: the step's, if known
         self.b, self.px, self.pq = book, px, book.q.copy()
-        held = self.pq != 0
         self.cash_f = book.cash / 1e4
-        self.eq_f = self.cash_f + float((self.pq[held] * px[held]).sum())
-        self.n_pos, self.acc = int(held.sum()), []
+        if eq is None:
+            held = self.pq != 0
+            eq, n_pos = self.cash_f + float((self.pq[held] * px[held]).sum()), int(held.sum())
+        self.eq_f, self.n_pos, self.acc = eq, n_pos, []
     def d(self, j) -> Decimal: return Decimal(repr(float(self.px[j])))
     def cash(self) -> Decimal:
         return Decimal(self.b.cash).scaleb(-4) - sum((Decimal(int(s)) * self.d(j) for j, s in self.acc), Decimal(0))
@@ -263,25 +312,61 @@ def _refuse(self: ArrayBook, i: int, at, j: int, s: int, kind: str, reason: str)
                                             {"client_order_id": oid})))
 ArrayBook._refuse = _refuse
 
-def decide(self: ArrayBook, i: int, t, at, at_ns: int, s: np.ndarray, px: np.ndarray, session):
-    "The engine's decision at the close of bar `i` (clean close `px`, signals `s`)."
+def _wanted(self: ArrayBook, i: int, s: np.ndarray, px: np.ndarray, equity: float) -> tuple[np.ndarray, np.ndarray]:
+    "`wanted_deltas` on the array path's book (long only, one of the whole-share sizers): the symbols to trade and their deltas."
+    eng = self.eng; st, q, infl = eng.strategy, eng.qty, eng.inflight
+    if st.rebalance_band is not None:  # the general rule
+        d = wanted_deltas(st, s, px, q, infl, equity, max_positions=self.max_pos, max_position_pct=self.cap, allow_short=False,
+                          min_order_value=eng.cfg.min_order_value)
+        idx = d.nonzero()[0]; return idx, d[idx]
+    if self.pos is not None and self.nlive[i] + len(self.hj) + len(self.live) <= self.max_pos:  # no trimming: the targets precomputed
+        trade = self.pos[i] != (q > 0); trade &= ~(self.hold[i] | infl)
+        idx = trade.nonzero()[0]
+        if len(idx) == 0: return idx, None
+        d = np.maximum(self.tgt[i, idx], 0.0) - q[idx]
+    else: idx, d = self._wanted_row(i, s, px, equity)
+    if d is not None and eng.cfg.min_order_value > 0:
+        k = np.abs(d) * px[idx] >= eng.cfg.min_order_value; idx, d = idx[k], d[k]
+    return idx, d
+ArrayBook._wanted = _wanted
+
+def _wanted_row(self: ArrayBook, i: int, s: np.ndarray, px: np.ndarray, equity: float) -> tuple[np.ndarray, np.ndarray | None]:
+    "`_wanted`'s sizing of this bar, before the minimum order value."
+    eng = self.eng; st, q, infl = eng.strategy, eng.qty, eng.inflight
+    nopx = np.isnan(px)
+    held = (q != 0) | infl
+    kept = held & (np.isnan(s) | nopx | infl)  # held whatever the signal: each takes a slot
+    nk = int(np.count_nonzero(kept))
+    if nk: s = np.where(kept, np.nan, s)
+    if self.nlive[i] > self.max_pos - nk: s = strongest(s, self.max_pos - nk, held)  # else strongest keeps every strength
+    tgt = np.asarray(st.sizer(s, px, equity, self.cap), dtype="float64")
+    hold = np.isnan(tgt); hold |= nopx; hold |= infl
+    trade = (tgt > 0) != (q > 0); trade &= ~hold  # no band: a change of direction (q >= 0: long only), so delta != 0
+    idx = trade.nonzero()[0]
+    if len(idx) == 0: return idx, None
+    return idx, np.maximum(tgt[idx], 0.0) - q[idx]
+ArrayBook._wanted_row = _wanted_row
+
+def decide(self: ArrayBook, i: int, t, at, at_ns: int, s: np.ndarray, sm: np.ndarray, px: np.ndarray, have: np.ndarray, session):
+    "The engine's decision at the close of bar `i` (signals `s`, NaN where the bar has no clean close in `sm`; clean close `px`, `have` where not NaN)."
     eng = self.eng
-    have = ~np.isnan(px); eng.last_px[have] = px[have]
-    equity, gross = self._book()
+    lp = eng.last_px; np.copyto(lp, px, where=have)
+    if self._moved: self.hj = self.q.nonzero()[0]; self._moved = False
+    mv = eng.qty[self.hj] * lp[self.hj]  # `_book`: the same products summed in the same order
+    equity, gross = self.cash / 1e4 + float(np.add.reduce(mv)), float(np.add.reduce(np.abs(mv)))
     eng.equity_curve.append((t, equity, gross / equity if equity > 0 else np.nan))
     eng.monitor.update_equity(equity, at, session, warnings=False)  # the volatility and VaR warnings go to a bus nobody hears here
     if eng.kill_switch.active:
         if eng.cfg.flatten_on_kill:
             for j in np.flatnonzero((self.q != 0) & ~eng.inflight & have): self.open(j, -int(self.q[j]), at, at_ns, "kill_switch")
         return
-    delta = wanted_deltas(eng.strategy, np.where(have, s, np.nan), eng.last_px, eng.qty, eng.inflight, equity,
-                          max_positions=eng.risk.max_portfolio_positions, max_position_pct=eng.risk.max_position_pct,
-                          allow_short=eng.cfg.allow_short, min_order_value=eng.cfg.min_order_value)
-    idx = send_order(delta, s, eng.last_px)
+    idx, d = self._wanted(i, sm, lp, equity)
     if len(idx) == 0: return
-    d = delta[idx]
+    if len(idx) > 1:  # `send_order`: sells first, then the strongest signal, then the largest value
+        a = np.abs(s[idx]); a[np.isnan(a)] = 0.0
+        o = np.lexsort((idx, -np.abs(d * lp[idx]), -a, d > 0)); idx, d = idx[o], d[o]
     if (d != np.trunc(d)).any(): raise InvalidValueError(f"{eng.strategy.name}: fractional share deltas; run with BacktestConfig(book='object')")
-    st, n_open = _Step(self, eng.last_px), int(eng.inflight.sum())
+    st, n_open = _Step(self, lp, equity, len(self.hj)), len(self.live)
     for j, dj in zip(idx.tolist(), d.astype("int64").tolist()):
         sec = self.sector_of[j]
         why = check(eng.checker, st, j, dj, n_open, sec, self.members.get(sec))
@@ -311,10 +396,22 @@ def run_array(eng, broker, p, i0: int, regular: np.ndarray, last: np.ndarray, re
     try:
         start_ns, end_ns = p.timestamps.asi8, (p.timestamps + (eng._ends[0] - eng._starts[0])).asi8
         C, S, ok = eng._panel.data["close"], eng._signals, ~eng.rejected
+        have = ~np.isnan(C); sm = np.where(have, S, np.nan)  # the signals the sizer sees, for every bar at once
+        b.nlive = np.count_nonzero(~np.isnan(sm) & (sm != 0), axis=1)  # non-zero strengths per bar: `strongest` has work only above the limit
+        b.max_pos, b.cap = eng.risk.max_portfolio_positions, eng.risk.max_position_pct
+        b.pos = b.hold = b.tgt = None
+        if type(eng.strategy.sizer) is FixedNotional and eng.strategy.rebalance_band is None:  # each target from its own strength and price
+            lp = np.vstack([eng.last_px, C[i0:]]); r = np.where(np.isnan(lp), 0, np.arange(len(lp))[:, None])
+            lp = lp[np.maximum.accumulate(r, axis=0), np.arange(lp.shape[1])][1:]  # the last prices after each bar from i0 on
+            b.tgt = np.full(C.shape, np.nan); b.tgt[i0:] = eng.strategy.sizer(sm[i0:], lp, np.nan, b.cap)
+            b.pos, b.hold = b.tgt > 0, np.isnan(b.tgt); b.hold[i0:] |= np.isnan(lp)
+        starts, ends, sess, clock = eng._starts, eng._ends, eng._sessions, eng.clock
+        reg, lst, sns, ens = regular.tolist(), last.tolist(), start_ns.tolist(), end_ns.tolist()
+        on_bar = None if type(eng.strategy).on_bar is Strategy.on_bar else eng.strategy.on_bar  # the base's does nothing
         for i in range(i0, len(p)):
-            if eng.inflight.any(): b.fill_bar(p, i, ok[i], bool(regular[i]), bool(last[i]), int(start_ns[i]))
-            b.decide(i, eng._starts[i], eng.clock.set(eng._ends[i]), int(end_ns[i]), S[i], C[i], eng._sessions[i])
-            eng.strategy.on_bar(eng._starts[i], i)
+            if b.live: b.fill_bar(p, i, ok[i], reg[i], lst[i], sns[i])
+            b.decide(i, starts[i], clock.set(ends[i]), ens[i], S[i], sm[i], C[i], have[i], sess[i])
+            if on_bar is not None: on_bar(starts[i], i)
             if report is not None: report.next_bar()
     finally: eng.kill_switch._listeners.remove(kill)
     eng.cash = Decimal(b.cash).scaleb(-4)
