@@ -75,8 +75,8 @@ def zscore_close_26(p):
 @feature("zscore_ret_130", "statistical", 131)
 def zscore_ret_130(p):
     "The last 1-bar return as a z-score of the previous 130 returns (a surprise measure)."
-    r = _r1(p)
-    return compact(p, r, lambda x: safe_div(x - lag(rolling(x, 130), 1), lag(rolling(x, 130, "std"), 1)))
+    r = _r1(p)  # the previous 130 returns' standard deviation is vol_130 one bar back: shared, not recomputed
+    return safe_div(r - compact(p, r, lambda x: lag(rolling(x, 130), 1)), compact(p, dep(p, "vol_130"), lambda x: lag(x, 1)))
 
 @feature("max_ret_26", "statistical", 27)
 def max_ret_26(p):
@@ -109,6 +109,10 @@ def beta_mkt_260(p):
     "Rolling beta of 1-bar returns to the equal-weight universe return over 260 bars."
     r = _r1(p); m = np.broadcast_to(market_return(p)[:, None], r.shape).copy()
     m[np.isnan(r)] = np.nan
-    cov = rolling(r * m, 260) - rolling(r, 260) * rolling(m, 260)
-    var = rolling(m * m, 260) - rolling(m, 260) ** 2
+    # m's columns differ only where a symbol has no return: its statistics are computed once per pattern of holes
+    _, first, back = np.unique(np.isnan(r).T, axis=0, return_index=True, return_inverse=True)
+    mu = m[:, first]; back = back.ravel()
+    rm = rolling(mu, 260)[:, back]
+    cov = rolling(r * m, 260) - rolling(r, 260) * rm
+    var = rolling(mu * mu, 260)[:, back] - rm ** 2
     return safe_div(cov, var)
