@@ -14,8 +14,8 @@ from ..core.types import Registry
 from ..data.panel import MarketPanel
 
 # %% auto #0
-__all__ = ['FAMILIES', 'REGISTRY', 'Feature', 'feature', 'memo', 'dep', 'per_symbol', 'compact', 'rolling', 'rolling_corr',
-           'rolling_runs', 'lag', 'log_return', 'safe_div', 'rolled']
+__all__ = ['FAMILIES', 'REGISTRY', 'THREADS', 'MIN_THREADED', 'Feature', 'feature', 'memo', 'dep', 'over_columns', 'per_symbol',
+           'compact', 'rolling', 'rolling_corr', 'rolling_runs', 'lag', 'log_return', 'safe_div', 'rolled']
 
 # %% ../../nbs/20_features.base.ipynb #38ff4f1f
 FAMILIES = ("technical", "statistical", "microstructure", "cross_sectional", "intraday")
@@ -60,6 +60,33 @@ def dep(p: MarketPanel, name: str) -> np.ndarray:
     "The registered feature `name` on `p`, computed once per panel."
     return memo(p, ("feature", name), lambda: REGISTRY[name](p))
 
+# %% ../../nbs/20_features.base.ipynb #d94b0e2c
+import os, threading
+
+def _cores() -> int:
+    "Cores this process may run on."
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+THREADS = int(os.environ.get("ALPHATRADE_FEATURE_THREADS", 0)) or min(4, _cores())  # threads for per-column work on a large panel
+MIN_THREADED = 1 << 17  # cells (rows x columns) below which per-column work stays on one thread
+
+def over_columns(work: Callable,  # `work(j0, j1)` does columns j0 .. j1-1
+                 n: int,  # columns
+                 cells: int = MIN_THREADED,  # size of the work (rows x columns): below MIN_THREADED, one thread
+                 threads: int | None = None):  # default THREADS
+    "Call `work` on consecutive column ranges covering `0..n`, on several threads at once when the work is large; the first error is raised."
+    k = max(1, min(threads or THREADS, n)) if cells >= MIN_THREADED else 1
+    if k == 1: return work(0, n)
+    cuts, errors = [n * i // k for i in range(k + 1)], []
+    def run(a, b):
+        try: work(a, b)
+        except BaseException as e: errors.append(e)
+    ts = [threading.Thread(target=run, args=(a, b), daemon=True) for a, b in zip(cuts[1:-1], cuts[2:])]
+    for t in ts: t.start()
+    run(cuts[0], cuts[1])
+    for t in ts: t.join()
+    if errors: raise errors[0]
+
 # %% ../../nbs/20_features.base.ipynb #9c3e85db
 def per_symbol(p: MarketPanel, f: Callable, *fields: str,
                outputs: int = 0):  # k > 0: `f` returns k 1-d arrays (TA-Lib's MACD, BBANDS, ...), and the result is a tuple of k [T x N]
@@ -68,18 +95,20 @@ def per_symbol(p: MarketPanel, f: Callable, *fields: str,
     out = np.empty((max(outputs, 1), N, T))
     holes = memo(p, "holes", lambda: np.isnan(p.data["close"]).T.copy())  # [N x T]
     cols = [memo(p, ("T", k), lambda k=k: np.ascontiguousarray(p.data[k].T, dtype="float64")) for k in fields]
-    for j in range(N):
-        h = holes[j]
-        if not h.any():
-            r = f(*(c[j] for c in cols))
-            if outputs: out[:, j] = r
-            else: out[0, j] = r
-            continue
-        ok = ~h; out[:, j] = np.nan
-        if ok.any():
-            r = f(*(np.ascontiguousarray(c[j, ok]) for c in cols))
-            if outputs: out[:, j, ok] = r
-            else: out[0, j, ok] = r
+    def work(j0, j1):
+        for j in range(j0, j1):
+            h = holes[j]
+            if not h.any():
+                r = f(*(c[j] for c in cols))
+                if outputs: out[:, j] = r
+                else: out[0, j] = r
+                continue
+            ok = ~h; out[:, j] = np.nan
+            if ok.any():
+                r = f(*(np.ascontiguousarray(c[j, ok]) for c in cols))
+                if outputs: out[:, j, ok] = r
+                else: out[0, j, ok] = r
+    over_columns(work, N, T * N)  # `f` may run on several threads at once: it must not share mutable state
     return tuple(o.T for o in out) if outputs else out[0].T
 
 def _gaps(p: MarketPanel):
@@ -134,7 +163,9 @@ def _by_column(kernel, cols: list, n: int, minp: int) -> np.ndarray:
     T, N = cols[0].shape
     start, end = _bounds(T, n)
     out = np.empty((N, T))
-    for j in range(N): out[j] = kernel(*(c[:, j] for c in cols), start, end, minp)
+    def work(j0, j1):
+        for j in range(j0, j1): out[j] = kernel(*(c[:, j] for c in cols), start, end, minp)
+    over_columns(work, N, T * N)
     return out.T
 
 def rolling(a: np.ndarray, n: int, how: str = "mean", min_periods: int | None = None) -> np.ndarray:

@@ -104,14 +104,19 @@ def market_return(p) -> np.ndarray:
         return np.where(n > 0, np.nansum(r, axis=1) / np.maximum(n, 1), np.nan)
     return memo(p, "market_return", f)
 
+def _same_columns(mask: np.ndarray):
+    "Columns of the boolean `mask` grouped by equality: the first column of each group, and each column's group."
+    groups = {}
+    back = np.array([groups.setdefault(col.tobytes(), len(groups)) for col in np.packbits(mask, axis=0).T], dtype=int)
+    return np.unique(back, return_index=True)[1], back
+
 @feature("beta_mkt_260", "statistical", 261)
 def beta_mkt_260(p):
     "Rolling beta of 1-bar returns to the equal-weight universe return over 260 bars."
     r = _r1(p); m = np.broadcast_to(market_return(p)[:, None], r.shape).copy()
     m[np.isnan(r)] = np.nan
-    # m's columns differ only where a symbol has no return: its statistics are computed once per pattern of holes
-    _, first, back = np.unique(np.isnan(r).T, axis=0, return_index=True, return_inverse=True)
-    mu = m[:, first]; back = back.ravel()
+    first, back = _same_columns(np.isnan(r))  # m's columns differ only where a symbol has no return:
+    mu = m[:, first]                           # its statistics are computed once per pattern of holes
     rm = rolling(mu, 260)[:, back]
     cov = rolling(r * m, 260) - rolling(r, 260) * rm
     var = rolling(mu * mu, 260)[:, back] - rm ** 2
