@@ -108,7 +108,7 @@ def per_symbol(p: MarketPanel, f: Callable, *fields: str,
                 r = f(*(np.ascontiguousarray(c[j, ok]) for c in cols))
                 if outputs: out[:, j, ok] = r
                 else: out[0, j, ok] = r
-    over_columns(work, N, T * N)  # `f` may run on several threads at once: it must not share mutable state
+    work(0, N)  # one thread: TA-Lib's Python binding holds the GIL, so threads would only take turns
     return tuple(o.T for o in out) if outputs else out[0].T
 
 def _gaps(p: MarketPanel):
