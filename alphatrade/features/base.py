@@ -95,20 +95,18 @@ def per_symbol(p: MarketPanel, f: Callable, *fields: str,
     out = np.empty((max(outputs, 1), N, T))
     holes = memo(p, "holes", lambda: np.isnan(p.data["close"]).T.copy())  # [N x T]
     cols = [memo(p, ("T", k), lambda k=k: np.ascontiguousarray(p.data[k].T, dtype="float64")) for k in fields]
-    def work(j0, j1):
-        for j in range(j0, j1):
-            h = holes[j]
-            if not h.any():
-                r = f(*(c[j] for c in cols))
-                if outputs: out[:, j] = r
-                else: out[0, j] = r
-                continue
-            ok = ~h; out[:, j] = np.nan
-            if ok.any():
-                r = f(*(np.ascontiguousarray(c[j, ok]) for c in cols))
-                if outputs: out[:, j, ok] = r
-                else: out[0, j, ok] = r
-    work(0, N)  # one thread: TA-Lib's Python binding holds the GIL, so threads would only take turns
+    for j in range(N):  # one thread: TA-Lib's Python binding holds the GIL, so threads would only take turns
+        h = holes[j]
+        if not h.any():
+            r = f(*(c[j] for c in cols))
+            if outputs: out[:, j] = r
+            else: out[0, j] = r
+            continue
+        ok = ~h; out[:, j] = np.nan
+        if ok.any():
+            r = f(*(np.ascontiguousarray(c[j, ok]) for c in cols))
+            if outputs: out[:, j, ok] = r
+            else: out[0, j, ok] = r
     return tuple(o.T for o in out) if outputs else out[0].T
 
 def _gaps(p: MarketPanel):
