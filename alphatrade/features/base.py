@@ -15,7 +15,7 @@ from ..data.panel import MarketPanel
 
 # %% auto #0
 __all__ = ['FAMILIES', 'REGISTRY', 'THREADS', 'MIN_THREADED', 'Feature', 'feature', 'memo', 'dep', 'over_columns', 'per_symbol',
-           'compact', 'rolling', 'rolling_corr', 'rolling_runs', 'lag', 'log_return', 'safe_div', 'rolled']
+           'compact', 'rolling', 'rolling_corr', 'rolling_runs', 'lag', 'log_return', 'log_close', 'safe_div', 'rolled']
 
 # %% ../../nbs/20_features.base.ipynb #38ff4f1f
 FAMILIES = ("technical", "statistical", "microstructure", "cross_sectional", "intraday")
@@ -214,7 +214,11 @@ def lag(a: np.ndarray, k: int = 1) -> np.ndarray:
 
 def log_return(p: MarketPanel, k: int = 1) -> np.ndarray:
     "k-bar log return of the close, over each symbol's own bars."
-    return memo(p, ("log_return", k), lambda: compact(p, np.log(p.data["close"]), lambda x: x - lag(x, k)))
+    return memo(p, ("log_return", k), lambda: compact(p, log_close(p), lambda x: x - lag(x, k)))
+
+def log_close(p: MarketPanel) -> np.ndarray:
+    "Log of the close, computed once per panel (every horizon's return and the Hurst estimate start from it)."
+    return memo(p, "log_close", lambda: np.log(p.data["close"]))
 
 def safe_div(a, b):
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .base import feature, compact, rolling, rolling_corr, lag, log_return, safe_div, dep, memo
+from .base import feature, compact, rolling, rolling_corr, lag, log_return, log_close, safe_div, dep, memo
 
 # %% auto #0
 __all__ = ['vol_26', 'vol_130', 'vol_ratio_26_130', 'parkinson_26', 'garman_klass_26', 'downside_vol_130', 'skew_130', 'kurt_130',
@@ -95,7 +95,7 @@ def hurst_260(p):
         r1 = logc - lag(logc, 1); r8 = logc - lag(logc, 8)
         vr = safe_div(rolling(r8 ** 2, 260), 8 * rolling(r1 ** 2, 260))
         return 0.5 + 0.5 * np.log(vr) / np.log(8)
-    return compact(p, np.log(p.data["close"]), f)
+    return compact(p, log_close(p), f)
 
 def market_return(p) -> np.ndarray:
     "Equal-weight mean of the universe's 1-bar returns at each bar (same-bar data only: no look-ahead)."
