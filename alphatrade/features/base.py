@@ -92,21 +92,24 @@ def per_symbol(p: MarketPanel, f: Callable, *fields: str,
                outputs: int = 0):  # k > 0: `f` returns k 1-d arrays (TA-Lib's MACD, BBANDS, ...), and the result is a tuple of k [T x N]
     "Apply `f(*arrays_1d) -> 1d` to each symbol's present bars (rows with a close) and scatter back."
     T, N = p.shape
-    out = np.empty((max(outputs, 1), N, T))
+    out = [np.empty((N, T)) for _ in range(max(outputs, 1))]  # one array per output: each under numpy's huge-page size (see the pipeline)
     holes = memo(p, "holes", lambda: np.isnan(p.data["close"]).T.copy())  # [N x T]
     cols = [memo(p, ("T", k), lambda k=k: np.ascontiguousarray(p.data[k].T, dtype="float64")) for k in fields]
     for j in range(N):  # one thread: TA-Lib's Python binding holds the GIL, so threads would only take turns
         h = holes[j]
         if not h.any():
             r = f(*(c[j] for c in cols))
-            if outputs: out[:, j] = r
-            else: out[0, j] = r
+            if outputs:
+                for o, x in zip(out, r, strict=True): o[j] = x  # as many outputs as promised
+            else: out[0][j] = r
             continue
-        ok = ~h; out[:, j] = np.nan
+        ok = ~h
+        for o in out: o[j] = np.nan
         if ok.any():
             r = f(*(np.ascontiguousarray(c[j, ok]) for c in cols))
-            if outputs: out[:, j, ok] = r
-            else: out[0, j, ok] = r
+            if outputs:
+                for o, x in zip(out, r, strict=True): o[j, ok] = x
+            else: out[0][j, ok] = r
     return tuple(o.T for o in out) if outputs else out[0].T
 
 def _gaps(p: MarketPanel):
