@@ -21,7 +21,9 @@ from alphatrade.features.pipeline import FeaturePipeline
 
 
 # ---- the reference: the helpers as they were --------------------------------------------------------------
-def per_symbol_ref(p, f, *fields):
+def per_symbol_ref(p, f, *fields, outputs=0):
+    if outputs:  # several outputs: the single-output reference once per output (f called again each time)
+        return tuple(per_symbol_ref(p, lambda *a, i=i: f(*a)[i], *fields) for i in range(outputs))
     T, N = p.shape
     out = np.empty((N, T)); out.fill(np.nan)
     holes = np.isnan(p.data["close"]).T.copy()
@@ -50,6 +52,11 @@ def rolling_ref(a, n, how="mean", min_periods=None):
     return getattr(pd.DataFrame(a).rolling(n, min_periods=min_periods or n), how)().to_numpy()
 
 
+def rolling_runs_ref(a, runs, n, how="mean", min_periods=None):
+    edges = list(runs) + [len(a)]
+    return np.concatenate([rolling_ref(a[s:e], n, how, min_periods) for s, e in zip(edges[:-1], edges[1:])])
+
+
 def rolling_corr_ref(a, b, n):
     return pd.DataFrame(a).rolling(n, min_periods=n).corr(pd.DataFrame(b)).to_numpy()
 
@@ -62,7 +69,7 @@ def cs_rank_ref(a):
 
 
 REF = {"per_symbol": per_symbol_ref, "compact": compact_ref, "rolling": rolling_ref, "rolling_corr": rolling_corr_ref,
-       "cs_rank": cs_rank_ref}
+       "rolling_runs": rolling_runs_ref, "cs_rank": cs_rank_ref}
 
 
 def reference_features(p, names, monkeypatch):

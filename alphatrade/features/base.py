@@ -14,8 +14,8 @@ from ..core.types import Registry
 from ..data.panel import MarketPanel
 
 # %% auto #0
-__all__ = ['FAMILIES', 'REGISTRY', 'Feature', 'feature', 'memo', 'dep', 'per_symbol', 'compact', 'rolling', 'rolling_corr', 'lag',
-           'log_return', 'safe_div']
+__all__ = ['FAMILIES', 'REGISTRY', 'THREADS', 'MIN_THREADED', 'Feature', 'feature', 'memo', 'dep', 'over_columns', 'per_symbol',
+           'compact', 'rolling', 'rolling_corr', 'rolling_runs', 'lag', 'log_return', 'log_close', 'safe_div', 'rolled']
 
 # %% ../../nbs/20_features.base.ipynb #38ff4f1f
 FAMILIES = ("technical", "statistical", "microstructure", "cross_sectional", "intraday")
@@ -60,29 +60,78 @@ def dep(p: MarketPanel, name: str) -> np.ndarray:
     "The registered feature `name` on `p`, computed once per panel."
     return memo(p, ("feature", name), lambda: REGISTRY[name](p))
 
+# %% ../../nbs/20_features.base.ipynb #d94b0e2c
+import os, threading
+
+def _cores() -> int:
+    "Cores this process may run on."
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+THREADS = int(os.environ.get("ALPHATRADE_FEATURE_THREADS", 0)) or min(4, _cores())  # threads for per-column work on a large panel
+MIN_THREADED = 1 << 17  # cells (rows x columns) below which per-column work stays on one thread
+
+def over_columns(work: Callable,  # `work(j0, j1)` does columns j0 .. j1-1
+                 n: int,  # columns
+                 cells: int = MIN_THREADED,  # size of the work (rows x columns): below MIN_THREADED, one thread
+                 threads: int | None = None):  # default THREADS
+    "Call `work` on consecutive column ranges covering `0..n`, on several threads at once when the work is large; the first error is raised."
+    k = max(1, min(threads or THREADS, n)) if cells >= MIN_THREADED else 1
+    if k == 1: return work(0, n)
+    cuts, errors = [n * i // k for i in range(k + 1)], []
+    def run(a, b):
+        try: work(a, b)
+        except BaseException as e: errors.append(e)
+    ts = [threading.Thread(target=run, args=(a, b), daemon=True) for a, b in zip(cuts[1:-1], cuts[2:])]
+    for t in ts: t.start()
+    run(cuts[0], cuts[1])
+    for t in ts: t.join()
+    if errors: raise errors[0]
+
 # %% ../../nbs/20_features.base.ipynb #9c3e85db
-def per_symbol(p: MarketPanel, f: Callable, *fields: str) -> np.ndarray:
+def per_symbol(p: MarketPanel, f: Callable, *fields: str,
+               outputs: int = 0):  # k > 0: `f` returns k 1-d arrays (TA-Lib's MACD, BBANDS, ...), and the result is a tuple of k [T x N]
     "Apply `f(*arrays_1d) -> 1d` to each symbol's present bars (rows with a close) and scatter back."
     T, N = p.shape
-    out = np.empty((N, T))
+    out = [np.empty((N, T)) for _ in range(max(outputs, 1))]  # one array per output: each under numpy's huge-page size (see the pipeline)
     holes = memo(p, "holes", lambda: np.isnan(p.data["close"]).T.copy())  # [N x T]
     cols = [memo(p, ("T", k), lambda k=k: np.ascontiguousarray(p.data[k].T, dtype="float64")) for k in fields]
-    for j in range(N):
+    for j in range(N):  # one thread: TA-Lib's Python binding holds the GIL, so threads would only take turns
         h = holes[j]
-        if not h.any(): out[j] = f(*(c[j] for c in cols)); continue
-        ok = ~h; out[j] = np.nan
-        if ok.any(): out[j, ok] = f(*(np.ascontiguousarray(c[j, ok]) for c in cols))
-    return out.T
+        if not h.any():
+            r = f(*(c[j] for c in cols))
+            if outputs:
+                for o, x in zip(out, r, strict=True): o[j] = x  # as many outputs as promised
+            else: out[0][j] = r
+            continue
+        ok = ~h
+        for o in out: o[j] = np.nan
+        if ok.any():
+            r = f(*(np.ascontiguousarray(c[j, ok]) for c in cols))
+            if outputs:
+                for o, x in zip(out, r, strict=True): o[j, ok] = x
+            else: out[0][j, ok] = r
+    return tuple(o.T for o in out) if outputs else out[0].T
 
 def _gaps(p: MarketPanel):
     "The panel's holes [T x N] and, for each symbol with a hole, its present rows."
     holes = np.isnan(p.data["close"])
     return holes, {j: np.flatnonzero(~holes[:, j]) for j in np.flatnonzero(holes.any(axis=0))}
 
+def _packed_gappy(a: np.ndarray, present: dict, f: Callable) -> np.ndarray:
+    "`f` over every column of `a`, then again over the gappy symbols' own bars only (packed in a small array), scattered back."
+    out = np.asarray(f(a), dtype="float64")
+    if not out.flags.writeable or np.may_share_memory(out, a): out = out.copy()
+    packed = np.full((len(a), len(present)), np.nan)
+    for k, (j, rows) in enumerate(present.items()): packed[:len(rows), k] = a[rows, j]
+    sub = np.asarray(f(packed), dtype="float64")
+    for k, (j, rows) in enumerate(present.items()): out[:, j] = np.nan; out[rows, j] = sub[:len(rows), k]
+    return out
+
 def compact(p: MarketPanel, a: np.ndarray, f: Callable) -> np.ndarray:
     "Apply a column-wise, causal `f([t x n]) -> [t x n]` over each symbol's own bars, in one call for all symbols."
     holes, present = memo(p, "gaps", lambda: _gaps(p))
     if not present: return f(a)
+    if 4 * len(present) <= a.shape[1]: return _packed_gappy(a, present, f)  # few gappy symbols: no copy of the whole input
     packed = np.array(a, dtype="float64")  # a symbol with gaps: its own bars first, NaN after them
     for j, rows in present.items():
         k = len(rows); packed[:k, j] = a[rows, j]; packed[k:, j] = np.nan
@@ -115,7 +164,9 @@ def _by_column(kernel, cols: list, n: int, minp: int) -> np.ndarray:
     T, N = cols[0].shape
     start, end = _bounds(T, n)
     out = np.empty((N, T))
-    for j in range(N): out[j] = kernel(*(c[:, j] for c in cols), start, end, minp)
+    def work(j0, j1):
+        for j in range(j0, j1): out[j] = kernel(*(c[:, j] for c in cols), start, end, minp)
+    over_columns(work, N, T * N)
     return out.T
 
 def rolling(a: np.ndarray, n: int, how: str = "mean", min_periods: int | None = None) -> np.ndarray:
@@ -140,6 +191,24 @@ def rolling_corr(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
     x, y = a + 0 * b, b + 0 * a  # pandas masks each side with the other's NaN
     return _by_column(_wa.roll_corr, [_prep(x), _prep(y)], n, n)
 
+def rolling_runs(a: np.ndarray, runs, n: int, how: str = "mean", min_periods: int | None = None) -> np.ndarray:
+    "`rolling` over each run of rows on its own: `runs` are the first rows of the runs (0 first, increasing); no window reaches into an earlier run."
+    a, runs = np.asarray(a), np.asarray(runs, dtype="int64")
+    T = len(a); minp = min_periods or n; name = _KERNELS.get(how)
+    if _wa is None or name is None or a.ndim != 2 or a.size == 0 or minp > n or not hasattr(_wa, name):
+        edges = np.append(runs, T)
+        return np.concatenate([rolling(a[s:e], n, how, min_periods) for s, e in zip(edges[:-1], edges[1:])])
+    first = np.repeat(runs, np.diff(np.append(runs, T)))  # each row's run start
+    end = np.arange(1, T + 1, dtype="int64"); start = np.maximum(end - n, first)
+    off = np.arange(a.shape[1], dtype="int64")[:, None] * T  # column j is rows j*T .. (j+1)*T of the flat column-major array
+    k = getattr(_wa, name)
+    if how in ("std", "var"): k = functools.partial(k, ddof=1)
+    flat = np.ascontiguousarray(_prep(a).T).ravel()
+    out = k(flat, (start + off).ravel(), (end + off).ravel(), minp).reshape(a.shape[1], T).T
+    if how == "std":
+        with np.errstate(invalid="ignore"): out = np.where(out < 0, 0.0, np.sqrt(out))
+    return out
+
 def lag(a: np.ndarray, k: int = 1) -> np.ndarray:
     "Rows shifted down by `k` (row t holds row t-k); NaN at the top. Never a negative k: that is the future."
     if k < 1: raise ValueError("lag k must be >= 1: a negative lag reads the future")
@@ -148,10 +217,19 @@ def lag(a: np.ndarray, k: int = 1) -> np.ndarray:
 
 def log_return(p: MarketPanel, k: int = 1) -> np.ndarray:
     "k-bar log return of the close, over each symbol's own bars."
-    return memo(p, ("log_return", k), lambda: compact(p, np.log(p.data["close"]), lambda x: x - lag(x, k)))
+    return memo(p, ("log_return", k), lambda: compact(p, log_close(p), lambda x: x - lag(x, k)))
+
+def log_close(p: MarketPanel) -> np.ndarray:
+    "Log of the close, computed once per panel (every horizon's return and the Hurst estimate start from it)."
+    return memo(p, "log_close", lambda: np.log(p.data["close"]))
 
 def safe_div(a, b):
     with np.errstate(divide="ignore", invalid="ignore"):
         out = a / b
     out[~np.isfinite(out)] = np.nan
     return out
+
+# %% ../../nbs/20_features.base.ipynb #7d2a9e16
+def rolled(p: MarketPanel, field: str, n: int, how: str = "mean") -> np.ndarray:
+    "Rolling `how` of the panel field `field` over each symbol's last `n` own bars, computed once per panel."
+    return memo(p, ("rolled", field, n, how), lambda: compact(p, p.data[field], lambda x: rolling(x, n, how)))

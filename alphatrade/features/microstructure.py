@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.calendar import schedule
-from .base import feature, compact, rolling, lag, log_return, safe_div, memo
+from .base import feature, compact, rolling, rolling_runs, rolled, lag, log_return, safe_div, memo
 
 # %% auto #0
 __all__ = ['session_position', 'tod_sin', 'tod_cos', 'session_progress', 'is_last_hour', 'day_of_week', 'session_return',
@@ -96,8 +96,8 @@ def amihud_26(p):
 def roll_spread_130(p):
     "Roll's effective spread estimate 2 sqrt(-cov(dp_t, dp_t-1)) over 130 bars, relative to the price (0 when the covariance is positive)."
     def f(c):
-        d = c - lag(c, 1); d1 = lag(d, 1)
-        cov = rolling(d * d1, 130) - rolling(d, 130) * rolling(d1, 130)
+        d = c - lag(c, 1); d1 = lag(d, 1); md = rolling(d, 130)
+        cov = rolling(d * d1, 130) - md * lag(md, 1)  # the mean of d1 over a window is the mean of d one bar back
         return 2 * np.sqrt(np.maximum(-cov, 0)) / c
     return compact(p, p.data["close"], f)
 
@@ -113,17 +113,18 @@ def volume_imbalance_26(p):
     "Signed volume (up bars +, down bars -) over total volume, 26 bars: a bar-level order-flow proxy."
     o, c, v = p.data["open"], p.data["close"], p.data["volume"]
     sv = np.sign(c - o) * v
-    return safe_div(compact(p, sv, lambda x: rolling(x, 26, "sum")), compact(p, v, lambda x: rolling(x, 26, "sum")))
+    return safe_div(compact(p, sv, lambda x: rolling(x, 26, "sum")), rolled(p, "volume", 26, "sum"))
 
 @feature("rel_volume_tod", "microstructure", 20 * 26, ("volume",))
 def rel_volume_tod(p):
     "Volume / mean volume of the same time-of-day slot over the previous 20 sessions (at least 15 present)."
     slot = _sp(p).minutes_since_open.to_numpy()
-    v = p.data["volume"]; out = np.full(p.shape, np.nan)
-    for s in np.unique(slot):
-        idx = np.flatnonzero(slot == s)
-        prev = lag(rolling(v[idx], 20, "mean", min_periods=15), 1)
-        out[idx] = safe_div(v[idx], prev)
+    order = np.argsort(slot, kind="stable"); s = slot[order]  # rows grouped by slot, in time order within each
+    runs = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    v = p.data["volume"][order]
+    prev = np.full(v.shape, np.nan); prev[1:] = rolling_runs(v, runs, 20, "mean", min_periods=15)[:-1]
+    prev[runs] = np.nan  # the lag stays inside the slot
+    out = np.empty(p.shape); out[order] = safe_div(v, prev)
     return out
 
 @feature("range_pct", "microstructure", 0, ("high", "low", "close"))

@@ -17,7 +17,7 @@ from .base import REGISTRY, Feature, dep, _MEMO
 from .cache import FeatureCache, default_cache, open_cache
 
 # %% auto #0
-__all__ = ['FeatureSet', 'panel_key', 'FeaturePipeline', 'feature_table']
+__all__ = ['POPULATE_BYTES', 'FeatureSet', 'panel_key', 'FeaturePipeline', 'feature_table']
 
 # %% ../../nbs/26_features.pipeline.ipynb #d8b15312
 @dataclass(frozen=True, eq=False)
@@ -69,6 +69,19 @@ class FeaturePipeline:
         cfg = [(f.name, f.family, f.lookback) for f in self.features] + [alphatrade.__version__]
         return hashlib.sha256(json.dumps(cfg).encode()).hexdigest()
 
+# %% ../../nbs/26_features.pipeline.ipynb #8e4b7a2d
+import mmap
+
+POPULATE_BYTES = 1 << 24  # blocks from this size (16 MB) are mapped with their pages populated
+
+def _fresh_block(shape: tuple) -> np.ndarray:
+    "A writable float64 array of `shape` (zeros when mapped), its pages populated up front when it is large and the OS can (Linux `MAP_POPULATE`)."
+    nbytes = int(np.prod(shape)) * 8
+    populate = getattr(mmap, "MAP_POPULATE", None)
+    if populate is None or nbytes < POPULATE_BYTES: return np.empty(shape)
+    m = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | populate)
+    return np.frombuffer(m, dtype="float64").reshape(shape)  # the array keeps the mapping alive; unmapped when it goes
+
 # %% ../../nbs/26_features.pipeline.ipynb #e3357e54
 from fastcore.basics import patch
 
@@ -87,7 +100,7 @@ def compute(self: FeaturePipeline, p: MarketPanel) -> FeatureSet:
     "Every feature for every bar of `p`."
     key = f"{panel_key(p)[:24]}-{self.config_key()[:16]}" if self.cache is not None else None
     if key is not None and (hit := self.cache.get(key)) is not None: return FeatureSet(p.timestamps, p.symbols, self.names, hit)
-    block = np.empty((len(self.features),) + p.shape)  # feature-first: each feature is one contiguous [T x N] copy
+    block = _fresh_block((len(self.features),) + p.shape)  # feature-first: each feature is one contiguous [T x N] copy
     for i in reversed(_layer_order(self.features)):  # features built on others come later (by module, then registration): computed first,
         block[i] = _kept_or_fresh(p, self.features[i])  # they keep what they build on (`dep`), which is then reused, not recomputed
     vals = block.transpose(1, 2, 0)  # the [T x N x F] view the FeatureSet promises, without a strided copy

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .base import feature, compact, rolling, rolling_corr, lag, log_return, safe_div, dep, memo
+from .base import feature, compact, rolling, rolling_corr, lag, log_return, log_close, safe_div, dep, memo
 
 # %% auto #0
 __all__ = ['vol_26', 'vol_130', 'vol_ratio_26_130', 'parkinson_26', 'garman_klass_26', 'downside_vol_130', 'skew_130', 'kurt_130',
@@ -75,8 +75,8 @@ def zscore_close_26(p):
 @feature("zscore_ret_130", "statistical", 131)
 def zscore_ret_130(p):
     "The last 1-bar return as a z-score of the previous 130 returns (a surprise measure)."
-    r = _r1(p)
-    return compact(p, r, lambda x: safe_div(x - lag(rolling(x, 130), 1), lag(rolling(x, 130, "std"), 1)))
+    r = _r1(p)  # the previous 130 returns' standard deviation is vol_130 one bar back: shared, not recomputed
+    return safe_div(r - compact(p, r, lambda x: lag(rolling(x, 130), 1)), compact(p, dep(p, "vol_130"), lambda x: lag(x, 1)))
 
 @feature("max_ret_26", "statistical", 27)
 def max_ret_26(p):
@@ -95,7 +95,7 @@ def hurst_260(p):
         r1 = logc - lag(logc, 1); r8 = logc - lag(logc, 8)
         vr = safe_div(rolling(r8 ** 2, 260), 8 * rolling(r1 ** 2, 260))
         return 0.5 + 0.5 * np.log(vr) / np.log(8)
-    return compact(p, np.log(p.data["close"]), f)
+    return compact(p, log_close(p), f)
 
 def market_return(p) -> np.ndarray:
     "Equal-weight mean of the universe's 1-bar returns at each bar (same-bar data only: no look-ahead)."
@@ -104,11 +104,20 @@ def market_return(p) -> np.ndarray:
         return np.where(n > 0, np.nansum(r, axis=1) / np.maximum(n, 1), np.nan)
     return memo(p, "market_return", f)
 
+def _same_columns(mask: np.ndarray):
+    "Columns of the boolean `mask` grouped by equality: the first column of each group, and each column's group."
+    groups = {}
+    back = np.array([groups.setdefault(col.tobytes(), len(groups)) for col in np.packbits(mask, axis=0).T], dtype=int)
+    return np.unique(back, return_index=True)[1], back
+
 @feature("beta_mkt_260", "statistical", 261)
 def beta_mkt_260(p):
     "Rolling beta of 1-bar returns to the equal-weight universe return over 260 bars."
     r = _r1(p); m = np.broadcast_to(market_return(p)[:, None], r.shape).copy()
     m[np.isnan(r)] = np.nan
-    cov = rolling(r * m, 260) - rolling(r, 260) * rolling(m, 260)
-    var = rolling(m * m, 260) - rolling(m, 260) ** 2
+    first, back = _same_columns(np.isnan(r))  # m's columns differ only where a symbol has no return:
+    mu = m[:, first]                           # its statistics are computed once per pattern of holes
+    rm = rolling(mu, 260)[:, back]
+    cov = rolling(r * m, 260) - rolling(r, 260) * rm
+    var = rolling(mu * mu, 260)[:, back] - rm ** 2
     return safe_div(cov, var)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import talib
 
-from .base import feature, per_symbol, rolling, safe_div, lag
+from .base import feature, per_symbol, rolling, rolled, safe_div, lag, memo
 
 # %% auto #0
 __all__ = ['C', 'HLC', 'HLCV', 'rsi_14', 'rsi_6', 'macd', 'macd_signal', 'macd_hist', 'bb_pctb', 'bb_width', 'natr_14', 'adx_14',
@@ -28,37 +28,40 @@ def rsi_6(p):
     "Fast RSI over 6 bars, in [-1, 1]."
     return per_symbol(p, lambda c: talib.RSI(c, 6) / 50 - 1, "close")
 
-def _macd(c, i):
-    return talib.MACD(c, 12, 26, 9)[i] / c
+def _macd(p):
+    "MACD line, signal and histogram, each divided by the close: one TA-Lib call per symbol for the three features, kept with the panel."
+    return memo(p, "talib.MACD", lambda: per_symbol(p, lambda c: [x / c for x in talib.MACD(c, 12, 26, 9)], "close", outputs=3))
 
 @feature("macd", "technical", 33, C)
 def macd(p):
     "MACD line (EMA12 - EMA26) divided by the close."
-    return per_symbol(p, lambda c: _macd(c, 0), "close")
+    return _macd(p)[0]
 
 @feature("macd_signal", "technical", 33, C)
 def macd_signal(p):
     "MACD signal line (9-bar EMA of the MACD) divided by the close."
-    return per_symbol(p, lambda c: _macd(c, 1), "close")
+    return _macd(p)[1]
 
 @feature("macd_hist", "technical", 33, C)
 def macd_hist(p):
     "MACD histogram (line - signal) divided by the close."
-    return per_symbol(p, lambda c: _macd(c, 2), "close")
+    return _macd(p)[2]
 
-def _bb(c):
-    u, m, l = talib.BBANDS(c, 20, 2, 2)
-    return u, m, l
+def _bb(p):
+    "Upper, middle and lower Bollinger band (20 bars, 2 sigma), computed once per panel."
+    return memo(p, "talib.BBANDS", lambda: per_symbol(p, lambda c: talib.BBANDS(c, 20, 2, 2), "close", outputs=3))
 
 @feature("bb_pctb", "technical", 19, C)
 def bb_pctb(p):
     "Bollinger %b: where the close sits between the 20-bar, 2-sigma bands (0 = lower, 1 = upper)."
-    return per_symbol(p, lambda c: (lambda u, m, l: safe_div(c - l, u - l))(*_bb(c)), "close")
+    u, m, l = _bb(p)
+    return safe_div(p.data["close"] - l, u - l)
 
 @feature("bb_width", "technical", 19, C)
 def bb_width(p):
     "Bollinger bandwidth: (upper - lower) / middle, 20 bars, 2 sigma."
-    return per_symbol(p, lambda c: (lambda u, m, l: safe_div(u - l, m))(*_bb(c)), "close")
+    u, m, l = _bb(p)
+    return safe_div(u - l, m)
 
 @feature("natr_14", "technical", 14, HLC)
 def natr_14(p):
@@ -75,15 +78,19 @@ def dmi_diff_14(p):
     "(+DI - -DI) / 100 over 14 bars: the direction of the trend."
     return per_symbol(p, lambda h, l, c: (talib.PLUS_DI(h, l, c, 14) - talib.MINUS_DI(h, l, c, 14)) / 100, *HLC)
 
+def _stoch(p):
+    "Slow stochastic %K and %D (14, 3, 3) / 100, computed once per panel."
+    return memo(p, "talib.STOCH", lambda: per_symbol(p, lambda h, l, c: [x / 100 for x in talib.STOCH(h, l, c, 14, 3, 0, 3, 0)], *HLC, outputs=2))
+
 @feature("stoch_k", "technical", 15, HLC)
 def stoch_k(p):
     "Slow stochastic %K (14, 3, 3) / 100."
-    return per_symbol(p, lambda h, l, c: talib.STOCH(h, l, c, 14, 3, 0, 3, 0)[0] / 100, *HLC)
+    return _stoch(p)[0]
 
 @feature("stoch_d", "technical", 17, HLC)
 def stoch_d(p):
     "Slow stochastic %D (14, 3, 3) / 100."
-    return per_symbol(p, lambda h, l, c: talib.STOCH(h, l, c, 14, 3, 0, 3, 0)[1] / 100, *HLC)
+    return _stoch(p)[1]
 
 @feature("cci_20", "technical", 19, HLC)
 def cci_20(p):
@@ -100,8 +107,8 @@ def obv_slope_26(p):
     "Change of On-Balance Volume over 26 bars divided by the volume traded in them: signed volume pressure."
     def f(c, v):
         obv = talib.OBV(c, v)
-        return safe_div(obv - lag(obv[:, None], 26)[:, 0], rolling(v[:, None], 26, "sum")[:, 0])
-    return per_symbol(p, f, "close", "volume")
+        return obv - lag(obv[:, None], 26)[:, 0]
+    return safe_div(per_symbol(p, f, "close", "volume"), rolled(p, "volume", 26, "sum"))
 
 @feature("mfi_14", "technical", 14, HLCV)
 def mfi_14(p):
@@ -184,8 +191,7 @@ def linreg_slope_26(p):
 @feature("adosc", "technical", 9, HLCV)
 def adosc(p):
     "Chaikin A/D oscillator (3, 10) divided by the 26-bar mean volume."
-    def f(h, l, c, v): return safe_div(talib.ADOSC(h, l, c, v, 3, 10), rolling(v[:, None], 26)[:, 0])
-    return per_symbol(p, f, *HLCV)
+    return safe_div(per_symbol(p, lambda h, l, c, v: talib.ADOSC(h, l, c, v, 3, 10), *HLCV), rolled(p, "volume", 26))
 
 @feature("bop", "technical", 0, ("open", "high", "low", "close"))
 def bop(p):
