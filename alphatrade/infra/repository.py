@@ -76,6 +76,20 @@ def _order_from_row(r: OrderRow) -> Order:
     return Order(r.symbol, r.side, r.qty, r.type, r.time_in_force, r.limit_price, r.stop_price, r.client_order_id,
                  r.status, r.filled_qty, r.filled_avg_price, _utc(r.created_at), r.broker_order_id, r.tag)
 
+def _order_row(s: Session, coid: str) -> OrderRow | None:
+    "The row of order `coid`, locked for the transaction; inside a `batch`, from the batch's rows when it holds it (no query)."
+    rows = s.info.get("order_rows")  # only a batch's session has them: its rows, current (no one else writes them meanwhile)
+    r = rows.get(coid) if rows is not None else None
+    if r is None and rows is None: return s.scalar(sa.select(OrderRow).where(OrderRow.client_order_id == coid).with_for_update())
+    if r is None:  # not flushing the batch first: a row it changed or added is among its rows
+        with s.no_autoflush: r = s.scalar(sa.select(OrderRow).where(OrderRow.client_order_id == coid).with_for_update())
+        if r is not None: rows[coid] = r
+    return r
+
+def _keep_rows(s: Session, rows: list[OrderRow]):
+    "Inside a `batch`, remember new order rows for `_order_row`."
+    if (kept := s.info.get("order_rows")) is not None: kept.update((r.client_order_id, r) for r in rows)
+
 def _refuse_known(s: Session, ids: list[str]):
     "`InvalidValueError` naming the ids of `ids` already written (checked before an insert: in a `batch`, a failed insert would undo the batch)."
     known = list(s.scalars(sa.select(OrderRow.client_order_id).where(OrderRow.client_order_id.in_(ids))))
@@ -94,7 +108,7 @@ class OrderRepository:
                        status=o.status.value, filled_qty=money(o.filled_qty, "orders.filled_qty"),
                        filled_avg_price=money(o.filled_avg_price, "orders.filled_avg_price"), tag=o.tag, created_at=at, updated_at=at, meta={})
         try:
-            with self.db.session(durable=True) as s: _refuse_known(s, [o.client_order_id]); s.add(row)
+            with self.db.session(durable=True) as s: _refuse_known(s, [o.client_order_id]); s.add(row); _keep_rows(s, [row])
         except IntegrityError:
             raise InvalidValueError(f"orders.client_order_id: {o.client_order_id!r} already exists (an order is written once)") from None
         return o.evolve(created_at=at)
@@ -110,7 +124,7 @@ class OrderRepository:
         "Move an order to `status` (checked against the state machine), updating fills; all or nothing (submitted: committed at once, even in a `batch`)."
         status = OrderStatus(status)
         with self.db.session(durable=status is OrderStatus.SUBMITTED) as s:
-            r = s.scalar(sa.select(OrderRow).where(OrderRow.client_order_id == client_order_id).with_for_update())
+            r = _order_row(s, client_order_id)
             if r is None: raise KeyError(f"no order with client_order_id {client_order_id!r}")
             if not can_transition(r.status, status):
                 raise InvalidTransitionError(f"order {client_order_id}: {r.status} -> {status.value} is not allowed")
@@ -135,6 +149,14 @@ class OrderRepository:
             return [_order_from_row(r) for r in s.scalars(sa.select(OrderRow).where(OrderRow.status.in_(live)).order_by(OrderRow.id))]
 
 # %% ../../nbs/93_infra.repository.ipynb #d0bf9700
+def _fill_known(s: Session, fill_id: str) -> bool:
+    "Is a fill with id `fill_id` recorded (or, inside a `batch`, written by it)? Checked before the insert, without flushing the batch."
+    mine = s.info.get("fill_ids")
+    if mine is not None and fill_id in mine: return True
+    with s.no_autoflush: known = s.scalar(sa.select(TradeRow.id).where(TradeRow.fill_id == fill_id)) is not None
+    if mine is not None and not known: mine.add(fill_id)
+    return known
+
 class TradeRepository:
     "Fills; a fill with a broker execution id is recorded once, however often it is replayed."
     def __init__(self, db: Database): self.db = db
@@ -144,7 +166,7 @@ class TradeRepository:
                        price=money(f.price, "trades.price"), commission=money(f.commission, "trades.commission"), timestamp=f.timestamp, fill_id=fill_id)
         try:
             with self.db.session() as s:
-                if fill_id is not None and s.scalar(sa.select(TradeRow.id).where(TradeRow.fill_id == fill_id)) is not None: return False
+                if fill_id is not None and _fill_known(s, fill_id): return False
                 s.add(row)
         except IntegrityError as e:
             msg = str(e.orig).lower()
@@ -385,7 +407,7 @@ def create_many(self: OrderRepository, orders: list[Order], at: datetime | None 
                      filled_avg_price=money(o.filled_avg_price, "orders.filled_avg_price"), tag=o.tag, created_at=at, updated_at=at, meta={})
             for o in orders]  # the same row as `create`
     try:
-        with self.db.session(durable=True) as s: _refuse_known(s, [o.client_order_id for o in orders]); s.add_all(rows)
+        with self.db.session(durable=True) as s: _refuse_known(s, [o.client_order_id for o in orders]); s.add_all(rows); _keep_rows(s, rows)
     except IntegrityError:
         raise InvalidValueError(f"orders.client_order_id: one of {[o.client_order_id for o in orders]} already exists (an order is written once)") from None
     return [o.evolve(created_at=at) for o in orders]
@@ -397,7 +419,7 @@ def batch(self: Database):
     "This thread's writes in one transaction until the block ends, then committed (also when the block raises); inside one, a no-op."
     if self._batch_session() is not None: yield self; return  # nested: the outer batch commits
     if getattr(self, "_batch", None) is None: self._batch = threading.local()
-    s = self._batch.s = Session(self.engine, expire_on_commit=False)
+    s = self._batch.s = Session(self.engine, expire_on_commit=False, info={"order_rows": {}, "fill_ids": set()})
     try: yield self
     finally:
         self._batch.s = None
@@ -408,14 +430,16 @@ def batch(self: Database):
 @patch
 @contextmanager
 def _in_batch(self: Database, durable: bool):
-    "A block of this thread's batch: flushed at its end, committed with the batch (now, with everything before it, when `durable`)."
+    "A block of this thread's batch: committed with the batch (now, with everything before it, when `durable`); flushed then, or by a query."
     s = self._batch.s
+    before = set(s.new) | set(s.dirty)  # what earlier blocks left to flush
     try: yield s
-    except BaseException:  # the block's own changes are not flushed yet: drop them
-        for o in list(s.new): s.expunge(o)
-        for o in list(s.dirty): s.expire(o)
+    except BaseException:  # drop the block's own changes (none is flushed yet)
+        for o in [o for o in s.new if o not in before]: s.expunge(o)
+        for o in [o for o in s.dirty if o not in before]: s.expire(o)
         raise
-    try:
-        s.flush()
-        if durable: s.commit()
-    except Exception: s.rollback(); raise
+    if durable:
+        try: s.commit()
+        except Exception:
+            s.rollback(); s.info["order_rows"].clear(); s.info["fill_ids"].clear()  # what the batch held is gone
+            raise
