@@ -236,15 +236,16 @@ def _complete(self: LiveDaemon, t: pd.Timestamp):
     self._busy = True
     try:
         t0 = time.perf_counter()
-        try: self.broker.sync()
-        except BrokerError as e:
-            self.metrics.skipped.inc(); log.error("step %s not decided: the book could not be brought up to date (%s)", t, e)
-            self.engine.on_bars(t, bars, decide=False); self.last_step = t  # the bar still joins the strategy's window
-            if self.cfg.drive: self._loop.call_soon(self._drive_soon)
-            return
-        t1 = time.perf_counter()
-        sent = self.engine.on_bars(t, bars)
-        t2 = time.perf_counter(); lat = t2 - arrived
+        with self.db.batch():  # the step's writes in one transaction; its write-ahead rows are committed before their submits (`Database.batch`)
+            try: self.broker.sync()
+            except BrokerError as e:
+                self.metrics.skipped.inc(); log.error("step %s not decided: the book could not be brought up to date (%s)", t, e)
+                self.engine.on_bars(t, bars, decide=False); self.last_step = t  # the bar still joins the strategy's window
+                if self.cfg.drive: self._loop.call_soon(self._drive_soon)
+                return
+            t1 = time.perf_counter()
+            sent = self.engine.on_bars(t, bars)
+        t2 = time.perf_counter(); lat = t2 - arrived  # with the batch's commit
         self.last_step = t; self.steps += 1; self.latencies.append(lat); self.decisions.append((t, sent))
         self.timings.append((t, len(bars), t0 - arrived, t1 - t0, t2 - t1, len(sent)))
         observe_step(self, t, bars, lat)  # the metrics (`apps.live_ops`)
@@ -269,7 +270,7 @@ def _step_line(self: LiveDaemon, t: pd.Timestamp) -> str:
 @patch
 async def _on_trade(self: LiveDaemon, msg: dict):
     try:
-        self.broker.on_trade_update(msg)  # its fills reach the engine, whose bus counts them (metrics.attach)
+        with self.db.batch(): self.broker.on_trade_update(msg)  # its fills reach the engine (one commit: the order's state and the trade), whose bus counts them (metrics.attach)
     except Exception: log.exception("trade update failed: %s", str(msg)[:300])
 
 @patch

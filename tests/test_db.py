@@ -195,3 +195,33 @@ def test_pg_first_load_rebuilds_the_keys_and_keeps_utc_under_another_session_zon
         br.ingest(dup)
     assert br.count() == 0 and _pg_keys(ny) == keys
     ny.dispose()
+
+
+def test_batch_one_transaction_write_ahead_committed_first(db, url_schema):
+    """`Database.batch` (the live step's writes) on both engines: the write-ahead rows are visible to another connection before
+    the block goes on, the rest only once the batch commits; a refused transition or a replayed fill inside leaves the batch
+    intact; a batch whose block raises still commits what it wrote."""
+    url, schema = url_schema
+    other = Database(url, schema=schema); look, trades = OrderRepository(other), TradeRepository(other)
+    repo, tr = OrderRepository(db), TradeRepository(db)
+    try:
+        with db.batch():
+            repo.create_many([Order("AAPL", "buy", 5, client_order_id="s-1", status="submitted"),
+                              Order("MSFT", "sell", 2, client_order_id="s-2", status="submitted")], T0)
+            assert look.get("s-1").status == OrderStatus.SUBMITTED  # committed before any submit could go out
+            repo.transition("s-1", "accepted", at=T0)
+            with pytest.raises(InvalidTransitionError): repo.transition("s-1", "pending", at=T0)
+            with pytest.raises(InvalidValueError): repo.transition("s-2", "filled", filled_qty=3, at=T0)  # 3 > 2
+            repo.transition("s-1", "filled", filled_qty=5, filled_avg_price="190.5", at=T0)
+            assert tr.record(Fill("s-1", "AAPL", "buy", 5, "190.5", T0), fill_id="s-1-5") is True
+            assert tr.record(Fill("s-1", "AAPL", "buy", 5, "190.5", T0), fill_id="s-1-5") is False  # replayed
+            with pytest.raises(InvalidValueError, match="s-2"): repo.create(Order("MSFT", "sell", 2, client_order_id="s-2"))
+            assert repo.get("s-1").status == OrderStatus.FILLED  # this thread sees its batch
+            assert look.get("s-1").status == OrderStatus.SUBMITTED and trades.for_order("s-1") == []  # others: not yet
+        assert look.get("s-1").status == OrderStatus.FILLED and look.get("s-2").status == OrderStatus.SUBMITTED
+        assert [f.qty for f in trades.for_order("s-1")] == [Decimal(5)]
+        with pytest.raises(RuntimeError):
+            with db.batch(): repo.transition("s-2", "cancelled", at=T0); raise RuntimeError("the step failed")
+        assert look.get("s-2").status == OrderStatus.CANCELLED
+    finally:
+        other.dispose()

@@ -21,9 +21,10 @@ from ..core.secrets import MASK, redact, url_password
 
 # %% auto #0
 __all__ = ['MONEY', 'JSONType', 'TS', 'CONNECT_TIMEOUT', 'TIMEOUT_DRIVERS', 'DRIVER_PACKAGES', 'URL_FORM', 'URL_WHERE',
-           'SCHEMA_RE', 'Base', 'Bar', 'OrderRow', 'TradeRow', 'PositionRow', 'SignalRow', 'RiskEventRow', 'RunRow',
-           'KillSwitchRow', 'ParentOrderRow', 'shown_url', 'connect_error', 'db_errors', 'database_url', 'make_engine',
-           'alembic_config', 'upgrade', 'downgrade', 'status', 'check_schema', 'quote_ident']
+           'SQLITE_PRAGMAS', 'SCHEMA_RE', 'Base', 'Bar', 'OrderRow', 'TradeRow', 'PositionRow', 'SignalRow',
+           'RiskEventRow', 'RunRow', 'KillSwitchRow', 'ParentOrderRow', 'shown_url', 'connect_error', 'db_errors',
+           'database_url', 'make_engine', 'alembic_config', 'upgrade', 'downgrade', 'status', 'check_schema',
+           'quote_ident']
 
 # %% ../../nbs/90_infra.db.ipynb #6aa6469c
 MONEY = Numeric(20, 8, asdecimal=True)
@@ -216,8 +217,10 @@ def database_url(url: str | None = None) -> str:
         url = str(u.set(database=str(path)))
     return url
 
+SQLITE_PRAGMAS = {"journal_mode": "WAL", "synchronous": "NORMAL"}  # a SQLite file's: a commit without a disk sync (see below)
+
 def make_engine(url: str | None = None, **kw) -> sa.Engine:
-    "An engine for `url` (default: the settings'); SQLite gets foreign keys on."
+    "An engine for `url` (default: the settings'); SQLite gets foreign keys on, and a file `SQLITE_PRAGMAS`."
     url = database_url(url)
     try:  # an unknown dialect or a driver that is not installed: one line naming it
         u = sa.engine.make_url(url)
@@ -228,7 +231,10 @@ def make_engine(url: str | None = None, **kw) -> sa.Engine:
     if eng.dialect.name == "sqlite":
         @sa.event.listens_for(eng, "connect")
         def _fk(dbapi_conn, _):
-            cur = dbapi_conn.cursor(); cur.execute("PRAGMA foreign_keys=ON"); cur.close()
+            cur = dbapi_conn.cursor(); cur.execute("PRAGMA foreign_keys=ON")
+            if u.database and u.database != ":memory:" and not u.database.startswith("file::memory:"):
+                for k, v in SQLITE_PRAGMAS.items(): cur.execute(f"PRAGMA {k}={v}")
+            cur.close()
     return eng
 
 # %% ../../nbs/90_infra.db.ipynb #7b4dd342

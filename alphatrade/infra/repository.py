@@ -4,7 +4,7 @@
 
 # %% ../../nbs/93_infra.repository.ipynb #04327fbd
 from __future__ import annotations
-import io
+import io, threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -34,6 +34,7 @@ class Database:
         if schema: kw.setdefault("connect_args", {})["options"] = f"-csearch_path={quote_ident(schema)}"
         self.engine = make_engine(url, **kw)
         self.dialect = self.engine.dialect.name
+        self._batch = threading.local()  # this thread's open batch (`batch`): its session
         if schema and self.dialect != "postgresql":
             self.engine.dispose()
             raise ConfigError(f"schema={schema!r}: schemas are for PostgreSQL; {self.dialect} has none")
@@ -44,11 +45,15 @@ class Database:
         return self
 
     @contextmanager
-    def session(self):
-        "A session in a transaction: committed on success, rolled back on any exception."
+    def session(self, durable: bool = False):  # inside a `batch`: commit the batch at the end of this block (a write-ahead row)
+        "A session in a transaction: committed on success, rolled back on any exception (inside this thread's `batch`: a block of the batch)."
+        if self._batch_session() is not None:
+            with self._in_batch(durable) as s: yield s
+            return
         with Session(self.engine, expire_on_commit=False) as s, s.begin():
             yield s
 
+    def _batch_session(self) -> Session | None: return getattr(getattr(self, "_batch", None), "s", None)
     def dispose(self): self.engine.dispose()
     def __repr__(self): return f"Database({self.engine.url.render_as_string(hide_password=True)!r}, schema={self.schema!r})"
 
@@ -71,6 +76,25 @@ def _order_from_row(r: OrderRow) -> Order:
     return Order(r.symbol, r.side, r.qty, r.type, r.time_in_force, r.limit_price, r.stop_price, r.client_order_id,
                  r.status, r.filled_qty, r.filled_avg_price, _utc(r.created_at), r.broker_order_id, r.tag)
 
+def _order_row(s: Session, coid: str) -> OrderRow | None:
+    "The row of order `coid`, locked for the transaction; inside a `batch`, from the batch's rows when it holds it (no query)."
+    rows = s.info.get("order_rows")  # only a batch's session has them: its rows, current (no one else writes them meanwhile)
+    r = rows.get(coid) if rows is not None else None
+    if r is None and rows is None: return s.scalar(sa.select(OrderRow).where(OrderRow.client_order_id == coid).with_for_update())
+    if r is None:  # not flushing the batch first: a row it changed or added is among its rows
+        with s.no_autoflush: r = s.scalar(sa.select(OrderRow).where(OrderRow.client_order_id == coid).with_for_update())
+        if r is not None: rows[coid] = r
+    return r
+
+def _keep_rows(s: Session, rows: list[OrderRow]):
+    "Inside a `batch`, remember new order rows for `_order_row`."
+    if (kept := s.info.get("order_rows")) is not None: kept.update((r.client_order_id, r) for r in rows)
+
+def _refuse_known(s: Session, ids: list[str]):
+    "`InvalidValueError` naming the ids of `ids` already written (checked before an insert: in a `batch`, a failed insert would undo the batch)."
+    known = list(s.scalars(sa.select(OrderRow.client_order_id).where(OrderRow.client_order_id.in_(ids))))
+    if known: raise InvalidValueError(f"orders.client_order_id: {known} already exist{'s' if len(known) == 1 else ''} (an order is written once)")
+
 class OrderRepository:
     "Orders: create (write-ahead), transition, find."
     def __init__(self, db: Database): self.db = db
@@ -84,7 +108,7 @@ class OrderRepository:
                        status=o.status.value, filled_qty=money(o.filled_qty, "orders.filled_qty"),
                        filled_avg_price=money(o.filled_avg_price, "orders.filled_avg_price"), tag=o.tag, created_at=at, updated_at=at, meta={})
         try:
-            with self.db.session() as s: s.add(row)
+            with self.db.session(durable=True) as s: _refuse_known(s, [o.client_order_id]); s.add(row); _keep_rows(s, [row])
         except IntegrityError:
             raise InvalidValueError(f"orders.client_order_id: {o.client_order_id!r} already exists (an order is written once)") from None
         return o.evolve(created_at=at)
@@ -97,19 +121,20 @@ class OrderRepository:
 
     def transition(self, client_order_id: str, status: OrderStatus | str, filled_qty=None, filled_avg_price=None,
                    broker_order_id: str | None = None, at: datetime | None = None) -> Order:
-        "Move an order to `status` (checked against the state machine), updating fills; all or nothing."
+        "Move an order to `status` (checked against the state machine), updating fills; all or nothing (submitted: committed at once, even in a `batch`)."
         status = OrderStatus(status)
-        with self.db.session() as s:
-            r = s.scalar(sa.select(OrderRow).where(OrderRow.client_order_id == client_order_id).with_for_update())
+        with self.db.session(durable=status is OrderStatus.SUBMITTED) as s:
+            r = _order_row(s, client_order_id)
             if r is None: raise KeyError(f"no order with client_order_id {client_order_id!r}")
             if not can_transition(r.status, status):
                 raise InvalidTransitionError(f"order {client_order_id}: {r.status} -> {status.value} is not allowed")
-            r.status = status.value
-            if filled_qty is not None: r.filled_qty = money(filled_qty, "orders.filled_qty")
-            if filled_avg_price is not None: r.filled_avg_price = money(filled_avg_price, "orders.filled_avg_price")
-            if broker_order_id is not None: r.broker_order_id = broker_order_id
-            r.updated_at = at or _now()
-            return _order_from_row(r)  # validates (filled_qty <= qty) before the commit
+            new = {"status": status.value, "updated_at": at or _now()}
+            if filled_qty is not None: new["filled_qty"] = money(filled_qty, "orders.filled_qty")
+            if filled_avg_price is not None: new["filled_avg_price"] = money(filled_avg_price, "orders.filled_avg_price")
+            if broker_order_id is not None: new["broker_order_id"] = broker_order_id
+            o = _order_from_row(r).evolve(**{k: (OrderStatus(v) if k == "status" else v) for k, v in new.items() if k != "updated_at"})  # validates (filled_qty <= qty) first
+            for k, v in new.items(): setattr(r, k, v)
+            return o
 
     def all(self, prefix: str | None = None) -> list[Order]:
         "Every order (those whose client order id starts with `prefix`), oldest first: a run's order book."
@@ -124,6 +149,14 @@ class OrderRepository:
             return [_order_from_row(r) for r in s.scalars(sa.select(OrderRow).where(OrderRow.status.in_(live)).order_by(OrderRow.id))]
 
 # %% ../../nbs/93_infra.repository.ipynb #d0bf9700
+def _fill_known(s: Session, fill_id: str) -> bool:
+    "Is a fill with id `fill_id` recorded (or, inside a `batch`, written by it)? Checked before the insert, without flushing the batch."
+    mine = s.info.get("fill_ids")
+    if mine is not None and fill_id in mine: return True
+    with s.no_autoflush: known = s.scalar(sa.select(TradeRow.id).where(TradeRow.fill_id == fill_id)) is not None
+    if mine is not None and not known: mine.add(fill_id)
+    return known
+
 class TradeRepository:
     "Fills; a fill with a broker execution id is recorded once, however often it is replayed."
     def __init__(self, db: Database): self.db = db
@@ -132,7 +165,9 @@ class TradeRepository:
         row = TradeRow(client_order_id=f.client_order_id, symbol=f.symbol, side=f.side.value, qty=money(f.qty, "trades.qty"),
                        price=money(f.price, "trades.price"), commission=money(f.commission, "trades.commission"), timestamp=f.timestamp, fill_id=fill_id)
         try:
-            with self.db.session() as s: s.add(row)
+            with self.db.session() as s:
+                if fill_id is not None and _fill_known(s, fill_id): return False
+                s.add(row)
         except IntegrityError as e:
             msg = str(e.orig).lower()
             if fill_id is not None and ("unique" in msg or "duplicate" in msg): return False
@@ -227,11 +262,11 @@ class KillSwitchRepository:
             if r is None: return {"active": False, "reason": "", "activated_at": None, "reset_by": None}
             return {"active": r.active, "reason": r.reason, "activated_at": r.activated_at and _utc(r.activated_at), "reset_by": r.reset_by}
     def activate(self, reason: str, at: datetime | None = None):
-        with self.db.session() as s: s.add(KillSwitchRow(run_id=self.run_id, active=True, reason=reason, activated_at=at or _now()))
+        with self.db.session(durable=True) as s: s.add(KillSwitchRow(run_id=self.run_id, active=True, reason=reason, activated_at=at or _now()))
     def reset(self, by: str, at: datetime | None = None):
         "Deactivate; `by` names who authorised it (required)."
         if not by or not by.strip(): raise InvalidValueError("kill_switch.reset_by: a reset needs the name of who authorised it")
-        with self.db.session() as s: s.add(KillSwitchRow(run_id=self.run_id, active=False, reason="reset", reset_by=by.strip(), reset_at=at or _now()))
+        with self.db.session(durable=True) as s: s.add(KillSwitchRow(run_id=self.run_id, active=False, reason="reset", reset_by=by.strip(), reset_at=at or _now()))
 
 # %% ../../nbs/93_infra.repository.ipynb #e044d992
 def engine_repositories(db: Database):
@@ -372,7 +407,39 @@ def create_many(self: OrderRepository, orders: list[Order], at: datetime | None 
                      filled_avg_price=money(o.filled_avg_price, "orders.filled_avg_price"), tag=o.tag, created_at=at, updated_at=at, meta={})
             for o in orders]  # the same row as `create`
     try:
-        with self.db.session() as s: s.add_all(rows)
+        with self.db.session(durable=True) as s: _refuse_known(s, [o.client_order_id for o in orders]); s.add_all(rows); _keep_rows(s, rows)
     except IntegrityError:
         raise InvalidValueError(f"orders.client_order_id: one of {[o.client_order_id for o in orders]} already exists (an order is written once)") from None
     return [o.evolve(created_at=at) for o in orders]
+
+# %% ../../nbs/93_infra.repository.ipynb #5e1d0a72
+@patch
+@contextmanager
+def batch(self: Database):
+    "This thread's writes in one transaction until the block ends, then committed (also when the block raises); inside one, a no-op."
+    if self._batch_session() is not None: yield self; return  # nested: the outer batch commits
+    if getattr(self, "_batch", None) is None: self._batch = threading.local()
+    s = self._batch.s = Session(self.engine, expire_on_commit=False, info={"order_rows": {}, "fill_ids": set()})
+    try: yield self
+    finally:
+        self._batch.s = None
+        try:
+            if s.in_transaction(): s.commit()
+        finally: s.close()
+
+@patch
+@contextmanager
+def _in_batch(self: Database, durable: bool):
+    "A block of this thread's batch: committed with the batch (now, with everything before it, when `durable`); flushed then, or by a query."
+    s = self._batch.s
+    before = set(s.new) | set(s.dirty)  # what earlier blocks left to flush
+    try: yield s
+    except BaseException:  # drop the block's own changes (none is flushed yet)
+        for o in [o for o in s.new if o not in before]: s.expunge(o)
+        for o in [o for o in s.dirty if o not in before]: s.expire(o)
+        raise
+    if durable:
+        try: s.commit()
+        except Exception:
+            s.rollback(); s.info["order_rows"].clear(); s.info["fill_ids"].clear()  # what the batch held is gone
+            raise
