@@ -24,19 +24,21 @@ def shared_data():
 
 @contextlib.contextmanager
 def _alphatrade_runner(env: dict, cwd: Path, tmp: Path):
-    """`run(argv) -> (rc, stdout, stderr)` of `alphatrade ARGV...` with this environment and working directory: each command
+    """`run(argv) -> (rc, stdout, stderr)` of `alphatrade ARGV...` with this environment and working directory (or those given to
+    `run(argv, cwd_, env_)`; the server imports with the first ones, so give it those the package should see): each command
     line in a process of its own, forked from tests/nb_forkserver.py --cli, which has imported the command's modules once
     (~3-4 s of CPU per line otherwise); ALPHATRADE_NB_FORK=0 starts `python -m alphatrade.apps.cli` for each instead."""
     if os.environ.get("ALPHATRADE_NB_FORK", "1") == "0":
-        def run(argv):
-            r = subprocess.run([*BIN, *argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+        def run(argv, cwd_=None, env_=None):
+            r = subprocess.run([*BIN, *argv], cwd=cwd_ or cwd, env=env_ or env, capture_output=True, text=True, timeout=900)
             return r.returncode, r.stdout, r.stderr
         yield run; return
     p = subprocess.Popen([sys.executable, str(ROOT / "tests" / "nb_forkserver.py"), "--cli"], cwd=cwd, env=env,
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    def run(argv):
+    def run(argv, cwd_=None, env_=None):
         out, err = tmp / "stdout.txt", tmp / "stderr.txt"
-        p.stdin.write(json.dumps({"argv": argv, "out": str(out), "err": str(err), "env": env, "cwd": str(cwd)}) + "\n"); p.stdin.flush()
+        req = {"argv": argv, "out": str(out), "err": str(err), "env": dict(env_ or env), "cwd": str(cwd_ or cwd)}
+        p.stdin.write(json.dumps(req) + "\n"); p.stdin.flush()
         line = p.stdout.readline()
         assert line, f"the command fork server died (exit {p.poll()})"
         return json.loads(line)["rc"], out.read_text(errors="replace"), err.read_text(errors="replace")
@@ -48,6 +50,18 @@ def _alphatrade_runner(env: dict, cwd: Path, tmp: Path):
 def alphatrade_runner():
     "`with alphatrade_runner(env, cwd, tmp) as run: rc, out, err = run(argv)`: many `alphatrade` command lines without paying the imports each time."
     return _alphatrade_runner
+
+
+@pytest.fixture(scope="session")
+def alphatrade_cli(tmp_path_factory):
+    """`alphatrade_cli(*args, cwd=None, env=None) -> CompletedProcess` of `alphatrade ARGS...` (default: this process's working
+    directory and environment), each in a process of its own forked from one server per pytest worker (`_alphatrade_runner`).
+    Tests of the console script itself (tests/test_cli.py, test_secrets.py, test_bad_input.py, ...) start real processes."""
+    with _alphatrade_runner(dict(os.environ), Path.cwd(), tmp_path_factory.mktemp("cli")) as run:
+        def cli(*args, cwd=None, env=None):
+            argv = [str(a) for a in args]
+            return subprocess.CompletedProcess([*BIN, *argv], *run(argv, cwd, env))
+        yield cli
 
 
 # Persistence runs on BOTH engines: a SQLite file and the real PostgreSQL server (127.0.0.1:5432, database `test`).
