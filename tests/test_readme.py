@@ -1,6 +1,6 @@
 """The README's command lines, run as written, in order, on a fresh project folder: the quickstart cannot drift (each line
 through the console script's entry point in a process of its own, forked from a server that has imported it once:
-conftest's `alphatrade_runner`; `--version` and the date errors below start the real command).
+conftest's `alphatrade_runner`; `--version` below starts the real command).
 
 Also: every option of every command has a help text, and dates are YYYY-MM-DD only (one line naming the option)."""
 import argparse
@@ -102,8 +102,8 @@ def test_version():
     (["backtest", "--strategy", "momentum", "--start", "2025-08-01", "--end", "13-08-2025"], "--end"),
     (["train", "--model", "lightgbm", "--start", "2025/06/02", "--end", "2025-07-31"], "--start"),
 ])
-def test_dates_are_yyyy_mm_dd_only(args, option, tmp_path):
-    r = subprocess.run([*BIN, *args], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+def test_dates_are_yyyy_mm_dd_only(args, option, tmp_path, alphatrade_cli):
+    r = alphatrade_cli(*args, cwd=tmp_path)
     assert r.returncode != 0
     err = (r.stderr.strip() or r.stdout.strip()).splitlines()
     assert len(err) == 1, r.stderr
