@@ -46,15 +46,7 @@ STRATEGIES = {"ma_crossover": lambda p: MACrossover(), "momentum": lambda p: Mom
               "mean_reversion": lambda p: MeanReversionStrategy(), "ml": lambda p: _ml(p, TRADE_FROM)}
 
 
-class SharedMarkets(NullSpec):
-    """NullSpec whose market of a seed is generated once and shared by every strategy and the planted edge (`market(seed)` is
-    deterministic; the engine and the strategies do not write into a panel): 16 markets instead of 80, the same runs."""
-    def market(self, seed: int):
-        if seed not in _MARKETS: _MARKETS[seed] = NullSpec.market(self, seed)
-        return _MARKETS[seed]
-
-_MARKETS = {}
-NULL = SharedMarkets()  # 16 seeds x 11 months of 8 symbols: 14.7 years per strategy
+NULL = NullSpec()  # 16 seeds x 11 months of 8 symbols: 14.7 years per strategy
 NULL_STRATEGIES = {name: (lambda p, t, name=name: _ml(p, t) if name == "ml" else STRATEGIES[name](p)) for name in STRATEGIES}
 
 
@@ -138,15 +130,9 @@ def test_backtest_real_64(real_panel, spy, tmp_path, name):
     print(f"real 64 {name}: {r}")
 
 
-@pytest.fixture(scope="module")
-def synthetic_panel():
-    "The synthetic market (47 symbols, six months), generated once for the four strategies."
-    return panel_from_bars(generate_market(seed=42, start="2025-01-02", end="2025-06-30"), sectors=load_universe())
-
-
 @pytest.mark.parametrize("name", list(STRATEGIES))
-def test_backtest_synthetic(synthetic_panel, tmp_path, name):
-    p = synthetic_panel
+def test_backtest_synthetic(tmp_path, name):
+    p = panel_from_bars(generate_market(seed=42, start="2025-01-02", end="2025-06-30"), sectors=load_universe())
     strat = _ml(p, "2025-02-03") if name == "ml" else STRATEGIES[name](p)
     r = run_backtest(p, strat, start="2025-02-03", monitor=MonitorConfig(max_consecutive_losses=50))
     _check_run(r, tmp_path, name)
