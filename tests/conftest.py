@@ -115,7 +115,7 @@ GROUPED = {"test_approval.py", "test_backtest.py", "test_bad_input.py", "test_do
 # The longest work units, longest first (seconds measured alone with `pytest --durations`, on a loaded machine): they start
 # first, so that the run does not end waiting on one of them while the other worker is idle. Then the other grouped modules
 # (most tests first), then every other test in collection order. A node id prefix names a module or a test.
-SLOW_FIRST = ("tests/test_backtest.py",  # ~300 s before the shared markets: the null test (16 seeds x 4 strategies, the planted edge)
+SLOW_FIRST = ("tests/test_backtest.py",  # 100-300 s: the null test (16 seeds x 4 strategies and the planted edge: 80 backtests)
               "tests/test_notebooks.py::test_notebook[83_backtest.optimized.ipynb]",  # ~166 s: 56 look-ahead cuts of the optimisers
               "tests/test_readme.py::test_readme_command_lines_run_verbatim",  # ~127 s: the README's 20 command lines
               "tests/test_docs.py",  # ~115 s: the docs site
