@@ -11,6 +11,13 @@ next notebook: the child exits.
 
 Protocol: one JSON line per request on stdin {"nb", "flags", "root", "out", "err", "env", "cwd"}, one JSON line per
 answer on stdout {"rc"}. EOF on stdin stops the server. Used by tests/test_notebooks.py; not a library feature.
+
+`nb_forkserver.py --cli`: the same for `alphatrade` command lines (tests/test_readme.py). A request {"argv", "out", "err",
+"env", "cwd"} runs `alphatrade ARGV...` in a forked child as `python -m alphatrade.apps.cli ARGV...` would (the console
+script's entry point `alphatrade.apps.cli:main`, sys.argv, exit code), from a server that has imported the command's
+modules once (~3-4 s of CPU per command line otherwise). Start this server with the environment and working directory the
+command lines run with: what the package reads at import time is then what a fresh process would read. No command runs
+in the server; each child exits. (Tests of the console script itself, e.g. `--version`, still start real processes.)
 """
 import json, os, sys
 
@@ -38,10 +45,33 @@ def _child(req: dict) -> int:
     return 0 if ok else 1
 
 
+CLI_PRELOAD = ("alphatrade.apps.cli", "torch", "gymnasium", "stable_baselines3.common.vec_env")  # what every command imports:
+# the parser lists the model families, whose registry imports the policies (torch: imported only, no thread pool started)
+
+
+def _cli_child(req: dict) -> int:
+    "In the forked child: become `python -m alphatrade.apps.cli ARGV...`, run the command, return its exit code."
+    import random, types
+    null = os.open(os.devnull, os.O_RDONLY); os.dup2(null, 0); os.close(null)
+    for fd, path in ((1, req["out"]), (2, req["err"])):
+        f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644); os.dup2(f, fd); os.close(f)
+    os.environ.clear(); os.environ.update(req["env"])
+    os.chdir(req["cwd"])
+    import alphatrade.apps.cli as cli
+    sys.argv = [cli.__file__, *req["argv"]]  # as `python -m` sets it
+    sys.path[0] = req["cwd"]  # `python -m`: the working directory first
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    random.seed()
+    import numpy as np; np.random.seed()
+    return cli.main(req["argv"])
+
+
 def _run_child(req: dict):
     code = 1
-    try: code = _child(req)
-    except SystemExit as e: code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    try: code = _cli_child(req) if "argv" in req else _child(req); code = 0 if code is None else code
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if e.code is not None and not isinstance(e.code, int): print(e.code, file=sys.stderr)  # as the interpreter does
     except BaseException:
         import traceback; traceback.print_exc()
     finally:
@@ -54,7 +84,7 @@ def _run_child(req: dict):
 
 
 def main():
-    for m in PRELOAD: __import__(m)
+    for m in PRELOAD + (CLI_PRELOAD if "--cli" in sys.argv[1:] else ()): __import__(m)
     proto_out = os.fdopen(os.dup(1), "w", buffering=1)
     for line in sys.stdin:
         req = json.loads(line)

@@ -1,4 +1,4 @@
-"""`alphatrade backtest` as a user runs it: the installed console script in a subprocess, real files."""
+"""`alphatrade backtest` as a user runs it: the command line through its entry point, each in a process of its own (conftest.alphatrade_cli), real files."""
 import json
 import math
 import os
@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = [sys.executable, "-m", "alphatrade.apps.cli"]  # the `alphatrade` command (console script alphatrade.apps.cli:main)
@@ -15,8 +16,14 @@ OUTPUTS = ("equity.parquet", "fills.parquet", "trades.parquet", "orders.parquet"
            "metrics.json", "config.json", "command.json", "tearsheet.png")
 
 
-def cli(*args):
-    return subprocess.run([*BIN, *map(str, args)], capture_output=True, text=True, cwd=ROOT, timeout=600)
+cli = None  # `alphatrade ARGS...` -> CompletedProcess: conftest's alphatrade_cli (a process of its own per command line, forked
+# from a server that imported the command once), bound before each test
+
+
+@pytest.fixture(autouse=True)
+def _bind_cli(alphatrade_cli):
+    global cli
+    cli = lambda *args: alphatrade_cli(*args, cwd=ROOT)
 
 
 def _saved(out: Path) -> dict:

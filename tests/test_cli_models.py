@@ -1,4 +1,4 @@
-"""`alphatrade models ls|show` as a user runs it: the installed console script in a subprocess, a real registry folder."""
+"""`alphatrade models ls|show` as a user runs it: the command line through its entry point, each in a process of its own (conftest.alphatrade_cli), a real registry folder."""
 import json
 import shutil
 import subprocess
@@ -16,8 +16,14 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = [sys.executable, "-m", "alphatrade.apps.cli"]  # the `alphatrade` command (console script alphatrade.apps.cli:main)
 
 
-def cli(*args):
-    return subprocess.run([*BIN, *map(str, args)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+cli = None  # `alphatrade ARGS...` -> CompletedProcess: conftest's alphatrade_cli (a process of its own per command line, forked
+# from a server that imported the command once), bound before each test
+
+
+@pytest.fixture(autouse=True)
+def _bind_cli(alphatrade_cli):
+    global cli
+    cli = lambda *args: alphatrade_cli(*args, cwd=ROOT)
 
 
 @register_model

@@ -1,4 +1,4 @@
-"""Bring your own data (issue 16): bar files as outside sources write them, imported through the `alphatrade` CLI (a real
+"""Bring your own data (issue 16): bar files as outside sources write them, imported through the `alphatrade` CLI (its own
 process, real files, the real store), each giving the right bars or one clear error naming file, line and column.
 The expected bars are the shipped real sample (data/sample), read with pandas, not with the code under test."""
 import os
@@ -18,8 +18,14 @@ NY = "America/New_York"
 OHLCV = ["open", "high", "low", "close", "volume"]
 
 
-def cli(*args):
-    return subprocess.run([*BIN, *map(str, args)], capture_output=True, text=True, timeout=600)
+cli = None  # `alphatrade ARGS...` -> CompletedProcess: conftest's alphatrade_cli (a process of its own per command line, forked
+# from a server that imported the command once), bound before each test
+
+
+@pytest.fixture(autouse=True)
+def _bind_cli(alphatrade_cli):
+    global cli
+    cli = lambda *args: alphatrade_cli(*args, cwd=None)
 
 
 @pytest.fixture(scope="module")

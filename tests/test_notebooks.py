@@ -43,7 +43,7 @@ def test_there_are_notebooks():
     assert len(NOTEBOOKS) >= 5, f"expected the notebooks under {NBS}, found {NOTEBOOKS}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # one per pytest worker for the whole run, however its tests interleave with other modules
 def forkserver():
     "tests/nb_forkserver.py in a process of its own (None when ALPHATRADE_NB_FORK=0): `run(nb, flags, tmp)` -> (rc, stdout, stderr)."
     if os.environ.get("ALPHATRADE_NB_FORK", "1") == "0": yield None; return

@@ -1,6 +1,6 @@
 """Sweeps and walk-forward optimisation (research.optimize) as a user meets them: the deflated Sharpe ratio against the
 paper's worked example, computed here by hand (no scipy); `alphatrade optimize` and `alphatrade run optimize` end to end
-through the real console script, into run folders with provenance."""
+through the command's entry point (each in a process of its own: conftest.alphatrade_cli), into run folders with provenance."""
 import json, math, os, subprocess, sys
 from pathlib import Path
 from statistics import NormalDist
@@ -58,8 +58,8 @@ def _check_folder(d: Path, trials: int):
     return m
 
 
-def test_optimize_command(tmp_path):
-    p = subprocess.run([*CLI, "optimize", *SMALL, "--out", tmp_path / "opt"], cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=900)
+def test_optimize_command(tmp_path, alphatrade_cli):
+    p = alphatrade_cli("optimize", *SMALL, "--out", tmp_path / "opt", cwd=ROOT, env=_env(tmp_path))
     assert p.returncode == 0, p.stderr
     assert "4 trials" in p.stdout and "deflated Sharpe" in p.stdout and "confirming event-driven run" in p.stdout
     m = _check_folder(tmp_path / "opt", 4)
@@ -68,24 +68,23 @@ def test_optimize_command(tmp_path):
     assert m["confirm_n_fills"] == m["vectorized_orders"] and abs(m["confirm_total_return"] - m["vectorized_total_return"]) < 1e-3
 
 
-def test_optimize_command_with_the_settings_limits(tmp_path):
+def test_optimize_command_with_the_settings_limits(tmp_path, alphatrade_cli):
     "--limits settings: the settings' risk limits and default costs; the rules the vectorised path does not model are printed."
-    p = subprocess.run([*CLI, "optimize", *SMALL, "--limits", "settings", "--out", tmp_path / "opt"], cwd=ROOT, env=_env(tmp_path),
-                       capture_output=True, text=True, timeout=900)
+    p = alphatrade_cli("optimize", *SMALL, "--limits", "settings", "--out", tmp_path / "opt", cwd=ROOT, env=_env(tmp_path))
     assert p.returncode == 0, p.stderr
     assert "not modelled on the vectorised path: square-root impact" in p.stdout and "kill switch" in p.stdout
     assert "limits: settings" in (tmp_path / "opt" / "params.yaml").read_text()
 
 
-def test_optimize_command_refuses_bad_input(tmp_path):
-    p = subprocess.run([*CLI, "optimize", *SMALL, "--grid", "window=3"], cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+def test_optimize_command_refuses_bad_input(tmp_path, alphatrade_cli):
+    p = alphatrade_cli("optimize", *SMALL, "--grid", "window=3", cwd=ROOT, env=_env(tmp_path))
     assert p.returncode == 2 and "window" in p.stderr and "Traceback" not in p.stderr
 
 
-def test_optimize_pipeline(tmp_path):
+def test_optimize_pipeline(tmp_path, alphatrade_cli):
     params = ["-p", "start", "2025-03-03", "-p", "end", "2025-04-30", "-p", "data", "synthetic", "-p", "symbols", "AAPL,MSFT,JPM,XOM,CAT,COST",
               "-p", "grid", "{fast: [5, 13], slow: [26, 52]}", "-p", "train", "15", "-p", "test", "5"]
-    p = subprocess.run([*CLI, "run", "optimize", *params, "--no-db"], cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=900)
+    p = alphatrade_cli("run", "optimize", *params, "--no-db", cwd=ROOT, env=_env(tmp_path))
     assert p.returncode == 0, p.stdout + p.stderr
     (d,) = list((tmp_path / "runs").iterdir())
     _check_folder(d, 4)

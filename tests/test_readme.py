@@ -1,4 +1,6 @@
-"""The README's command lines, run as written, in order, on a fresh project folder: the quickstart cannot drift.
+"""The README's command lines, run as written, in order, on a fresh project folder: the quickstart cannot drift (each line
+through the console script's entry point in a process of its own, forked from a server that has imported it once:
+conftest's `alphatrade_runner`; `--version` below starts the real command).
 
 Also: every option of every command has a help text, and dates are YYYY-MM-DD only (one line naming the option)."""
 import argparse
@@ -60,17 +62,18 @@ def fresh_project(tmp: Path) -> Path:
     return p
 
 
-def test_readme_command_lines_run_verbatim(tmp_path):
+def test_readme_command_lines_run_verbatim(tmp_path, alphatrade_runner):
     proj = fresh_project(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ALPHATRADE_", "APCA_"))}
     env.update(ALPHATRADE_SHARED_DATA=str(tmp_path / "no-shared-data"), MPLBACKEND="Agg",  # as on a fresh clone: the sample
                PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     ran = []
-    for cmd in LINES:
-        if skipped(cmd): continue
-        r = subprocess.run([*BIN, *shlex.split(cmd)[1:]], cwd=proj, env=env, capture_output=True, text=True, timeout=900)
-        assert r.returncode == 0, f"README line failed (exit {r.returncode}): {cmd}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
-        ran.append(cmd)
+    with alphatrade_runner(env, proj, tmp_path) as run:
+        for cmd in LINES:
+            if skipped(cmd): continue
+            rc, out, err = run(shlex.split(cmd)[1:])
+            assert rc == 0, f"README line failed (exit {rc}): {cmd}\n{out[-3000:]}\n{err[-3000:]}"
+            ran.append(cmd)
     assert (proj / "data" / "real").is_dir() and (proj / "data" / "synthetic").is_dir()  # the two stores of the data folder
     assert len(ran) == len(LINES) - len(BY_DESIGN)
 
@@ -99,8 +102,8 @@ def test_version():
     (["backtest", "--strategy", "momentum", "--start", "2025-08-01", "--end", "13-08-2025"], "--end"),
     (["train", "--model", "lightgbm", "--start", "2025/06/02", "--end", "2025-07-31"], "--start"),
 ])
-def test_dates_are_yyyy_mm_dd_only(args, option, tmp_path):
-    r = subprocess.run([*BIN, *args], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+def test_dates_are_yyyy_mm_dd_only(args, option, tmp_path, alphatrade_cli):
+    r = alphatrade_cli(*args, cwd=tmp_path)
     assert r.returncode != 0
     err = (r.stderr.strip() or r.stdout.strip()).splitlines()
     assert len(err) == 1, r.stderr

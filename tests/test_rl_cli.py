@@ -25,8 +25,14 @@ ENV = EnvConfig(features=("ret_1", "ret_4"), observe_weights=False, episode_bars
 AGENT = AgentConfig(algo="ppo", steps=512, n_steps=128, net_arch=(16,), log_std_init=0.0, seed=3)  # untrained, but a real saved policy
 
 
-def cli(*args, timeout=600):
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=ROOT, timeout=timeout)
+cli = None  # `alphatrade ARGS...` -> CompletedProcess: conftest's alphatrade_cli (a process of its own per command line, forked
+# from a server that imported the command once), bound before each test
+
+
+@pytest.fixture(autouse=True)
+def _bind_cli(alphatrade_cli):
+    global cli
+    cli = lambda *args, timeout=None: alphatrade_cli(*args, cwd=ROOT)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Research runs end to end through the real `alphatrade` console script: papermill pipelines into run folders,
+"""Research runs end to end through the `alphatrade` command (its entry point, each line in a process of its own): papermill pipelines into run folders,
 reproducibility (same inputs -> same metrics.json bytes and trades; one parameter changed -> other provenance),
 a failed run, `runs ls/show/compare`, the database's runs table, and train -> ml backtest -> report."""
 import json, os, re, subprocess, sys
@@ -15,15 +15,17 @@ BT = ["-p", "strategy", "momentum", "-p", "symbols", SYMS, "-p", "start", "2025-
 
 
 @pytest.fixture(scope="module")
-def where(tmp_path_factory):
+def where(tmp_path_factory, alphatrade_runner):
+    "The `alphatrade` command (each line in a process of its own: conftest's `alphatrade_runner`) with runs and database in a fresh folder."
     d = tmp_path_factory.mktemp("runs")
     env = os.environ | {"PYTHONPATH": str(ROOT), "ALPHATRADE_APP__RUNS_DIR": str(d / "runs"),
                         "ALPHATRADE_DATABASE__URL": f"sqlite:///{d}/runs.db", "MPLBACKEND": "Agg"}
-    def run(*argv, check=True):
-        p = subprocess.run([*CLI, *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-        if check: assert p.returncode == 0, f"alphatrade {' '.join(argv)} -> {p.returncode}\n{p.stdout}\n{p.stderr}"
-        return p
-    return d, run
+    with alphatrade_runner(env, ROOT, d) as cli:
+        def run(*argv, check=True):
+            p = subprocess.CompletedProcess([*CLI, *argv], *cli(list(argv)))
+            if check: assert p.returncode == 0, f"alphatrade {' '.join(argv)} -> {p.returncode}\n{p.stdout}\n{p.stderr}"
+            return p
+        yield d, run
 
 
 def _run_id(out: str) -> str:
