@@ -19,7 +19,7 @@ from . import provenance, runs
 
 # %% auto #0
 __all__ = ['PreparedTraining', 'prepare_train', 'fit_model', 'importance_figure', 'TrainRun', 'run_train_spec', 'parse_params',
-           'spec_from_args', 'cmd_train', 'cmd_models', 'add_train_parser', 'add_models_parser']
+           'spec_from_args', 'cmd_train', 'cmd_models', 'LazyChoices', 'add_train_parser', 'add_models_parser']
 
 # %% ../../nbs/95h_apps.train.ipynb #4b3773c4
 @dataclass(frozen=True, kw_only=True)
@@ -146,13 +146,19 @@ def cmd_models(args) -> int:
         return 1
 
 # %% ../../nbs/95h_apps.train.ipynb #bdd792c5
+class LazyChoices:
+    "argparse `choices` read from a registry only when used: `in` while parsing, the list in an error or in `%(choices)s` help."
+    def __init__(self, registry): self.registry = registry
+    def __contains__(self, k): return k in self.registry
+    def __iter__(self): return iter(sorted(self.registry))
+
 def add_train_parser(sub):
     "The `train` subcommand."
     from alphatrade.models.classical import MODELS
     t = sub.add_parser("train", help="walk-forward train a model and register it",
         description="Walk-forward train a model family on a label over synthetic, real or stored bars, print the fold table and the "
                     "out-of-sample IC, and register the model refitted on the whole window (models/<name>/<version>/).")
-    t.add_argument("--model", required=True, choices=sorted(MODELS), help="the model family")
+    t.add_argument("--model", required=True, choices=LazyChoices(MODELS), metavar="FAMILY", help="the model family: %(choices)s")
     add_source_options(t, window="training")  # the bars: the same options as backtest and sim serve
     t.add_argument("--label", default="fwd_ret_1", help="the label (default fwd_ret_1; see features.labels.LABELS)")
     t.add_argument("--features", help="comma-separated feature names (default: models.training.DEFAULT_FEATURES)")
