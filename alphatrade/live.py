@@ -96,7 +96,7 @@ class LiveDaemon:
         self.latencies: list[float] = []  # seconds: a step's last bar in -> its orders submitted
         self.decisions: list[tuple] = []  # (bar start, symbols sent)
         self.timings: list[tuple] = []  # (bar start, bars, seconds waiting after the last bar, in sync, in the engine, orders sent)
-        self._pending: dict = {}; self._arrived: dict = {}; self._timers: dict = {}
+        self._pending: dict = {}; self._arrived: dict = {}; self._timers: dict = {}; self._gap_checked = None
         self._stop: asyncio.Event | None = None; self._loop = None; self._tasks = []; self._streams: AlpacaStreams | None = None
         self._checked_until = None; self._stale_since = None; self._busy = False; self._replay_done = False
         self.url = None; self._health: HealthServer | None = None  # where /health and /metrics are served
@@ -204,9 +204,10 @@ def take(self: LiveDaemon, t: pd.Timestamp, symbol: str, row: tuple):
 
 @patch
 def _fill_gap(self: LiveDaemon, t: pd.Timestamp):
-    "Steps between the last decided one and `t` that the stream never delivered: fetch and decide them first."
-    if self.last_step is None or t - self.last_step <= self.bar: return
+    "Steps between the last decided one and `t` that the stream never delivered: fetch and decide them first (once per gap: the other bars of step `t` find it checked)."
+    if self.last_step is None or t - self.last_step <= self.bar or self._gap_checked == (self.last_step, t): return
     got = self._rest_bars(self.last_step + pd.Timedelta(seconds=1), t - pd.Timedelta(seconds=1))
+    self._gap_checked = (self.last_step, t)  # after a night, the first bar of the morning asks; its 46 neighbours do not ask again
     for t0 in sorted(got):
         if t0 <= self.last_step or t0 >= t: continue
         self.metrics.backfilled.inc(len(got[t0]))

@@ -204,8 +204,13 @@ def test_parity_builtin(shared_data, tmp_path, name):
     hundredth of a cent, bar) and final positions. (ma_crossover: the 64-stock week above, and the minute-stream run below.)"""
     first, last, floor = BUILTIN_RUNS[name]
     panel, start = real_panel(shared_data, first, last, SYMBOLS20)
-    orders, fills, pos, dmn, _ = sim_run(panel, start, builtin_strategy(name), tmp_path, name)
+    orders, fills, pos, dmn, sim = sim_run(panel, start, builtin_strategy(name), tmp_path, name)
     bt = backtest(panel, start, builtin_strategy(name))
+    # REST bars: the warm-up's, then one look per night for bars the stream missed, not one per symbol at each morning's first step
+    nights = len(set(panel.between(start).timestamps.tz_convert("America/New_York").date)) - 1
+    gets = [r for r in sim.rest.requests if r[:2] == ("GET", "/v2/stocks/bars")]
+    print(f"REST bar requests: {len(gets)} over {nights} nights")
+    assert nights >= 2 and len(gets) <= 2 * (1 + nights), (len(gets), nights)  # was 20 more per night (one per symbol)
     print(f"\nparity {name}: daemon {len(orders)} orders, {len(fills)} fills, {len(pos)} positions; backtest {len(bt.orders)} orders, {len(bt.fills)} fills")
     assert len(bt.orders) >= floor and len(bt.fills) >= floor, f"too few orders ({len(bt.orders)}) for the comparison to mean something"
     assert dmn.steps == len(panel.between(start))
