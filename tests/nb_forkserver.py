@@ -27,42 +27,38 @@ PRELOAD = ("nbdev.test", "execnb.shell", "fastcore.test", "IPython", "numpy", "p
 # import; not torch, LightGBM or CatBoost, whose thread pools must not be forked)
 
 
-def _child(req: dict) -> int:
-    "In the forked child: become a fresh `python -c` process, run the notebook's tests as RUN_ONE does, return the exit code."
-    import pathlib, random, types
-    null = os.open(os.devnull, os.O_RDONLY); os.dup2(null, 0); os.close(null)
-    for fd, path in ((1, req["out"]), (2, req["err"])):
-        f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644); os.dup2(f, fd); os.close(f)
-    os.environ.clear(); os.environ.update(req["env"])
-    os.chdir(req["cwd"])
-    sys.argv = ["-c", req["nb"], req["flags"], req["root"]]
-    sys.path[0] = ""  # `python -c`: the working directory first (the server had tests/ there)
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    random.seed()
-    import numpy as np; np.random.seed()
-    import nbdev.test as t
-    ok, _ = t.test_nb(pathlib.Path(req["nb"]), skip_flags=["slow"], force_flags=req["flags"].split(), basepath=req["root"])
-    return 0 if ok else 1
-
-
-CLI_PRELOAD = ("alphatrade.apps.cli", "torch", "gymnasium", "stable_baselines3.common.vec_env")  # what every command imports:
-# the parser lists the model families, whose registry imports the policies (torch: imported only, no thread pool started)
-
-
-def _cli_child(req: dict) -> int:
-    "In the forked child: become `python -m alphatrade.apps.cli ARGV...`, run the command, return its exit code."
+def _fresh(req: dict, argv: list, path0: str):
+    "In a forked child: stdin from /dev/null, stdout and stderr to the request's files, its environment, folder, argv and sys.path[0], a new __main__ and fresh random seeds."
     import random, types
     null = os.open(os.devnull, os.O_RDONLY); os.dup2(null, 0); os.close(null)
     for fd, path in ((1, req["out"]), (2, req["err"])):
         f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644); os.dup2(f, fd); os.close(f)
     os.environ.clear(); os.environ.update(req["env"])
     os.chdir(req["cwd"])
-    import alphatrade.apps.cli as cli
-    sys.argv = [cli.__file__, *req["argv"]]  # as `python -m` sets it
-    sys.path[0] = req["cwd"]  # `python -m`: the working directory first
+    sys.argv = argv
+    sys.path[0] = path0
     sys.modules["__main__"] = types.ModuleType("__main__")
     random.seed()
     import numpy as np; np.random.seed()
+
+
+def _child(req: dict) -> int:
+    "In the forked child: become a fresh `python -c` process, run the notebook's tests as RUN_ONE does, return the exit code."
+    import pathlib
+    _fresh(req, ["-c", req["nb"], req["flags"], req["root"]], "")  # `python -c`: the working directory first (the server had tests/ there)
+    import nbdev.test as t
+    ok, _ = t.test_nb(pathlib.Path(req["nb"]), skip_flags=["slow"], force_flags=req["flags"].split(), basepath=req["root"])
+    return 0 if ok else 1
+
+
+CLI_PRELOAD = ("alphatrade.apps.cli", "torch", "gymnasium", "stable_baselines3.common.vec_env")  # the CLI, and what its model
+# commands import (the policies' torch and SB3: imported only, no thread pool started)
+
+
+def _cli_child(req: dict) -> int:
+    "In the forked child: become `python -m alphatrade.apps.cli ARGV...`, run the command, return its exit code."
+    import alphatrade.apps.cli as cli
+    _fresh(req, [cli.__file__, *req["argv"]], req["cwd"])  # as `python -m` sets argv, and the working directory first
     return cli.main(req["argv"])
 
 
