@@ -12,11 +12,13 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 REGISTRY: dict = {}
+MAX_REPEAT: dict = {}  # name -> most runs worth making (a benchmark of minutes, such as the test suite: 1)
 
 
-def benchmark(name: str):
+def benchmark(name: str, repeat: int | None = None):
     def deco(f):
         REGISTRY[name] = f
+        if repeat is not None: MAX_REPEAT[name] = repeat
         return f
     return deco
 
@@ -69,7 +71,7 @@ def main(argv=None):
     results.setdefault("benchmarks", {})
     for n in names:
         runs = []
-        for i in range(a.repeat):
+        for i in range(min(a.repeat, MAX_REPEAT.get(n, a.repeat))):
             p = subprocess.run([sys.executable, str(BENCH / "run.py"), "--one", n], capture_output=True, text=True, cwd=ROOT)
             if p.returncode != 0:
                 sys.stderr.write(p.stderr); raise SystemExit(f"benchmark {n} failed")
