@@ -19,8 +19,9 @@ SMALL = {"xgboost": dict(n_estimators=60, n_jobs=1), "lightgbm": dict(n_estimato
          **TINY_POLICY}  # PPO and A2C: 20k one-step episodes, seconds
 
 # The round trip is plumbing, not skill (save, load, the same predictions; the same training gives the same bytes): its
-# networks train 2 epochs and its policies 2 evaluation chunks of 1000 steps, which runs every stage of their training
-# (epochs, chunks, keeping the best chunk); the conformance cases above keep the training that learns (ic > 0.3).
+# networks train 2 epochs and its policies 2 chunks of 1000 steps, which runs every stage of their training without a
+# validation set (the round trip gives none); the conformance cases above keep the training that learns (ic > 0.3) and
+# the validation set (early stopping, the best chunk kept).
 ROUND_TRIP = {**SMALL, **{fam: dict(epochs=2, lr=3e-3, **cfg) for fam, cfg in TINY.items()},
               **{fam: dict(steps=2_000, eval_every=1_000) for fam in TINY_POLICY}}
 
