@@ -62,7 +62,9 @@ def sequence_market():
 
 @pytest.fixture(scope="module")
 def lightgbm_on_the_row(sequence_market):
-    return _walk(sequence_market, "lightgbm", ["ret_1"], n_estimators=200, num_leaves=8, min_child_samples=200)
+    # one thread: make test's two workers share two cores, where LightGBM's second OpenMP thread mostly spins waiting for
+    # one (the same trees: 0.2 s of CPU on one thread, 8-10 s on two on a loaded machine)
+    return _walk(sequence_market, "lightgbm", ["ret_1"], n_estimators=200, num_leaves=8, min_child_samples=200, n_jobs=1)
 
 
 def test_lightgbm_cannot_see_the_sequence_pattern(lightgbm_on_the_row):
@@ -82,7 +84,7 @@ def test_sequence_models_beat_lightgbm_on_the_sequence_pattern(family, sequence_
 @pytest.mark.parametrize("family", ["lstm", "tcn", "transformer", "catboost"])
 def test_no_model_finds_an_edge_on_the_null_market(family):
     p = _market(0.0, seed=9)
-    r = _walk(p, family, WINDOW, folds=2, **(dict(n_estimators=150) if family == "catboost" else _net(family)))
+    r = _walk(p, family, WINDOW, folds=2, **(dict(n_estimators=150, thread_count=1) if family == "catboost" else _net(family)))
     s = r.summary
     print(f"null market, {family}: oos IC {s['ic']:.4f} (t {s['ic_t']:.2f}), rank IC {s['rank_ic']:.4f}, {s['bars']} bars")
     assert abs(s["ic_t"]) < 3 and abs(s["rank_ic_t"]) < 3, s

@@ -23,7 +23,8 @@ from alphatrade.models.train import train_model
 # below can express it: the point is to test the training machinery (alignment, purging, early stopping, stitching),
 # not whether a feature library happens to contain the signal.
 FEATURES = ["ret_1", "zscore_ret_130", "vol_26", "ret_4", "rsi_14", "tod_sin"]  # the last three carry nothing planted
-LGBM = dict(n_estimators=300, num_leaves=4, min_child_samples=2000, learning_rate=0.05)
+# n_jobs=1: make test's two workers share two cores, where LightGBM's second OpenMP thread mostly spins waiting for one
+LGBM = dict(n_estimators=300, num_leaves=4, min_child_samples=2000, learning_rate=0.05, n_jobs=1)
 
 
 def _market(planted, seed):
@@ -96,7 +97,7 @@ def test_same_seed_same_predictions_and_artifact(tmp_path):
     runs = []
     for i, seed in enumerate((5, 5, 6)):
         res, rec = train_model("lightgbm", p, FEATURES, n_folds=4, seed=seed, registry=ModelRegistry(tmp_path / f"reg{i}"),
-                               n_estimators=60, num_leaves=4, min_child_samples=500)
+                               n_estimators=60, num_leaves=4, min_child_samples=500, n_jobs=1)
         runs.append((res, rec))
     (a, ra), (b, rb), (c, rc) = runs
     np.testing.assert_array_equal(a.oos, b.oos)
