@@ -2,6 +2,9 @@
 imports (pandas, SQLAlchemy, exchange_calendars, alembic, aiohttp, alpaca-py, the package) before it does anything; the crash
 run alone starts the daemon 8 times. Here each daemon is still a process of its own (killed with SIGKILL, stopped with SIGTERM,
 its exit code read), forked from one server that has imported `alphatrade.apps.live_run` once.
+The same server forks `alphatrade ARGV...` command lines that must run while the test talks to them (`sim serve`: the CLI's
+remaining imports, ~0.9 s, are paid in the child) and `python -c CODE` lines (tests/test_simulator.py). One server per pytest
+worker: conftest's `forked` fixture; `spawn(forked, ...)` starts a real process instead when it is None (ALPHATRADE_NB_FORK=0).
 
 The child is made to look like the fresh process it replaces (tests/nb_forkserver.py's `_fresh`: the request's environment,
 working directory, argv, stdio into files, a new `__main__`, fresh seeds) and runs `alphatrade.apps.live_run.main(argv)`, which
@@ -21,13 +24,17 @@ if __name__ == "__main__":  # the server: nb_forkserver's helpers, from the same
 
 
 def _child(req: dict):
-    import nb_forkserver as fs
+    import importlib, nb_forkserver as fs
     code = 1
     try:
-        from alphatrade.apps.live_run import main
-        import alphatrade.live as live
-        fs._fresh(req, [live.__file__, *req["argv"]], req["cwd"])  # as `python -m alphatrade.live` sets argv, the folder first
-        code = main(req["argv"]); code = 0 if code is None else code
+        if "code" in req:  # `python -c CODE`
+            fs._fresh(req, ["-c"], "")
+            exec(compile(req["code"], "<string>", "exec"), sys.modules["__main__"].__dict__); code = 0
+        else:  # `python -m alphatrade.live ARGV...` (apps.live_run's main) or `python -m alphatrade.apps.cli ARGV...` (the `alphatrade` command)
+            m = importlib.import_module(req.get("main", "alphatrade.apps.live_run"))  # (the CLI's own modules: ~0.9 s of CPU in the child)
+            prog = importlib.import_module("alphatrade.live" if m.__name__.endswith("live_run") else m.__name__).__file__
+            fs._fresh(req, [prog, *req["argv"]], req["cwd"])  # as `python -m` sets argv, the folder first
+            code = m.main(req["argv"]); code = 0 if code is None else code
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
         if e.code is not None and not isinstance(e.code, int): print(e.code, file=sys.stderr)
@@ -88,10 +95,22 @@ class ForkedDaemon:
             if timeout is not None and time.monotonic() - t0 > timeout: raise subprocess.TimeoutExpired(["alphatrade.live"], timeout)
             self.server._pump(0.05)
         return self.returncode
+    def communicate(self, timeout=None):
+        self.wait(timeout); return self.stdout.read(), self.stderr.read()
     def send_signal(self, sig):
         if self.poll() is None: os.kill(self.pid, sig)
     def kill(self):
         import signal; self.send_signal(signal.SIGKILL)
+    def first_line(self, timeout=90) -> str:
+        "The first line the process printed on stdout ('' if it exited or `timeout` passed first)."
+        import time
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            with open(self._out, errors="replace") as f: text = f.read()
+            if "\n" in text: return text.split("\n", 1)[0] + "\n"
+            if self.poll() is not None: return ""
+            time.sleep(0.05)
+        return ""
 
 
 class LiveServer:
@@ -115,10 +134,13 @@ class LiveServer:
             elif "rc" in msg: self.rcs[msg["pid"]] = msg["rc"]  # exited before popen() made its handle
             else: self._started = msg["pid"]
 
-    def popen(self, argv, env=None, cwd=None) -> ForkedDaemon:
+    def popen(self, argv=None, env=None, cwd=None, main=None, code=None) -> ForkedDaemon:
+        "`python -m alphatrade.live ARGV...`; with main='alphatrade.apps.cli' `alphatrade ARGV...`; with code, `python -c CODE`."
         self.n += 1
         out, err = os.path.join(self.tmp, f"daemon{self.n}.out"), os.path.join(self.tmp, f"daemon{self.n}.err")
-        req = {"argv": [str(a) for a in argv], "out": out, "err": err, "env": dict(env or self.env), "cwd": str(cwd or self.cwd)}
+        req = {"out": out, "err": err, "env": dict(env or self.env), "cwd": str(cwd or self.cwd)}
+        if code is not None: req["code"] = code
+        else: req |= {"argv": [str(a) for a in argv], **({"main": main} if main else {})}
         self._started = None
         self.p.stdin.write((json.dumps(req) + "\n").encode()); self.p.stdin.flush()
         while self._started is None: self._pump(1)
@@ -140,3 +162,18 @@ class LiveServer:
 
 if __name__ == "__main__":
     serve()
+
+
+def spawn(forked, argv=None, main=None, code=None, env=None, cwd=None):
+    """A process of its own running `python -m MAIN ARGV...` (MAIN: alphatrade.live's command line by default, or 'alphatrade.apps.cli')
+    or `python -c CODE`: forked from `forked` (a LiveServer, conftest's `forked` fixture), or started from scratch when it is None
+    (ALPHATRADE_NB_FORK=0; stdout and stderr are pipes then). Popen-like either way; `first_line(p)` reads its first line of stdout."""
+    if forked is not None: return forked.popen(argv, env=env, cwd=cwd, main=main, code=code)
+    import subprocess
+    cmd = [sys.executable, "-c", code] if code is not None else [sys.executable, "-m", main or "alphatrade.live", *map(str, argv)]
+    return subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def first_line(p, timeout=90) -> str:
+    "The first line `p` (from `spawn`) printed on stdout; '' when it exited first."
+    return p.first_line(timeout) if isinstance(p, ForkedDaemon) else p.stdout.readline()

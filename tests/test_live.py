@@ -173,18 +173,13 @@ class _Forked:
 
 
 @pytest.fixture(scope="module")
-def daemons(tmp_path_factory):
+def daemons(forked):
     """`daemons.run(cmd, env=None)` -> CompletedProcess and `daemons.popen(cmd, env=None)` -> a Popen-like handle (pid, poll, wait,
     send_signal; stderr readable once it exited) of the command line `cmd` = [PY, "-m", "alphatrade.live", ARGS...]: each daemon a
-    process of its own, forked from tests/live_forkserver.py, which has imported the daemon's modules once (~1.7 s of CPU per start
-    otherwise: the crash run alone starts 8). ALPHATRADE_NB_FORK=0 starts real processes. (test_console_log_on_a_terminal and
-    test_sigterm_stops_cleanly still start `python -m alphatrade.live` itself.)"""
-    if os.environ.get("ALPHATRADE_NB_FORK", "1") == "0": yield _Processes(); return
-    sys.path.insert(0, str(ROOT / "tests"))
-    from live_forkserver import LiveServer
-    srv = LiveServer(dict(os.environ), ROOT, tmp_path_factory.mktemp("daemons"))
-    try: yield _Forked(srv)
-    finally: srv.close()
+    process of its own, forked from tests/live_forkserver.py (conftest's `forked`), which has imported the daemon's modules once
+    (~1.7 s of CPU per start otherwise: the crash run alone starts 8). ALPHATRADE_NB_FORK=0 starts real processes.
+    (test_console_log_on_a_terminal and test_sigterm_stops_cleanly still start `python -m alphatrade.live` itself.)"""
+    return _Processes() if forked is None else _Forked(forked)
 
 
 def free_port() -> int:
@@ -592,11 +587,12 @@ def test_keys_never_reach_the_output(tmp_path, daemons):
     assert r.returncode == 2 and "no Alpaca keys" in r.stderr, r.stderr
 
 
-def test_sim_serve_command():
+def test_sim_serve_command(forked):
     "`alphatrade sim serve` replays synthetic bars stepped from outside: history on REST at once, then one bar per POST /sim/step."
+    from live_forkserver import spawn  # (a process of its own, forked from conftest's `forked`: the CLI's imports paid once)
     port = free_port()
-    p = subprocess.Popen([PY, "-m", "alphatrade.apps.cli", "sim", "serve", "--data", "synthetic", "--symbols", "AAPL,MSFT", "--start", "2025-03-04", "--end", "2025-03-05",
-                          "--speed", "step", "--port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = spawn(forked, ["sim", "serve", "--data", "synthetic", "--symbols", "AAPL,MSFT", "--start", "2025-03-04", "--end", "2025-03-05",
+                       "--speed", "step", "--port", str(port)], main="alphatrade.apps.cli", cwd=ROOT)
     h = {"APCA-API-KEY-ID": "sim-key", "APCA-API-SECRET-KEY": "sim-secret"}
     url = f"http://127.0.0.1:{port}"
     try:
