@@ -48,9 +48,12 @@ def _child(req: dict):
         finally: os._exit(code)
 
 
+PRELOAD = ("alphatrade.apps.live_run", "alembic.command", "alembic.runtime.migration", "sqlite3")  # the daemon, and what its
+# database's migration imports (~1.5 s of CPU; not nb_forkserver's notebook libraries, ~1.5 s more, which no daemon imports)
+
+
 def serve():
-    import nb_forkserver as fs
-    for m in fs.PRELOAD + ("alphatrade.apps.live_run",): __import__(m)
+    for m in PRELOAD: __import__(m)
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     live = set()
     def reap():
@@ -73,7 +76,11 @@ def serve():
             pid = os.fork()
             if pid == 0: _child(req)
             live.add(pid); proto.write(json.dumps({"pid": pid}) + "\n")
-    while live:  # children still running at EOF: wait for them
+    import signal
+    for pid in live:  # still running when the tests are done (a test failed before stopping it): killed, as no one will
+        try: os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError: pass
+    while live:
         pid, _ = os.waitpid(-1, 0); live.discard(pid)
 
 
@@ -138,6 +145,7 @@ class LiveServer:
         "`python -m alphatrade.live ARGV...`; with main='alphatrade.apps.cli' `alphatrade ARGV...`; with code, `python -c CODE`."
         self.n += 1
         out, err = os.path.join(self.tmp, f"daemon{self.n}.out"), os.path.join(self.tmp, f"daemon{self.n}.err")
+        for f in (out, err): open(f, "w").close()  # there before the child opens them: readable at once, even if it dies first
         req = {"out": out, "err": err, "env": dict(env or self.env), "cwd": str(cwd or self.cwd)}
         if code is not None: req["code"] = code
         else: req |= {"argv": [str(a) for a in argv], **({"main": main} if main else {})}
