@@ -69,6 +69,20 @@ def alphatrade_cli(tmp_path_factory):
         yield cli
 
 
+@pytest.fixture(scope="session")
+def forked(tmp_path_factory):
+    """tests/live_forkserver.py's server, one per pytest worker (None when ALPHATRADE_NB_FORK=0): `forked.popen(argv)` a daemon
+    (`python -m alphatrade.live ARGV...`), `popen(argv, main="alphatrade.apps.cli")` an `alphatrade ARGV...` and `popen(code=CODE)`
+    a `python -c CODE`, each a process of its own that runs while the test signals it (Popen-like: pid, poll, wait, send_signal),
+    forked from a server that has imported the daemon's modules once (~1.7 s of CPU per start otherwise)."""
+    if os.environ.get("ALPHATRADE_NB_FORK", "1") == "0": yield None; return
+    sys.path.insert(0, str(ROOT / "tests"))
+    from live_forkserver import LiveServer
+    srv = LiveServer(dict(os.environ), ROOT, tmp_path_factory.mktemp("forked"))
+    try: yield srv
+    finally: srv.close()
+
+
 # Persistence runs on BOTH engines: a SQLite file and the real PostgreSQL server (127.0.0.1:5432, database `test`).
 # Each PostgreSQL test runs in a fresh schema of its own, dropped afterwards.
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -154,20 +154,48 @@ def ledger_positions(db: Database, run_id: str) -> dict:
     return {s: q for s, q in pos.items() if q != 0}
 
 
+class _Processes:
+    "ALPHATRADE_NB_FORK=0: each daemon a `python -m alphatrade.live` started from scratch."
+    def popen(self, cmd, env=None):
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    def run(self, cmd, env=None, timeout=300):
+        return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+class _Forked:
+    "Each daemon a process forked from tests/live_forkserver.py (the command line is `python -m alphatrade.live ARGS...`'s)."
+    def __init__(self, server): self.server = server
+    def _argv(self, cmd):
+        assert list(cmd[:3]) == [PY, "-m", "alphatrade.live"], cmd[:3]
+        return cmd[3:]
+    def popen(self, cmd, env=None): return self.server.popen(self._argv(cmd), env=env)
+    def run(self, cmd, env=None, timeout=300): return self.server.run(self._argv(cmd), env=env, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def daemons(forked):
+    """`daemons.run(cmd, env=None)` -> CompletedProcess and `daemons.popen(cmd, env=None)` -> a Popen-like handle (pid, poll, wait,
+    send_signal; stderr readable once it exited) of the command line `cmd` = [PY, "-m", "alphatrade.live", ARGS...]: each daemon a
+    process of its own, forked from tests/live_forkserver.py (conftest's `forked`), which has imported the daemon's modules once
+    (~1.7 s of CPU per start otherwise: the crash run alone starts 8). ALPHATRADE_NB_FORK=0 starts real processes.
+    (test_console_log_on_a_terminal and test_sigterm_stops_cleanly still start `python -m alphatrade.live` itself.)"""
+    return _Processes() if forked is None else _Forked(forked)
+
+
 def free_port() -> int:
     with socket.socket() as s: s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
 
 
 # --------------------------------------------------------------------------------------------------- parity
 
-def test_parity_real_week(shared_data, tmp_path):
+def test_parity_real_week(shared_data, tmp_path, daemons):
     """The exported daemon, as a process, against an in-process simulator replaying 2025-09-08..12 of the 64 real stocks:
     exactly the backtest's orders, fills (price, bar) and final positions. The week holds ORCL's +40% open of 2025-09-10, which the feed
     guard holds for one bar in both."""
     db_url = f"sqlite:///{tmp_path}/parity.db"
     cmd = [PY, "-m", "alphatrade.live", "--mode", "sim", "--data", "sample", "--start", "2025-09-08", "--end", "2025-09-12",
            "--strategy", "ma_crossover", "--run-id", "parity", "--db", db_url, "--grace", "1", "--history", str(HISTORY), "--quiet"]
-    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    p = daemons.run(cmd, timeout=900)
     db = Database(db_url)
     halted = KillSwitchRepository(db, "parity").state()["active"]  # a run that halted exits 4 (issue 15), one that did not 0
     assert p.returncode == (4 if halted else 0), p.stderr[-3000:]
@@ -238,7 +266,7 @@ def test_parity_optimized(shared_data, tmp_path):
 ML_FEATURES = ["ret_1", "ret_4", "ret_26", "vol_26", "rsi_14", "close_location", "range_pct"]
 
 
-def test_parity_ml(shared_data, tmp_path):
+def test_parity_ml(shared_data, tmp_path, daemons):
     """The ML strategy: a small LightGBM model trained on the bars before the replay, registered in a registry of the test's own.
     The exported daemon (a process: `--strategy ml --model parity_ml:1`, finding the registry through ALPHATRADE_APP__MODELS_DIR) and
     the backtest of the same registered model (`registered_model`): the same orders, fills and final positions. The process also takes
@@ -256,7 +284,7 @@ def test_parity_ml(shared_data, tmp_path):
     db_url = f"sqlite:///{tmp_path}/ml.db"
     cmd = [PY, "-m", "alphatrade.live", "--mode", "sim", "--data", "sample", "--symbols", ",".join(SYMBOLS20), "--start", first, "--end", last,
            "--strategy", "ml", "--model", f"parity_ml:{rec.version}", "--run-id", "ml", "--db", db_url, "--grace", "1", "--history", str(HISTORY), "--stream-timeframe", "1Min", "--quiet"]
-    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env={**os.environ, "ALPHATRADE_APP__MODELS_DIR": str(reg.root)})
+    p = daemons.run(cmd, timeout=900, env={**os.environ, "ALPHATRADE_APP__MODELS_DIR": str(reg.root)})
     assert p.returncode == 0, p.stderr[-3000:]
     db = Database(db_url)
     orders, fills, ledger = orders_of(db, "ml"), fills_of(db, "ml"), ledger_positions(db, "ml")
@@ -451,13 +479,14 @@ def test_fault_checks_can_fail(shared_data, tmp_path):
 
 # --------------------------------------------------------------------------------------------------- crashes
 
-def test_crash_run(shared_data, tmp_path):
-    """The market does not wait for the daemon: the simulator publishes a bar every 0.3 s while the daemon (a process, reading the
-    streams) is killed with SIGKILL at 7 random moments - two during start-up and reconciliation, five while trading - and
+def test_crash_run(shared_data, tmp_path, daemons):
+    """The market does not wait for the daemon: the simulator publishes a bar every 0.15 s while the daemon (a process, reading the
+    streams) is killed with SIGKILL at 7 random moments - two during start-up (reconciliation, warm-up), five while trading - and
     restarted each time. A kill switch activated while it is down (after the 4th kill) stays active after every restart (three
     that reach trading, one killed in start-up between them); the last run is stopped with SIGTERM and exits 4 (cleanly, but
     halted). (One week replayed, 7 kills: each kind of moment and each property of the 10 kills over two weeks it replaced, in
-    half the time.)"""
+    half the time. Each daemon is forked from a server that has imported its modules (the `daemons` fixture), so a start-up kill
+    lands in reconciliation or warm-up, not in the imports, where a process touches nothing.)"""
     symbols = ["AAPL", "AMD", "AMZN", "META", "MSFT", "NVDA", "ORCL", "TSLA"]
     panel, start = real_panel(shared_data, "2025-09-08", "2025-09-12", symbols)
     db_url = f"sqlite:///{tmp_path}/crash.db"
@@ -479,15 +508,16 @@ def test_crash_run(shared_data, tmp_path):
                 time.sleep(0.05)
             return h
         market_done = threading.Event()
-        def market():  # one bar every 0.3 s, whatever the daemon is doing
-            while sim.advance() is not None: time.sleep(0.3)
+        def market():  # one bar every 0.15 s, whatever the daemon is doing (a restart takes ~1-2 s: several bars)
+            while sim.advance() is not None: time.sleep(0.15)
             market_done.set()
-        kills, halted_at, seen_active, feeder = [], None, [], None
+        kills, halted_at, seen_active, feeder, up = [], None, [], None, None
         for k in range(7):
-            p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            if k % 4 == 1: time.sleep(float(rng.uniform(0.5, 4.0)))  # during start-up (imports, reconciliation, warm-up)
+            p = daemons.popen(cmd); t_start = time.monotonic()
+            if k % 4 == 1: time.sleep(float(rng.uniform(0.1, 0.9)) * up)  # during start-up (reconciliation, warm-up): a random moment
+                # within the time the previous start took to trade
             else:
-                h = wait_running(p)
+                h = wait_running(p); up = time.monotonic() - t_start
                 if halted_at is not None: seen_active.append(h["kill_switch"]["active"])
                 if feeder is None: feeder = threading.Thread(target=market, daemon=True); feeder.start()
                 time.sleep(float(rng.uniform(0.2, 3.0)))
@@ -497,7 +527,7 @@ def test_crash_run(shared_data, tmp_path):
             if k == 3:  # an operator halts trading while the daemon is down
                 db = Database(db_url); KillSwitchRepository(db, "crash").activate("operator halt (test)"); db.dispose()  # this run's switch
                 halted_at = sim.now
-        p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        p = daemons.popen(cmd)
         seen_active.append(wait_running(p)["kill_switch"]["active"])
         metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert "alphatrade_step_latency_seconds_bucket" in metrics and "alphatrade_kill_switch 1.0" in metrics, metrics[:2000]
@@ -525,7 +555,7 @@ def test_crash_run(shared_data, tmp_path):
 
 # --------------------------------------------------------------------------------------------------- keys and modes
 
-def test_keys_never_reach_the_output(tmp_path):
+def test_keys_never_reach_the_output(tmp_path, daemons):
     """Paper mode against a server that rejects the keys and echoes them back in its error body: the daemon refuses to start
     (exit 2, the reason named) and neither key appears in anything it prints."""
     import http.server
@@ -542,8 +572,8 @@ def test_keys_never_reach_the_output(tmp_path):
     try:
         env = {**os.environ, "APCA_API_KEY_ID": key, "APCA_API_SECRET_KEY": secret,
                "ALPHATRADE_ALPACA__PAPER_URL": f"http://127.0.0.1:{srv.server_address[1]}"}
-        p = subprocess.run([PY, "-m", "alphatrade.live", "--mode", "paper", "--symbols", "AAPL", "--db", f"sqlite:///{tmp_path}/k.db",
-                            "--health-port", "-1"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        p = daemons.run([PY, "-m", "alphatrade.live", "--mode", "paper", "--symbols", "AAPL", "--db", f"sqlite:///{tmp_path}/k.db",
+                         "--health-port", "-1"], env=env, timeout=120)
     finally: srv.shutdown()
     out = p.stdout + p.stderr
     assert p.returncode == 2, out[-2000:]
@@ -551,18 +581,18 @@ def test_keys_never_reach_the_output(tmp_path):
     assert key not in out and secret not in out, out[-2000:]
     # live mode: refused without the confirmation flag, and without keys even with it
     env = {k: v for k, v in os.environ.items() if not k.startswith(("APCA_", "ALPHATRADE_ALPACA__"))}
-    r = subprocess.run([PY, "-m", "alphatrade.live", "--mode", "live"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    r = daemons.run([PY, "-m", "alphatrade.live", "--mode", "live"], env=env, timeout=60)
     assert r.returncode == 2 and "--confirm-live" in r.stderr
-    r = subprocess.run([PY, "-m", "alphatrade.live", "--mode", "live", "--confirm-live", "--symbols", "AAPL"], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=60)
+    r = daemons.run([PY, "-m", "alphatrade.live", "--mode", "live", "--confirm-live", "--symbols", "AAPL"], env=env, timeout=60)
     assert r.returncode == 2 and "no Alpaca keys" in r.stderr, r.stderr
 
 
-def test_sim_serve_command():
+def test_sim_serve_command(forked):
     "`alphatrade sim serve` replays synthetic bars stepped from outside: history on REST at once, then one bar per POST /sim/step."
+    from live_forkserver import spawn  # (a process of its own, forked from conftest's `forked`: the CLI's imports paid once)
     port = free_port()
-    p = subprocess.Popen([PY, "-m", "alphatrade.apps.cli", "sim", "serve", "--data", "synthetic", "--symbols", "AAPL,MSFT", "--start", "2025-03-04", "--end", "2025-03-05",
-                          "--speed", "step", "--port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = spawn(forked, ["sim", "serve", "--data", "synthetic", "--symbols", "AAPL,MSFT", "--start", "2025-03-04", "--end", "2025-03-05",
+                       "--speed", "step", "--port", str(port)], main="alphatrade.apps.cli", cwd=ROOT)
     h = {"APCA-API-KEY-ID": "sim-key", "APCA-API-SECRET-KEY": "sim-secret"}
     url = f"http://127.0.0.1:{port}"
     try:
@@ -603,10 +633,6 @@ def live_cmd(sim, db_url, run_id, *extra, steps=20):
             "--health-port", "-1", "--rate-limit", "1000000", "--drive", "--max-steps", str(steps), *extra]
 
 
-def run_live(cmd, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, **kw)
-
-
 def json_lines(stderr: str) -> list[dict]:
     return [json.loads(l) for l in stderr.splitlines() if l.strip()]
 
@@ -619,14 +645,14 @@ def table_counts(db_url) -> dict:
     return out
 
 
-def test_run_id_belongs_to_one_account(tmp_path):
+def test_run_id_belongs_to_one_account(tmp_path, daemons):
     """The README's two `live --mode sim` lines, one after the other: the same run id and database against a second, fresh simulator.
     The second refuses to start (exit 6, the message names the run id, --run-id and --db) and writes nothing; with a new run id it trades.
     Each daemon's stderr (not a terminal) is JSON lines, one `step` line per decided step, and no Alembic notes."""
     db_url = f"sqlite:///{tmp_path}/live.db"
     s1 = syn_sim()
     with s1.running():
-        p = run_live(live_cmd(s1, db_url, "live"))
+        p = daemons.run(live_cmd(s1, db_url, "live"))
     assert p.returncode == 0, p.stderr[-3000:]
     lines = json_lines(p.stderr)
     steps = [d for d in lines if d["message"].startswith("step ")]
@@ -638,13 +664,13 @@ def test_run_id_belongs_to_one_account(tmp_path):
     s2 = syn_sim()
     assert s2.account_id != s1.account_id  # two fresh simulators are two accounts
     with s2.running():
-        refused = run_live(live_cmd(s2, db_url, "live"))
+        refused = daemons.run(live_cmd(s2, db_url, "live"))
         assert refused.returncode == 6, (refused.returncode, refused.stderr[-3000:])
         msg = refused.stderr.strip().splitlines()[-1]
         assert "alphatrade live:" in msg and "'live'" in msg and "--run-id" in msg and "--db" in msg, msg
         assert table_counts(db_url) == before  # nothing written
         assert [r for r in s2.rest.requests if r[0] == "POST"] == []
-        fresh = run_live(live_cmd(s2, db_url, "live2"))
+        fresh = daemons.run(live_cmd(s2, db_url, "live2"))
     assert fresh.returncode == 0, fresh.stderr[-3000:]
     assert len(orders_of(Database(db_url), "live2")) > 0
 
@@ -657,7 +683,7 @@ def plant(sim, symbol="BBB", qty=10):
     return requests.get(f"{sim.url}/v2/account", headers=h, timeout=10).json()
 
 
-def test_position_mismatch_halts_or_is_adopted(tmp_path):
+def test_position_mismatch_halts_or_is_adopted(tmp_path, daemons):
     """A position at the broker that the ledger does not know: the daemon halts (kill switch with the symbol, ours and the broker's,
     exit 4, nothing traded); with --on-mismatch adopt it takes the broker's book and trades, and its P&L is measured from the account's
     equity at the start (cash + the position), not from its cash. The kill switch is the run's: the adopting run shares the halted
@@ -666,7 +692,7 @@ def test_position_mismatch_halts_or_is_adopted(tmp_path):
     with sim.running():
         acc0 = plant(sim)
         db_url = f"sqlite:///{tmp_path}/halt.db"
-        p = run_live(live_cmd(sim, db_url, "halt"))
+        p = daemons.run(live_cmd(sim, db_url, "halt"))
         assert p.returncode == 4, (p.returncode, p.stderr[-3000:])
         db = Database(db_url); ks = KillSwitchRepository(db, "halt").state()
         from alphatrade.infra.repository import RiskEventRepository
@@ -677,11 +703,11 @@ def test_position_mismatch_halts_or_is_adopted(tmp_path):
         assert "position_mismatch" in kinds
         assert table_counts(db_url)["orders"] == 0 and "HALTED" in p.stdout, p.stdout
         t_adopt = datetime.now(timezone.utc)
-        a = run_live(live_cmd(sim, db_url, "adopt", "--on-mismatch", "adopt", steps=8))  # (short: no losing streak trips the kill switch)
+        a = daemons.run(live_cmd(sim, db_url, "adopt", "--on-mismatch", "adopt", steps=8))  # (short: no losing streak trips the kill switch)
         t_done = datetime.now(timezone.utc)
         h = {"APCA-API-KEY-ID": sim.key, "APCA-API-SECRET-KEY": sim.secret}
         acc1 = requests.get(f"{sim.url}/v2/account", headers=h, timeout=10).json()
-        again = run_live(live_cmd(sim, db_url, "halt", "--on-mismatch", "adopt", steps=4))  # run "halt" restarted: its halt holds
+        again = daemons.run(live_cmd(sim, db_url, "halt", "--on-mismatch", "adopt", steps=4))  # run "halt" restarted: its halt holds
     assert again.returncode == 4 and "HALTED: kill switch active: positions differ" in again.stdout, (again.returncode, again.stdout, again.stderr[-2000:])
     assert a.returncode == 0, a.stderr[-3000:]
     db = Database(db_url)
@@ -705,14 +731,14 @@ def test_position_mismatch_halts_or_is_adopted(tmp_path):
     assert Decimal(pnl) == (Decimal(acc1["equity"]) - Decimal(acc0["equity"])).quantize(Decimal("0.01"))
 
 
-def test_repeated_rejections_stop(tmp_path):
+def test_repeated_rejections_stop(tmp_path, daemons):
     """Every order is rejected by the broker (403, insufficient buying power): the same order (symbol, side, reason) is sent at most
     3 times in a row per session, then blocked, with one repeated_rejection risk event and one warning each; the summary counts the
     rejections and the run exits 5 (everything it sent was rejected)."""
     sim = syn_sim(faults=Faults(reject=10**6, reject_as=403))
     db_url = f"sqlite:///{tmp_path}/rej.db"
     with sim.running():
-        p = run_live(live_cmd(sim, db_url, "rej", steps=40))
+        p = daemons.run(live_cmd(sim, db_url, "rej", steps=40))
         posts = [r for r in sim.rest.requests if r[0] == "POST" and r[1] == "/v2/orders"]
     assert p.returncode == 5, (p.returncode, p.stderr[-3000:])
     db = Database(db_url)
@@ -730,7 +756,7 @@ def test_repeated_rejections_stop(tmp_path):
     assert f"{len(orders)} orders, 0 fills, {len(orders)} rejections" in p.stdout and f"rejected {len(orders)}x: insufficient buying power" in p.stdout, p.stdout
 
 
-def test_summary_counts_refusals_by_reason(tmp_path):
+def test_summary_counts_refusals_by_reason(tmp_path, daemons):
     """Risk limits that bind (two positions of up to 60% each, from the environment: a rotation's buy comes before the sale's cash):
     the summary says how many orders the limits refused and why, one count per reason, and the counts are those of the refusal
     events the ledger recorded."""
@@ -739,7 +765,7 @@ def test_summary_counts_refusals_by_reason(tmp_path):
     sim = syn_sim()
     db_url = f"sqlite:///{tmp_path}/ref.db"
     with sim.running():
-        p = run_live(live_cmd(sim, db_url, "ref", steps=40), env={**os.environ, "ALPHATRADE_RISK__MAX_PORTFOLIO_POSITIONS": "2", "ALPHATRADE_RISK__MAX_POSITION_PCT": "0.6"})
+        p = daemons.run(live_cmd(sim, db_url, "ref", steps=40), env={**os.environ, "ALPHATRADE_RISK__MAX_PORTFOLIO_POSITIONS": "2", "ALPHATRADE_RISK__MAX_POSITION_PCT": "0.6"})
     assert p.returncode == 0, p.stderr[-3000:]
     db = Database(db_url)
     ledger = Counter(e.kind for e in RiskEventRepository(db).recent(10_000) if "client_order_id" in e.data); db.dispose()  # one per refused order

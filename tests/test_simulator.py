@@ -40,6 +40,7 @@ from alphatrade.data.synthetic import generate_market
 from alphatrade.execution.broker import SimBroker
 from alphatrade.adapters.alpaca.data import sdk_reconnect_backoff
 from alphatrade.adapters.alpaca.sandbox.server import AlpacaSimulator
+from live_forkserver import first_line, spawn  # tests/live_forkserver.py: processes forked from conftest's `forked`
 
 logging.getLogger("alpaca").setLevel(logging.CRITICAL)  # the SDK's streams log every (intended) drop
 KEY, SECRET = "sim-key", "sim-secret"
@@ -526,16 +527,16 @@ def test_speed_mode_steps_by_itself(panel):
         assert pd.Timestamp(clock) >= panel.timestamps[6]
 
 
-def test_from_store_and_serve(tmp_path, bars):
+def test_from_store_and_serve(tmp_path, bars, forked):
     BarStore(tmp_path / "bars").write(bars)
     sim = AlpacaSimulator.from_store(tmp_path / "bars", ["AAA"], start="2025-03-04", end="2025-03-05")
     assert sim.panel.symbols == ("AAA",) and len(sim.panel) == 26
     # serve() blocks: run it as the command line will, in its own process, stepped from outside
     code = (f"from alphatrade.adapters.alpaca.sandbox.server import serve; serve({str(tmp_path / 'bars')!r}, speed=None, symbols=['AAA', 'BBB'], "
             f"start='2025-03-03', end='2025-03-05', key='k', secret='s')")
-    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = spawn(forked, code=code)  # `python -c code`, forked from conftest's `forked` (the simulator's imports paid once)
     try:
-        line = p.stdout.readline()
+        line = first_line(p)
         assert line.startswith("Alpaca simulator on http://127.0.0.1:"), (line, p.stderr.read() if p.poll() is not None else "")
         url = line.split()[3]
         h = {"APCA-API-KEY-ID": "k", "APCA-API-SECRET-KEY": "s"}
@@ -596,7 +597,7 @@ def test_orders_of_one_bar_page_by_submitted_at(panel):
         assert {tc.get_order_by_id(i).status.value for i in placed} == {"filled"}  # the stamps do not delay the fills
 
 
-def test_sim_serve_real_serves_every_stored_symbol():
+def test_sim_serve_real_serves_every_stored_symbol(forked):
     "`sim serve --data sample` (the shipped real stocks) serves every stored stock (not only config/symbols.yaml's), or those `--symbols` names."
     import socket
     from alphatrade.core.config import load_universe
@@ -608,7 +609,7 @@ def test_sim_serve_real_serves_every_stored_symbol():
         with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
         cmd = [sys.executable, "-m", "alphatrade.apps.cli", "sim", "serve", "--data", "sample", "--from", "2026-05-29", "--start", "2026-06-01",
                "--end", "2026-06-01", "--speed", "step", "--port", str(port)] + (["--symbols", symbols] if symbols else [])
-        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        p = spawn(forked, cmd[3:], main="alphatrade.apps.cli")  # `alphatrade sim serve ...`, forked from conftest's `forked`
         try:
             url = f"http://127.0.0.1:{port}"
             assert wait(lambda: p.poll() is not None or _up(url), 90) and p.poll() is None, p.stderr.read()[-2000:] if p.poll() is not None else ""
@@ -703,13 +704,13 @@ def test_fills_on_arrival_through_the_sdk(panel):
         assert tc.get_order_by_id(o.id).status.value == "filled"
 
 
-def test_sim_serve_fills_on_arrival():
+def test_sim_serve_fills_on_arrival(forked):
     "`sim serve --fills on-arrival`: a market order through alpaca-py is filled before any further bar is replayed."
     import socket
     with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "alphatrade.apps.cli", "sim", "serve", "--data", "synthetic", "--symbols", "AAPL", "--from", "2025-03-03",
            "--start", "2025-03-04", "--end", "2025-03-04", "--speed", "step", "--port", str(port), "--fills", "on-arrival"]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = spawn(forked, cmd[3:], main="alphatrade.apps.cli")  # `alphatrade sim serve ...`, forked from conftest's `forked`
     try:
         url = f"http://127.0.0.1:{port}"
         assert wait(lambda: p.poll() is not None or _up(url), 90) and p.poll() is None, p.stderr.read()[-2000:] if p.poll() is not None else ""

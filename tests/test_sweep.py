@@ -1,22 +1,21 @@
-"""A sweep of four backtests on a dask.distributed LocalCluster (two worker processes) through the console script:
+"""A sweep of four backtests on a dask.distributed LocalCluster (two worker processes) through the `alphatrade` command:
 four normal run folders, a summary table, four rows in the runs table."""
-import json, os, subprocess, sys
+import json, os
 from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "alphatrade.apps.cli"]  # the `alphatrade` command (console script alphatrade.apps.cli:main)
 
 
-def test_sweep_on_local_cluster(tmp_path):
+def test_sweep_on_local_cluster(tmp_path, alphatrade_cli):
+    "(The command in a process of its own forked from conftest's command server, which the CLI tests of this pytest worker share.)"
     env = os.environ | {"PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
     runs, url = tmp_path / "runs", f"sqlite:///{tmp_path}/runs.db"
-    p = subprocess.run([*CLI, "sweep", "backtest", "--grid", "slippage_bps=1,5", "--grid", "strategy=momentum,ma_crossover",
-                        "-p", "symbols", "AAPL,MSFT,NVDA,JPM,GS,META", "-p", "start", "2025-06-02", "-p", "end", "2025-07-31",
-                        "--name", "costs", "--workers", "2", "--runs-dir", str(runs), "--db-url", url],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    p = alphatrade_cli("sweep", "backtest", "--grid", "slippage_bps=1,5", "--grid", "strategy=momentum,ma_crossover",
+                       "-p", "symbols", "AAPL,MSFT,NVDA,JPM,GS,META", "-p", "start", "2025-06-02", "-p", "end", "2025-07-31",
+                       "--name", "costs", "--workers", "2", "--runs-dir", runs, "--db-url", url, cwd=ROOT, env=env)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "4 of 4 runs finished" in p.stdout
     sweep = next(runs.glob("*-sweep-costs"))
