@@ -12,10 +12,11 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 BIN = [sys.executable, "-m", "alphatrade.apps.cli"]  # the `alphatrade` command (console script alphatrade.apps.cli:main)
 os.environ.setdefault("MPLBACKEND", "Agg")
-# OpenMP threads that wait sleep instead of spinning (inherited by every process the tests start): make test runs two workers
+# OpenMP (LightGBM's and PyTorch's libgomp) threads that wait for work sleep instead of spinning: `make test` runs two workers
 # on two cores and the tree models default to two threads each (n_jobs=2), so a thread at a barrier usually waits for a core
-# the other worker holds, and spinning burns it. Results do not change (the scheduling does). nbs/41's tests, alone: 37.8 s
-# of CPU spinning, 15.9 s passive; the walk-forward LightGBM of test_models_deep: 10 s, 1.9 s (machine loaded, load ~14).
+# the other worker holds, and spinning burns it. Results do not change (the scheduling does): the README's `alphatrade train`
+# line, 29 s of CPU spinning, 6.4 s passive, the same folds, ICs and importances; nbs/41's tests 37.8 s, 15.9 s (load ~14).
+# Set before any test imports LightGBM or torch; inherited by every child.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 

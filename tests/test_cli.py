@@ -1,4 +1,9 @@
-"""The `alphatrade` console script end to end, as a user runs it: real processes, real files."""
+"""The `alphatrade` console script end to end, as a user runs it: real files, each command line in a process of its own.
+
+The command lines run through conftest's `alphatrade_cli`: each is forked from a server that has imported the command once
+(`alphatrade.apps.cli:main` with the line's argv, exit code, stdout and stderr of its own), not a fresh interpreter, which
+costs ~3-4 s of imports per line. `test_help_explains_every_command` starts the real console script (`python -m
+alphatrade.apps.cli`) for `alphatrade data --help`; tests/test_readme.py::test_version does for `--version`."""
 import hashlib
 import shutil
 import subprocess
@@ -12,8 +17,13 @@ BIN = [sys.executable, "-m", "alphatrade.apps.cli"]  # the `alphatrade` command 
 HEADER = "timestamp,open,high,low,close,volume,vwap,trade_count"
 
 
-def cli(*args, cwd=None):
-    return subprocess.run([*BIN, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)
+cli = None  # `alphatrade ARGS...` -> CompletedProcess (`cli(*args, cwd=None)`): conftest's alphatrade_cli, bound before each test
+
+
+@pytest.fixture(autouse=True)
+def _bind_cli(alphatrade_cli):
+    global cli
+    cli = alphatrade_cli
 
 
 def tree_digest(folder: Path) -> dict:
@@ -22,8 +32,8 @@ def tree_digest(folder: Path) -> dict:
 
 
 def test_help_explains_every_command():
-    top = cli("data", "--help")
-    assert top.returncode == 0
+    top = subprocess.run([*BIN, "data", "--help"], capture_output=True, text=True, timeout=600)  # the real console script
+    assert top.returncode == 0 and "usage: alphatrade data" in top.stdout, (top.stdout, top.stderr)
     for cmd in ("synth", "import", "fetch", "validate", "info"):
         assert cmd in top.stdout
         h = cli("data", cmd, "--help")

@@ -3,15 +3,12 @@ import json
 import math
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = [sys.executable, "-m", "alphatrade.apps.cli"]  # the `alphatrade` command (console script alphatrade.apps.cli:main)
 OUTPUTS = ("equity.parquet", "fills.parquet", "trades.parquet", "orders.parquet", "refusals.parquet",
            "metrics.json", "config.json", "command.json", "tearsheet.png")
 
@@ -53,11 +50,11 @@ def test_real_bars_trade_only_from_start(tmp_path):
     assert cmd["symbols"] == ["AAPL", "AMD", "MSFT", "NVDA"] and cmd["data"] == "sample"
 
 
-def test_data_real_is_the_imported_store(tmp_path):
+def test_data_real_is_the_imported_store(tmp_path, alphatrade_cli):
     "`--data real` reads <data-dir>/real: before an import, one line naming the import to run; after `data import --sample`, the sample's bars."
-    env = {**os.environ, "ALPHATRADE_APP__DATA_DIR": str(tmp_path / "data")}
+    env = {**os.environ, "ALPHATRADE_APP__DATA_DIR": str(tmp_path / "data")}  # read when the command runs (the stdout paths below say so)
     args = ("backtest", "--strategy", "momentum", "--symbols", "AAPL,MSFT,NVDA", "--start", "2025-08-04", "--end", "2025-08-08", "-q")
-    run = lambda *a: subprocess.run([*BIN, *map(str, a)], capture_output=True, text=True, cwd=ROOT, timeout=600, env=env)
+    run = lambda *a: alphatrade_cli(*a, cwd=ROOT, env=env)
     r = run(*args, "--data", "real", "--out", tmp_path / "none")
     assert r.returncode == 2, r.stderr
     err = r.stderr.strip().splitlines()
@@ -103,12 +100,12 @@ def test_help_names_every_strategy_and_option():
         assert word in h.stdout, word
 
 
-def test_backtest_is_a_run(tmp_path):
+def test_backtest_is_a_run(tmp_path, alphatrade_cli):
     "`alphatrade backtest` writes a run folder like `alphatrade run backtest` (params.yaml, run.json, provenance.json), and `runs ls` lists it."
     runs = tmp_path / "runs"
     env = {**os.environ, "ALPHATRADE_APP__RUNS_DIR": str(runs)}
     args = ["backtest", "--strategy", "momentum", "--symbols", "AAPL,MSFT", "--start", "2025-06-02", "--end", "2025-06-06", "--causal-seed", "11", "-q"]
-    r = subprocess.run([*BIN, *args], capture_output=True, text=True, cwd=ROOT, timeout=600, env=env)
+    r = alphatrade_cli(*args, cwd=ROOT, env=env)  # the runs folder is read when the command runs: the run lands in `runs`
     assert r.returncode == 0, r.stderr
     (d,) = list(runs.iterdir())
     assert d.name.endswith("-backtest-momentum")
@@ -117,5 +114,5 @@ def test_backtest_is_a_run(tmp_path):
     assert prov["causal_check"]["seed"] == 11 and prov["params"]["symbols"] == ["AAPL", "MSFT"]
     assert json.loads((d / "run.json").read_text())["status"] == "finished"
     assert json.loads((d / "metrics.json").read_text())["status"] == "finished"
-    ls = subprocess.run([*BIN, "runs", "ls", "--runs-dir", str(runs)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    ls = alphatrade_cli("runs", "ls", "--runs-dir", runs, cwd=ROOT)
     assert ls.returncode == 0 and d.name in ls.stdout and "finished" in ls.stdout, ls.stdout + ls.stderr

@@ -43,12 +43,14 @@ def test_examples_run_and_match_their_outputs(shared_data, tmp_path):
 
 
 def test_a_stale_output_fails(tmp_path):
-    "The check can fail: a notebook whose stored output no longer matches what its code prints."
-    nb = {"cells": [{"cell_type": "code", "execution_count": 1, "id": "c1", "metadata": {}, "source": ["# NBVAL_CHECK_OUTPUT\n", "print(6 * 7)"],
-                     "outputs": [{"name": "stdout", "output_type": "stream", "text": ["41\n"]}]}],
-          "metadata": {"kernelspec": {"display_name": "python3", "language": "python", "name": "python3"}}, "nbformat": 4, "nbformat_minor": 5}
-    f = tmp_path / "stale.ipynb"; f.write_text(json.dumps(nb))
-    p = _nbval(f, cwd=tmp_path)
-    assert p.returncode != 0 and "1 failed" in p.stdout, p.stdout[-3000:]
-    nb["cells"][0]["outputs"][0]["text"] = ["42\n"]; f.write_text(json.dumps(nb))
-    assert _nbval(f, cwd=tmp_path).returncode == 0
+    """The check can fail: a notebook whose stored output no longer matches what its code prints fails, and the same notebook
+    with the right output passes (both in one nbval run: one pytest process, one kernel each)."""
+    def nb(text):
+        return {"cells": [{"cell_type": "code", "execution_count": 1, "id": "c1", "metadata": {}, "source": ["# NBVAL_CHECK_OUTPUT\n", "print(6 * 7)"],
+                           "outputs": [{"name": "stdout", "output_type": "stream", "text": [text]}]}],
+                "metadata": {"kernelspec": {"display_name": "python3", "language": "python", "name": "python3"}}, "nbformat": 4, "nbformat_minor": 5}
+    (tmp_path / "stale.ipynb").write_text(json.dumps(nb("41\n"))); (tmp_path / "fresh.ipynb").write_text(json.dumps(nb("42\n")))
+    p = _nbval(tmp_path / "stale.ipynb", tmp_path / "fresh.ipynb", cwd=tmp_path)
+    assert p.returncode != 0 and "1 failed, 1 passed" in p.stdout, p.stdout[-3000:]
+    failed = [l for l in p.stdout.splitlines() if l.startswith("FAILED")]
+    assert len(failed) == 1 and "stale.ipynb" in failed[0], p.stdout[-3000:]
