@@ -10,9 +10,8 @@ open comes a quarter of an hour before the bar closes), and `--fill-lead 0.05` s
 updates, a compressed stand-in for that quarter of an hour, so the daemon has booked the fills when the bar comes and its sync
 has nothing to ask. The clock still starts at the bar's arrival and stops when the submits are answered; `sync_rest_steps`
 counts the steps whose sync still had an open order (a fill not yet streamed) and asked REST. Reported beside the latency, not
-in it: `submit_ms` (a step's concurrent submits, first request to last answer, with the load of the step's order rows the
-engine does while they fly) and `without_submits_ms` (the latency less them: the decision with its write-ahead rows and the
-batch's commit)."""
+in it: `submit_ms` (a step's concurrent submits, first request to last answer) and `without_submits_ms` (the latency less them:
+the decision with its write-ahead rows and the batch's commit)."""
 from harness import benchmark
 
 
@@ -64,9 +63,9 @@ def live_latency(timer):
                 open_at_sync.append(len(broker.open_orders())); return sync()
             broker.sync = counted_sync
             submit_many, in_submit = broker.submit_many, {}
-            def timed_submit_many(orders, at=None, **kw):  # a step's submits: from the first request to the last answer
+            def timed_submit_many(orders, at=None):  # a step's submits: from the first request to the last answer
                 t0 = time.perf_counter()
-                try: return submit_many(orders, at, **kw)
+                try: return submit_many(orders, at)
                 finally: in_submit[at] = time.perf_counter() - t0
             broker.submit_many = timed_submit_many
             dmn = LiveDaemon(LiveConfig(symbols=panel.symbols, drive=True, grace=0.5, history=600, health_port=None), broker, strat, db)

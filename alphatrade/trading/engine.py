@@ -273,13 +273,6 @@ def on_window(self: TradingEngine, window: MarketPanel) -> list[str]:
     return out
 
 # %% ../../nbs/73_trading.engine.ipynb #5eb88dfc
-import inspect
-
-def _takes(fn, name: str) -> bool:
-    "Does `fn` accept a keyword argument `name` (by name, or through `**kwargs`)?"
-    ps = inspect.signature(fn).parameters.values()
-    return any(p.name == name and p.kind is not p.POSITIONAL_ONLY or p.kind is p.VAR_KEYWORD for p in ps)
-
 @patch
 def _sends_at_once(self: TradingEngine) -> bool:
     "Send a step's orders as one batch? With a broker that takes several at once, and market orders (no execution router)."
@@ -297,9 +290,7 @@ def _send_many(self: TradingEngine, idx, delta: np.ndarray, at: datetime, pf: Po
     orders = self.om.create_submitted([o for _, o in todo], at)
     self.inflight[[j for j, _ in todo]] = True
     sent = []
-    prefetch = getattr(self.om.repo, "prefetch", None)  # meanwhile: the write-ahead rows the answers' bookkeeping will change, loaded while the requests fly
-    kw = {"meanwhile": prefetch} if prefetch is not None and _takes(self.broker.submit_many, "meanwhile") else {}
-    for (j, _), o, r in zip(todo, orders, self.broker.submit_many(orders, at, **kw)):
+    for (j, _), o, r in zip(todo, orders, self.broker.submit_many(orders, at)):
         if isinstance(r, BrokerError): self._submit_failed(j, o, r, at)  # unconfirmed (still in flight) or rejected, as `_send` books it
         elif isinstance(r, BaseException): raise r
         else: sent.append(j)

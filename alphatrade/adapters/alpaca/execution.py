@@ -174,18 +174,12 @@ def _outcome(fn, *args):
     except Exception as e: return e
 
 @patch
-def submit_many(self: AlpacaBroker, orders: list[Order], at: datetime | None = None,
-                meanwhile: Callable[[], None] | None = None,  # run on the calling thread while several requests are in flight (its error is logged, not raised)
-               ) -> list:
+def submit_many(self: AlpacaBroker, orders: list[Order], at: datetime | None = None) -> list:
     "Submit `orders` at once; for each, in order, the `Order` `submit` would return or the exception it would raise."
     if len(orders) > 1:
         with self._lock:
             if getattr(self, "_pool", None) is None: self._pool = ThreadPoolExecutor(SUBMIT_THREADS, thread_name_prefix="alpaca-submit")
-        futures = [self._pool.submit(_outcome, self._place, o) for o in orders]
-        if meanwhile is not None:
-            try: meanwhile()
-            except Exception: log.warning("submit_many: %r failed while the orders were in flight", meanwhile, exc_info=True)
-        answers = [f.result() for f in futures]
+        answers = [f.result() for f in [self._pool.submit(_outcome, self._place, o) for o in orders]]
     else: answers = [_outcome(self._place, o) for o in orders]
     return [a if isinstance(a, Exception) else _outcome(self._booked, o, a) for o, a in zip(orders, answers)]
 
