@@ -1,8 +1,17 @@
-"""Live daemon latency (issue 7's target: p99 under 50 ms): from the arrival of the last bar of a step to its orders submitted,
-p50 and p99 over a replayed week of 47 synthetic symbols, with the ML strategy on a registered LightGBM model. The simulator
-runs in its own process (`alphatrade sim serve --speed step`, as Alpaca would be elsewhere); the daemon drives it through the real
-alpaca-py clients. Inside the latency: the REST reconciliation (`sync`), the engine step (feed guard, features, model, sizing,
-risk) and the order submissions."""
+"""Live daemon latency (issue 7's target: p99 under 50 ms; issue 17's: p99 under 50 ms and p50 under 10 ms): from the arrival of
+the last bar of a step to its orders submitted (acknowledged by the simulator), p50 and p99 over a replayed week of 47 synthetic
+symbols, with the ML strategy on a registered LightGBM model. The simulator runs in its own process (`alphatrade sim serve
+--speed step`, as Alpaca would be elsewhere); the daemon drives it through the real alpaca-py clients. Inside the latency: the
+REST reconciliation (`sync`, a request only while an order is still open), the engine step (feed guard, features, model, sizing,
+risk, the write-ahead rows) and the order submissions.
+
+Since issue 17 the simulator fills a step's orders before it publishes the bar they filled in (the real order: a fill at a bar's
+open comes a quarter of an hour before the bar closes), and `--fill-lead 0.05` sends the bar 50 ms after those fills' trade
+updates, a compressed stand-in for that quarter of an hour, so the daemon has booked the fills when the bar comes and its sync
+has nothing to ask. The clock still starts at the bar's arrival and stops when the submits are answered; `sync_rest_steps`
+counts the steps whose sync still had an open order (a fill not yet streamed) and asked REST. Reported beside the latency, not
+in it: `submit_ms` (a step's concurrent submits, first request to last answer) and `without_submits_ms` (the latency less them:
+the decision with its write-ahead rows and the batch's commit)."""
 from harness import benchmark
 
 
@@ -40,7 +49,7 @@ def live_latency(timer):
         from pathlib import Path
         sim = subprocess.Popen([sys.executable, "-m", "alphatrade.apps.cli", "sim", "serve", "--data", f"{d}/store", "--from", "2025-03-01",
                                 "--start", "2025-06-02", "--end", "2025-06-06", "--speed", "step", "--port", str(port),
-                                "--rate-limit", "1000000", "--no-buying-power-check"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                "--rate-limit", "1000000", "--no-buying-power-check", "--fill-lead", "0.05"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             url = f"http://127.0.0.1:{port}"
             for _ in range(600):
@@ -49,6 +58,16 @@ def live_latency(timer):
                 except requests.RequestException: time.sleep(0.1)
             db = Database(f"sqlite:///{d}/live.db").migrate()
             broker = AlpacaBroker(AlpacaEndpoints.simulator(url), rate_limit=10**6)
+            sync, open_at_sync = broker.sync, []
+            def counted_sync():  # the steps whose sync found an open order (and asked REST)
+                open_at_sync.append(len(broker.open_orders())); return sync()
+            broker.sync = counted_sync
+            submit_many, in_submit = broker.submit_many, {}
+            def timed_submit_many(orders, at=None):  # a step's submits: from the first request to the last answer
+                t0 = time.perf_counter()
+                try: return submit_many(orders, at)
+                finally: in_submit[at] = time.perf_counter() - t0
+            broker.submit_many = timed_submit_many
             dmn = LiveDaemon(LiveConfig(symbols=panel.symbols, drive=True, grace=0.5, history=600, health_port=None), broker, strat, db)
             with timer("replay"):
                 run_in_thread(dmn, timeout=1800)
@@ -58,11 +77,15 @@ def live_latency(timer):
     lat = np.array(dmn.latencies) * 1e3
     T = pd.DataFrame(dmn.timings, columns=["t", "bars", "wait", "sync", "engine", "sent"])
     warm = lat[3:]  # the first steps pay for imports and caches
+    sub = np.array([in_submit.get((pd.Timestamp(t) + pd.Timedelta(minutes=15)).to_pydatetime(), 0.0) for t, *_ in dmn.timings]) * 1e3
+    dec = lat - sub  # a second measure, not the latency: the same clock stopped before the submits (decision and write-ahead rows)
     return {"symbols": len(panel.symbols), "steps": dmn.steps, "orders": len(dmn.engine.om._orders), "fills": len(dmn.engine.fills),
             "latency_ms_p50": float(np.percentile(lat, 50)), "latency_ms_p99": float(np.percentile(lat, 99)),
             "latency_ms_max": float(lat.max()), "latency_ms_p99_after_3_steps": float(np.percentile(warm, 99)),
             "engine_ms_p50": float(T.engine.median() * 1e3), "engine_ms_p99": float(T.engine.quantile(0.99) * 1e3),
-            "sync_ms_p50": float(T.sync.median() * 1e3), "sync_ms_p99": float(T.sync.quantile(0.99) * 1e3), "target_p99_ms": 50}
+            "sync_ms_p50": float(T.sync.median() * 1e3), "sync_ms_p99": float(T.sync.quantile(0.99) * 1e3),
+            "sync_rest_steps": sum(n > 0 for n in open_at_sync), "submit_ms_p50": float(np.median(sub[sub > 0])), "submit_ms_p99": float(np.percentile(sub[sub > 0], 99)),
+            "without_submits_ms_p50": float(np.median(dec)), "without_submits_ms_p99": float(np.percentile(dec, 99)), "target_p99_ms": 50, "target_p50_ms": 10}
 
 
 @benchmark("live.sigterm_stop_idle")

@@ -38,7 +38,7 @@ def cmd_sim(args) -> int:
     bars, start, _ = sim_bars(args)
     sim = AlpacaSimulator(market_panel(bars), speed=speed, port=args.port, host=args.host, start=start, key=args.key, secret=args.secret, cash=args.cash,
                           rate_limit=args.rate_limit, check_buying_power=not args.no_buying_power_check, stream_timeframe=args.stream_timeframe,
-                          fills=args.fills)
+                          fills=args.fills, fill_lead=args.fill_lead)
     serve(sim)
     return 0
 
@@ -65,4 +65,6 @@ def add_sim_parser(sub):
     a("--fills", choices=("next-bar", "on-arrival", "intrabar"), default="next-bar", help="when a market order fills: at the next bar's open (default: "
       "the backtest's rule, for lockstep parity), or on arrival during the session at the last price with the slippage model (as Alpaca, within a second), "
       "or intrabar: in the next bar at its volume-weighted price (run_backtest's fill_model='intrabar', for execution algorithms' children)")
+    a("--fill-lead", type=float, default=0.0, metavar="SECONDS", help="a stepped bar goes out this long after its fills' trade updates "
+      "(default 0: at once), for a client to take them in first, as the quarter of an hour between a fill and the bar's close allows in real time")
     sv.set_defaults(func=cmd_sim)

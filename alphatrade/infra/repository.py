@@ -81,7 +81,10 @@ def _order_row(s: Session, coid: str) -> OrderRow | None:
     rows = s.info.get("order_rows")  # only a batch's session has them: its rows, current (no one else writes them meanwhile)
     r = rows.get(coid) if rows is not None else None
     if r is None and rows is None: return s.scalar(sa.select(OrderRow).where(OrderRow.client_order_id == coid).with_for_update())
-    if r is None:  # not flushing the batch first: a row it changed or added is among its rows
+    if r is None and coid in (new := s.info["inserted"]):  # written by the batch's `create_many` (no ORM object yet): all of them, in one query
+        with s.no_autoflush: rows.update((x.client_order_id, x) for x in s.scalars(sa.select(OrderRow).where(OrderRow.client_order_id.in_(new)).with_for_update()))
+        new.clear(); r = rows.get(coid)
+    elif r is None:  # not flushing the batch first: a row it changed or added is among its rows
         with s.no_autoflush: r = s.scalar(sa.select(OrderRow).where(OrderRow.client_order_id == coid).with_for_update())
         if r is not None: rows[coid] = r
     return r
@@ -396,21 +399,41 @@ class BarRepository:
 # %% ../../nbs/93_infra.repository.ipynb #7c66a4f7
 from fastcore.basics import patch
 
+_INSERT_ORDER = OrderRow.__table__.insert()
+
+def _forget(s: Session):
+    "Roll back a batch's session (or a plain one) and forget what a batch held: its rows are gone."
+    s.rollback()
+    for k in ("order_rows", "fill_ids", "inserted"):
+        if k in s.info: s.info[k].clear()
+
 @patch
 def create_many(self: OrderRepository, orders: list[Order], at: datetime | None = None) -> list[Order]:
     "Write new orders in one transaction: all or none (a duplicate `client_order_id` refuses the batch, naming the ids)."
     at = at or _now()
-    rows = [OrderRow(client_order_id=o.client_order_id, broker_order_id=o.broker_order_id, symbol=o.symbol, side=o.side.value,
-                     type=o.type.value, time_in_force=o.time_in_force.value, qty=money(o.qty, "orders.qty"),
-                     limit_price=money(o.limit_price, "orders.limit_price"), stop_price=money(o.stop_price, "orders.stop_price"),
-                     status=o.status.value, filled_qty=money(o.filled_qty, "orders.filled_qty"),
-                     filled_avg_price=money(o.filled_avg_price, "orders.filled_avg_price"), tag=o.tag, created_at=at, updated_at=at, meta={})
-            for o in orders]  # the same row as `create`
+    rows = [dict(client_order_id=o.client_order_id, broker_order_id=o.broker_order_id, symbol=o.symbol, side=o.side.value,
+                 type=o.type.value, time_in_force=o.time_in_force.value, qty=money(o.qty, "orders.qty"),
+                 limit_price=money(o.limit_price, "orders.limit_price"), stop_price=money(o.stop_price, "orders.stop_price"),
+                 status=o.status.value, filled_qty=money(o.filled_qty, "orders.filled_qty"),
+                 filled_avg_price=money(o.filled_avg_price, "orders.filled_avg_price"), tag=o.tag, created_at=at, updated_at=at, meta={})
+            for o in orders]  # the same columns as `create`'s row
     try:
-        with self.db.session(durable=True) as s: _refuse_known(s, [o.client_order_id for o in orders]); s.add_all(rows); _keep_rows(s, rows)
+        with self.db.session(durable=True) as s:
+            _refuse_known(s, [o.client_order_id for o in orders])
+            try: s.connection().execute(_INSERT_ORDER, rows)  # one executemany, no ORM objects; committed with the block (durable)
+            except IntegrityError:  # the statement failed inside the transaction: a batch is rolled back, as a failed commit would roll it back
+                if "inserted" in s.info: _forget(s)
+                raise
+            if (new := s.info.get("inserted")) is not None: new.update(r["client_order_id"] for r in rows)  # `_order_row` loads them when asked
     except IntegrityError:
         raise InvalidValueError(f"orders.client_order_id: one of {[o.client_order_id for o in orders]} already exists (an order is written once)") from None
     return [o.evolve(created_at=at) for o in orders]
+
+@patch
+def prefetch(self: OrderRepository):
+    "Inside this thread's `batch`: load the rows its `create_many` wrote (what the transitions after the submits use), in one query; elsewhere nothing."
+    s = self.db._batch_session()
+    if s is not None and s.info["inserted"]: _order_row(s, next(iter(s.info["inserted"])))
 
 # %% ../../nbs/93_infra.repository.ipynb #5e1d0a72
 @patch
@@ -419,7 +442,7 @@ def batch(self: Database):
     "This thread's writes in one transaction until the block ends, then committed (also when the block raises); inside one, a no-op."
     if self._batch_session() is not None: yield self; return  # nested: the outer batch commits
     if getattr(self, "_batch", None) is None: self._batch = threading.local()
-    s = self._batch.s = Session(self.engine, expire_on_commit=False, info={"order_rows": {}, "fill_ids": set()})
+    s = self._batch.s = Session(self.engine, expire_on_commit=False, info={"order_rows": {}, "fill_ids": set(), "inserted": set()})
     try: yield self
     finally:
         self._batch.s = None
@@ -441,5 +464,5 @@ def _in_batch(self: Database, durable: bool):
     if durable:
         try: s.commit()
         except Exception:
-            s.rollback(); s.info["order_rows"].clear(); s.info["fill_ids"].clear()  # what the batch held is gone
+            _forget(s)  # what the batch held is gone
             raise

@@ -32,6 +32,19 @@ __all__ = ['log', 'SUBMIT_THREADS', 'SYNC_MARGIN', 'AlpacaBroker', 'order_from_a
 # %% ../../../nbs/65e_adapters.alpaca.execution.ipynb #54329077
 log = logging.getLogger("alphatrade.alpaca")
 
+class _Orders(dict):
+    "Orders by client order id that also keep the ids of the open ones (`open_orders` without a scan of every order)."
+    def __init__(self): super().__init__(); self.open: set[str] = set(); self.rank: dict[str, int] = {}  # rank: the order of first assignment (the dict's)
+    def __setitem__(self, coid: str, o: Order):
+        if coid not in self: self.rank[coid] = len(self.rank)
+        super().__setitem__(coid, o)
+        if o.is_open: self.open.add(coid)
+        else: self.open.discard(coid)
+    def clear(self): super().clear(); self.open.clear(); self.rank.clear()
+    def update(self, *a, **k): raise TypeError("_Orders: set orders one by one (the open ids follow each assignment)")
+    setdefault = pop = popitem = __delitem__ = update
+    def open_orders(self) -> list[Order]: return [self[k] for k in sorted(self.open, key=self.rank.__getitem__)]  # the order of the dict, as a scan gives
+
 class AlpacaBroker:
     "The `Broker` protocol over alpaca-py: REST for commands and reconciliation, trade updates for fills."
     def __init__(self, endpoints: AlpacaEndpoints,
@@ -52,7 +65,7 @@ class AlpacaBroker:
         self.data = AlpacaData(endpoints, self.http, self.client)  # bars, calendar, assets: same rate limit and retries
         self.costs = costs or CostModel.alpaca()
         self.on_fill, self.on_update, self.idempotent = on_fill, on_update, idempotent
-        self._orders: dict[str, Order] = {}  # our view of every order placed through this broker, by client order id
+        self._orders: dict[str, Order] = _Orders()  # our view of every order placed through this broker, by client order id (and which are open)
         self._applied: dict[str, tuple[Decimal, Decimal]] = {}  # client order id -> (qty, cost) already booked as fills
         self._alias: dict[str, str] = {}  # Alpaca client order id of a replacement -> ours
         self.fills: list[Fill] = []
@@ -235,7 +248,7 @@ def now(self: AlpacaBroker) -> datetime: return self.clock()["timestamp"]
 @patch
 def open_orders(self: AlpacaBroker) -> list[Order]:
     "The open orders placed through this broker, as last reported (see `sync`)."
-    with self._lock: return [o for o in self._orders.values() if o.is_open]
+    with self._lock: return self._orders.open_orders()  # a step asks (`sync`): not a scan of the run's every order
 
 @patch
 def remote_open_orders(self: AlpacaBroker) -> list[dict]:

@@ -19,18 +19,31 @@ from .config import AlpacaHttpConfig
 from ...core.errors import BrokerConnectionError, BrokerError, BrokerUnreachableError, InsufficientFundsError, InvalidValueError, OrderRejectedError
 
 # %% auto #0
-__all__ = ['RETRY_STATUS', 'ENDPOINTS', 'log', 'configure_client', 'RateLimiter', 'status_code', 'error_message', 'is_retryable',
-           'map_error', 'connection_refused', 'unreachable_error', 'endpoint_of', 'AlpacaHttp']
+__all__ = ['RETRY_STATUS', 'ENDPOINTS', 'log', 'configure_client', 'environment_once', 'RateLimiter', 'status_code',
+           'error_message', 'is_retryable', 'map_error', 'connection_refused', 'unreachable_error', 'endpoint_of',
+           'AlpacaHttp']
 
 # %% ../../../nbs/65b_adapters.alpaca.http.ipynb #36ce6a98
 def configure_client(client,  # an alpaca-py REST client (TradingClient, StockHistoricalDataClient, ...)
                      timeout: float,  # seconds per HTTP request
                      sdk_retries: bool = False,  # keep the SDK's own retry (3 x 3 s on 429/504); off when `AlpacaHttp` retries
                     ):
-    "`client`, with a timeout on every request and (unless `sdk_retries`) without the SDK's own retry."
+    "`client`, with a timeout on every request, the environment read once (`environment_once`) and (unless `sdk_retries`) without the SDK's own retry."
+    environment_once(client._session, str(client._base_url))
     client._session.request = partial(client._session.request, timeout=timeout)  # alpaca-py has no public timeout
     if not sdk_retries: client._retry = 0  # ... nor a public way to switch its retry off
     return client
+
+def environment_once(session: requests.Session,
+                     url: str,  # the client's base URL: every request of an alpaca-py client goes to its host
+                    ) -> requests.Session:
+    "`session` with what requests reads from the environment at every request (proxies and no_proxy, the CA bundle, .netrc) read now, for `url`."
+    if not session.trust_env: return session
+    env = session.merge_environment_settings(url, {}, None, None, None)  # what each request would merge: the proxies for url's host, the CA bundle
+    session.proxies, session.verify = env["proxies"], env["verify"]
+    if session.auth is None: session.auth = requests.utils.get_netrc_auth(url)
+    session.trust_env = False  # ... and nothing is read again
+    return session
 
 # %% ../../../nbs/65b_adapters.alpaca.http.ipynb #ddb10f89
 class RateLimiter:

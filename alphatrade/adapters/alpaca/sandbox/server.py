@@ -42,7 +42,9 @@ class AlpacaSimulator:
                  ws_auth_timeout: float = 10.0,  # seconds a stream connection may take to authenticate
                  max_data_connections: int | None = None,  # market-data connections per key (Alpaca: 1); None: no limit
                  faults: Faults | None = None, seed: int = 0,  # seed: the partial-fill fault's draws
-                 fills: str = "next-bar"):  # market orders fill at the next bar's open (the backtest's rule), or "on-arrival": at once, at the last price
+                 fills: str = "next-bar",  # market orders fill at the next bar's open (the backtest's rule), or "on-arrival": at once, at the last price
+                 fill_lead: float = 0.0):  # seconds between a step's trade updates and its bar, when there are updates and a client listening to them (`step`)
+        if not fill_lead >= 0: raise InvalidValueError(f"AlpacaSimulator.fill_lead: {fill_lead!r} must be >= 0 seconds")
         self.faults = faults or Faults()
         self.exchange = Exchange(panel, start, cash=cash, costs=costs, slippage_bps=slippage_bps, impact=impact, participation=participation,
                                  allow_short=allow_short, timeframe=timeframe, check_buying_power=check_buying_power, faults=self.faults, seed=seed,
@@ -53,6 +55,9 @@ class AlpacaSimulator:
         self.streams = Streams(key, secret, self.faults, self.parts, sub, ws_auth_timeout, max_data_connections)
         self.rest = Rest(self.exchange, self.faults, key, secret, rate_limit)
         self.exchange.on_event(self.streams.trade_update)
+        self.fill_lead, self.updates = fill_lead, 0  # updates: trade updates the exchange has announced
+        self.exchange.on_event(self._count_update)
+        self._stepping = asyncio.Lock()  # one step at a time: a step that waits `fill_lead` is not overtaken by the next
         self._runner = self._auto = self._loop = None
         self.url = self.data_ws_url = self.trade_ws_url = None
         self.finished: asyncio.Event | None = None  # set when the replay has published its last bar
@@ -111,16 +116,22 @@ def buying_power(self: AlpacaSimulator) -> Decimal:
 # %% ../../../../nbs/64f_adapters.alpaca.sandbox.server.ipynb #e3af69e9
 @patch
 async def step(self: AlpacaSimulator) -> pd.Timestamp | None:
-    "Publish the next bar to its subscribers, then fill against it; the bar's start, or None when the replay is over."
-    ex = self.exchange; i = ex.advance()
-    if i is None:
-        if self.finished is not None: self.finished.set()
-        return None
-    bars = ex.bars_at(i)
-    self.streams.publish_bars(ex.starts[i], {s: ex.row(i, self.panel.symbols.index(s)) for s in bars})
-    ex.fill(i, bars)
-    await asyncio.sleep(0)  # let the stream writers run
-    return self.panel.timestamps[i]
+    "Fill against the next bar, then publish it to its subscribers (`fill_lead` seconds after the fills' trade updates); the bar's start, or None when the replay is over."
+    async with self._stepping:
+        ex = self.exchange; i = ex.advance()
+        if i is None:
+            if self.finished is not None: self.finished.set()
+            return None
+        bars = ex.bars_at(i); n0 = self.updates
+        ex.fill(i, bars)  # its trade updates are queued before the bar: they happened during the bar, before it closed
+        if self.fill_lead and self.updates > n0 and any(c.kind == "trade" and c.listening for c in self.streams.connections()):
+            await asyncio.sleep(self.fill_lead)  # the client takes the fills in before the bar comes
+        self.streams.publish_bars(ex.starts[i], {s: ex.row(i, self.panel.symbols.index(s)) for s in bars})
+        await asyncio.sleep(0)  # let the stream writers run
+        return self.panel.timestamps[i]
+
+@patch
+def _count_update(self: AlpacaSimulator, event, r, at, o, extra): self.updates += 1
 
 # %% ../../../../nbs/64f_adapters.alpaca.sandbox.server.ipynb #ee94319d
 @patch
