@@ -56,6 +56,11 @@ def _ns(x) -> np.ndarray:
 
 def session_bars(start, end, timeframe: str = "15Min") -> pd.DatetimeIndex:
     "UTC start of every regular-session bar of `timeframe` in the sessions from `start` to `end`, inclusive."
+    return _session_bars(_ny_date(start), _ny_date(end), timeframe).copy()  # a new index object: a caller may rename it
+
+@lru_cache(maxsize=1024)
+def _session_bars(start: pd.Timestamp, end: pd.Timestamp, timeframe: str) -> pd.DatetimeIndex:
+    "`session_bars` of two session dates (computed once per window)."
     step = bar_length(timeframe)
     sch = schedule(start, end)
     if sch.empty: return pd.DatetimeIndex([], tz="UTC", name="timestamp")

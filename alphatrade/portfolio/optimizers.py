@@ -4,7 +4,8 @@
 
 # %% ../../nbs/56_portfolio.optimizers.ipynb #7fa56fa4
 from __future__ import annotations
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -14,9 +15,9 @@ from ..core.errors import InvalidValueError
 from ..risk.limits import PreTradeConfig
 
 # %% auto #0
-__all__ = ['SOLVER', 'METHODS', 'NEEDS_MU', 'Constraints', 'max_sharpe', 'min_volatility', 'efficient_return', 'efficient_risk',
-           'risk_parity', 'max_diversification', 'hrp', 'inverse_volatility', 'equal_weight', 'black_litterman',
-           'fit_weights', 'Allocation', 'optimize']
+__all__ = ['SOLVER', 'METHODS', 'NEEDS_MU', 'MEMO_SIZE', 'Constraints', 'max_sharpe', 'min_volatility', 'efficient_return',
+           'efficient_risk', 'risk_parity', 'max_diversification', 'hrp', 'inverse_volatility', 'equal_weight',
+           'black_litterman', 'fit_weights', 'Allocation', 'optimize']
 
 # %% ../../nbs/56_portfolio.optimizers.ipynb #0832bba2
 # cvxpy and PyPortfolioOpt are imported at the first optimisation (`_pfo`), not with this module: they cost ~1 s of CPU, which
@@ -187,6 +188,33 @@ def _trade_rules(w: np.ndarray, prev: np.ndarray, c: Constraints) -> tuple[np.nd
     return np.where(np.abs(w - prev) < c.min_trade, prev, w), ""
 
 # %% ../../nbs/56_portfolio.optimizers.ipynb #0de242c8
+def _solve(method, S, mu, c, groups, prev, params) -> Allocation:
+    "`optimize`'s answer to inputs already checked and converted."
+    if (why := _problem(S, mu, method, c)): return Allocation(prev, method, "fallback", why)
+    _pfo()  # (the except clause below names their exceptions)
+    try:
+        w = METHODS[method](S, mu, c, list(groups), **params)
+        if c.turnover_penalty > 0 or not _feasible(w, c, groups): w = fit_weights(w, c, groups, prev)  # a feasible target is its own fit
+    except (OptimizationError, cp.error.SolverError, ValueError, ArithmeticError) as e:
+        return Allocation(prev, method, "fallback", f"solver: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+    if w is None or not np.isfinite(w).all(): return Allocation(prev, method, "fallback", "solver returned no finite weights")
+    w, band = _trade_rules(np.where(np.abs(w) < 1e-9, 0.0, w), prev, c)
+    return Allocation(w, method, "band" if band else "optimal", band)
+
+MEMO_SIZE = 4096  # answers kept by `optimize` (a few hundred bytes each)
+_MEMO: dict = {}  # digest of the inputs -> Allocation, oldest first
+
+def _digest(method, S, mu, c, groups, prev, params) -> bytes:
+    "A digest of everything `optimize`'s answer depends on: the method (and its function), every array's bytes and shape, the constraints, the sectors and the parameters."
+    h = hashlib.blake2b(digest_size=20)
+    def put(x): a = np.asarray(x); h.update(f"{a.dtype.str}{a.shape}|".encode()); h.update(np.ascontiguousarray(a).tobytes())
+    h.update(f"{method}|{METHODS[method].__module__}.{METHODS[method].__qualname__}|{c!r}|".encode())
+    for x in (S, np.empty(0) if mu is None else mu, prev): put(x)
+    h.update(b"none" if mu is None else b"mu")
+    for g in groups: put(np.asarray(g, dtype="int64"))
+    for k in sorted(params): h.update(f"|{k}=".encode()); put(params[k])
+    return h.digest()
+
 def optimize(method: str,  # a key of METHODS
              S: np.ndarray,  # covariance [N x N] (per bar)
              mu: np.ndarray | None = None,  # expected returns [N] (per bar), for the methods that need them
@@ -200,13 +228,8 @@ def optimize(method: str,  # a key of METHODS
     c = c or Constraints(); S = np.asarray(S, dtype="float64")
     prev = np.zeros(len(S)) if w_prev is None else np.nan_to_num(np.asarray(w_prev, dtype="float64"))
     mu = None if mu is None else np.asarray(mu, dtype="float64")
-    if (why := _problem(S, mu, method, c)): return Allocation(prev, method, "fallback", why)
-    _pfo()  # (the except clause below names their exceptions)
-    try:
-        w = METHODS[method](S, mu, c, list(groups), **params)
-        if c.turnover_penalty > 0 or not _feasible(w, c, groups): w = fit_weights(w, c, groups, prev)  # a feasible target is its own fit
-    except (OptimizationError, cp.error.SolverError, ValueError, ArithmeticError) as e:
-        return Allocation(prev, method, "fallback", f"solver: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
-    if w is None or not np.isfinite(w).all(): return Allocation(prev, method, "fallback", "solver returned no finite weights")
-    w, band = _trade_rules(np.where(np.abs(w) < 1e-9, 0.0, w), prev, c)
-    return Allocation(w, method, "band" if band else "optimal", band)
+    key = _digest(method, S, mu, c, groups, prev, params)
+    if (a := _MEMO.get(key)) is None:
+        a = _MEMO[key] = _solve(method, S, mu, c, groups, prev, params)
+        while len(_MEMO) > MEMO_SIZE: del _MEMO[next(iter(_MEMO))]
+    return replace(a, weights=a.weights.copy())  # the caller's to change
