@@ -14,7 +14,7 @@ from ..core.errors import ModelError
 
 # %% auto #0
 __all__ = ['NETS', 'LSTMNet', 'PositionalEncoding', 'TransformerNet', 'CausalConv', 'TCNBlock', 'TCNNet', 'build_net',
-           'pick_device', 'deterministic']
+           'pick_device', 'deterministic', 'actor64']
 
 # %% ../../nbs/48_models.nets.ipynb #18fa1b86
 class LSTMNet(nn.Module):
@@ -116,3 +116,10 @@ def deterministic(seed: int,  # seeds torch's generators inside the block
             yield
     finally:
         torch.use_deterministic_algorithms(was_det); torch.set_num_threads(was_threads)
+
+# %% ../../nbs/48_models.nets.ipynb #ddd983c9
+def actor64(policy) -> nn.Module:  # a stable-baselines3 actor-critic policy (PPO, A2C): its `mlp_extractor.policy_net` and `action_net`
+    "A float64 copy of `policy`'s actor (observation -> action mean, or class logits), in eval mode; `policy` itself is untouched."
+    import copy
+    return nn.Sequential(nn.Flatten(), copy.deepcopy(policy.mlp_extractor.policy_net), copy.deepcopy(policy.action_net)).double().eval()
+

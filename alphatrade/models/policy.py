@@ -15,7 +15,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from ..core.errors import ModelError
 from .base import TradingModel, ModelType, register_model, load_model
 from .classical import MODELS
-from .nets import deterministic
+from .nets import actor64, deterministic
 
 # %% auto #0
 __all__ = ['POLICY_FAMILIES', 'TINY', 'position_reward', 'class_reward', 'RowVecEnv', 'PPORegressor', 'PPOClassifier',
@@ -162,11 +162,8 @@ def _saliency(self: _Policy, Xs: np.ndarray) -> np.ndarray:
 
 def _actor64(self: _Policy) -> torch.nn.Module:
     "A float64 copy of the policy's actor (features -> action mean, or class logits), rebuilt when the policy changes."
-    import copy
     c = getattr(self, "_actor64_", None)
-    if c is None or c[0] is not self.policy_:
-        net = torch.nn.Sequential(torch.nn.Flatten(), copy.deepcopy(self.policy_.mlp_extractor.policy_net), copy.deepcopy(self.policy_.action_net))
-        self._actor64_ = c = (self.policy_, net.double().eval())
+    if c is None or c[0] is not self.policy_: self._actor64_ = c = (self.policy_, actor64(self.policy_))  # `models.nets.actor64`
     return c[1]
 
 def _outputs(self: _Policy, X) -> np.ndarray:

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/86_rl.agents.ipynb #8b3a82f2
 from __future__ import annotations
-import copy, hashlib, json, math, warnings
+import hashlib, json, math, warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from ..core.errors import ConfigError, InvalidValueError
 from ..data.panel import MarketPanel
 from ..features.pipeline import FeaturePipeline
 from .env import EnvConfig, TradingEnv, cross_sectional_z
+from ..models.nets import actor64
 from ..trading.strategy import Strategy
 
 # %% auto #0
@@ -133,7 +134,7 @@ def _actor64(policy) -> torch.nn.Module:
     from stable_baselines3.common.distributions import DiagGaussianDistribution
     if not isinstance(policy.action_dist, DiagGaussianDistribution) or policy.squash_output:
         raise ConfigError(f"AgentStrategy: a {type(policy.action_dist).__name__} policy{' with squashed output' if policy.squash_output else ''} is not supported (a Gaussian policy is)")
-    return torch.nn.Sequential(torch.nn.Flatten(), copy.deepcopy(policy.mlp_extractor.policy_net), copy.deepcopy(policy.action_net)).double().eval()
+    return actor64(policy)  # `models.nets.actor64`, as the policy models score
 
 class AgentStrategy(Strategy):
     "Trade an `RLAgent`'s target weights; its symbols must be the panel's."
