@@ -18,7 +18,8 @@ def _bars():
 
 
 def _run(timer, url, schema=None):
-    from alphatrade.infra.repository import Database, BarRepository
+    from alphatrade.infra.bars import BarRepository
+    from alphatrade.infra.repository import Database
     bars = _bars()
     db = Database(url, schema=schema).migrate()
     br = BarRepository(db)

@@ -14,7 +14,8 @@ from alphatrade.core.errors import DataValidationError, InvalidTransitionError, 
 from alphatrade.core.types import Fill, Order, OrderStatus, Position, RiskEvent, TradeSignal
 from alphatrade.data.synthetic import generate_market
 from alphatrade.infra import db as dbm
-from alphatrade.infra.repository import (BarRepository, Database, KillSwitchRepository, OrderRepository, PositionRepository,
+from alphatrade.infra.bars import BarRepository
+from alphatrade.infra.repository import (Database, KillSwitchRepository, OrderRepository, PositionRepository,
                                          RiskEventRepository, RunRepository, SignalRepository, TradeRepository)
 
 from conftest import PG_URL  # the fixtures url_schema and db (SQLite and PostgreSQL) live in conftest.py

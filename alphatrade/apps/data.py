@@ -151,7 +151,8 @@ def cmd_import(args) -> int:
     if sum(tidy.values()) or fmt.timestamps == "end": say(f"tidied: {tidy['duplicates']:,} exact duplicate row(s) removed, {tidy['header_lines']:,} repeated header "
                                f"line(s) dropped, {tidy['sorted']:,} file(s) sorted" + (", bar-end stamps shifted to bar starts" if fmt.timestamps == "end" else ""))
     if args.to_db:
-        from alphatrade.infra.repository import Database, BarRepository
+        from alphatrade.infra.bars import BarRepository
+        from alphatrade.infra.repository import Database
         db = Database(args.db_url).migrate()
         t0 = time.perf_counter(); n = BarRepository(db).ingest(bars, timeframe=args.timeframe); dt = time.perf_counter() - t0
         say(f"database {db.engine.url.render_as_string(hide_password=True)}: {n:,} new bars ({len(bars) - n:,} already there) in {dt:.1f} s")
