@@ -309,11 +309,6 @@ def create_many(self: OrderRepository, orders: list[Order], at: datetime | None 
         raise InvalidValueError(f"orders.client_order_id: one of {[o.client_order_id for o in orders]} already exists (an order is written once)") from None
     return [o.evolve(created_at=at) for o in orders]
 
-@patch
-def prefetch(self: OrderRepository):
-    "Inside this thread's `batch`: load the rows its `create_many` wrote (what the transitions after the submits use), in one query; elsewhere nothing."
-    s = self.db._batch_session()
-    if s is not None and s.info["inserted"]: _order_row(s, next(iter(s.info["inserted"])))
 
 # %% ../../nbs/93_infra.repository.ipynb #5e1d0a72
 @patch
