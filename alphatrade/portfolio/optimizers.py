@@ -4,7 +4,7 @@
 
 # %% ../../nbs/56_portfolio.optimizers.ipynb #7fa56fa4
 from __future__ import annotations
-import hashlib
+import hashlib, threading
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -203,6 +203,7 @@ def _solve(method, S, mu, c, groups, prev, params) -> Allocation:
 
 MEMO_SIZE = 4096  # answers kept by `optimize` (a few hundred bytes each)
 _MEMO: dict = {}  # digest of the inputs -> Allocation, oldest first
+_MEMO_LOCK = threading.Lock()  # threads may optimise at once (a sweep's Dask workers): eviction must not race
 
 def _digest(method, S, mu, c, groups, prev, params) -> bytes:
     "A digest of everything `optimize`'s answer depends on: the method (and its function), every array's bytes and shape, the constraints, the sectors and the parameters."
@@ -230,6 +231,8 @@ def optimize(method: str,  # a key of METHODS
     mu = None if mu is None else np.asarray(mu, dtype="float64")
     key = _digest(method, S, mu, c, groups, prev, params)
     if (a := _MEMO.get(key)) is None:
-        a = _MEMO[key] = _solve(method, S, mu, c, groups, prev, params)
-        while len(_MEMO) > MEMO_SIZE: del _MEMO[next(iter(_MEMO))]
+        a = _solve(method, S, mu, c, groups, prev, params)  # outside the lock: two threads may solve the same inputs, to the same answer
+        with _MEMO_LOCK:
+            _MEMO[key] = a
+            while len(_MEMO) > MEMO_SIZE: del _MEMO[next(iter(_MEMO))]
     return replace(a, weights=a.weights.copy())  # the caller's to change
