@@ -18,6 +18,8 @@ $(STAMP): settings.ini setup.py
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	$(BIN)/python -m pip check
+	@# numba's compiled vectorbt functions and matplotlib's font list, built once here rather than cold in every test process
+	$(BIN)/python tools/warm_caches.py
 	@touch $(STAMP)
 
 setup: $(STAMP)
