@@ -206,11 +206,16 @@ class PositionRepository:
             rows = s.scalars(sa.select(PositionRow).where(PositionRow.timestamp == t))
             return {r.symbol: Position(r.symbol, r.qty, r.avg_entry_price, r.market_price) for r in rows}
 
+_INSERT_SIGNAL = SignalRow.__table__.insert()
+
 class SignalRepository:
     def __init__(self, db: Database): self.db = db
     def add_many(self, signals: list[TradeSignal]):
-        with self.db.session() as s:
-            s.add_all([SignalRow(timestamp=g.timestamp, symbol=g.symbol, strength=g.strength, confidence=g.confidence, source=g.source, meta=dict(g.metadata)) for g in signals])
+        "Store `signals` in one INSERT (an executemany of plain rows, as `OrderRepository.create_many` writes orders)."
+        rows = [dict(timestamp=g.timestamp, symbol=g.symbol, strength=g.strength, confidence=g.confidence, source=g.source, metadata=dict(g.metadata))
+                for g in signals]
+        if not rows: return
+        with self.db.session() as s: s.connection().execute(_INSERT_SIGNAL, rows)
     def between(self, start: datetime, end: datetime) -> list[TradeSignal]:
         with self.db.session() as s:
             rows = s.scalars(sa.select(SignalRow).where(SignalRow.timestamp >= start, SignalRow.timestamp < end).order_by(SignalRow.id))

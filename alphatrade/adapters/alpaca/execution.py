@@ -179,9 +179,9 @@ def submit_many(self: AlpacaBroker, orders: list[Order], at: datetime | None = N
     if len(orders) > 1:
         with self._lock:
             if getattr(self, "_pool", None) is None: self._pool = ThreadPoolExecutor(SUBMIT_THREADS, thread_name_prefix="alpaca-submit")
-        answers = [f.result() for f in [self._pool.submit(_outcome, self._place, o) for o in orders]]
-    else: answers = [_outcome(self._place, o) for o in orders]
-    return [a if isinstance(a, Exception) else _outcome(self._booked, o, a) for o, a in zip(orders, answers)]
+        answers = (f.result() for f in [self._pool.submit(_outcome, self._place, o) for o in orders])  # each answer when it and those before it are in
+    else: answers = (_outcome(self._place, o) for o in orders)
+    return [a if isinstance(a, Exception) else _outcome(self._booked, o, a) for o, a in zip(orders, answers)]  # booked while later ones are in flight
 
 # %% ../../../nbs/65e_adapters.alpaca.execution.ipynb #2b8fef59
 @patch

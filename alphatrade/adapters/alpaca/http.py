@@ -6,11 +6,14 @@
 from __future__ import annotations
 import logging, threading, time
 from collections import deque
+from datetime import timedelta
 from functools import partial
 from typing import Callable
 from urllib.parse import urlsplit
 
 import requests
+from requests.cookies import extract_cookies_to_jar
+from requests.structures import CaseInsensitiveDict
 from alpaca.common.exceptions import APIError
 from urllib3.exceptions import NewConnectionError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
@@ -19,18 +22,18 @@ from .config import AlpacaHttpConfig
 from ...core.errors import BrokerConnectionError, BrokerError, BrokerUnreachableError, InsufficientFundsError, InvalidValueError, OrderRejectedError
 
 # %% auto #0
-__all__ = ['RETRY_STATUS', 'ENDPOINTS', 'log', 'configure_client', 'environment_once', 'RateLimiter', 'status_code',
-           'error_message', 'is_retryable', 'map_error', 'connection_refused', 'unreachable_error', 'endpoint_of',
-           'AlpacaHttp']
+__all__ = ['RETRY_STATUS', 'ENDPOINTS', 'log', 'configure_client', 'environment_once', 'one_host_request', 'RateLimiter',
+           'status_code', 'error_message', 'is_retryable', 'map_error', 'connection_refused', 'unreachable_error',
+           'endpoint_of', 'AlpacaHttp']
 
 # %% ../../../nbs/65b_adapters.alpaca.http.ipynb #36ce6a98
 def configure_client(client,  # an alpaca-py REST client (TradingClient, StockHistoricalDataClient, ...)
                      timeout: float,  # seconds per HTTP request
                      sdk_retries: bool = False,  # keep the SDK's own retry (3 x 3 s on 429/504); off when `AlpacaHttp` retries
                     ):
-    "`client`, with a timeout on every request, the environment read once (`environment_once`) and (unless `sdk_retries`) without the SDK's own retry."
+    "`client`, with a timeout on every request, the environment read once (`environment_once`), each request sent by `one_host_request` and (unless `sdk_retries`) without the SDK's own retry."
     environment_once(client._session, str(client._base_url))
-    client._session.request = partial(client._session.request, timeout=timeout)  # alpaca-py has no public timeout
+    client._session.request = partial(one_host_request, client._session, timeout=timeout)  # alpaca-py has no public timeout
     if not sdk_retries: client._retry = 0  # ... nor a public way to switch its retry off
     return client
 
@@ -41,9 +44,28 @@ def environment_once(session: requests.Session,
     if not session.trust_env: return session
     env = session.merge_environment_settings(url, {}, None, None, None)  # what each request would merge: the proxies for url's host, the CA bundle
     session.proxies, session.verify = env["proxies"], env["verify"]
+    if urlsplit(url).scheme == "http": session.verify = True  # a CA bundle is for TLS; over plain HTTP nothing reads it, but requests would look its path up on disk at every request
     if session.auth is None: session.auth = requests.utils.get_netrc_auth(url)
     session.trust_env = False  # ... and nothing is read again
     return session
+
+def one_host_request(session: requests.Session,  # an alpaca-py client's session, after `environment_once`
+                     method: str, url: str, params=None, data=None, headers=None, json=None, timeout=None,
+                     allow_redirects: bool = True, **kwargs) -> requests.Response:
+    "`session.request(...)` as alpaca-py calls it, prepared and sent without what `requests.Session.request` merges again at every request; any other call by `requests.Session.request`."
+    if kwargs or allow_redirects or session.trust_env or session.cookies or session.params or any(session.hooks.values()):  # not alpaca-py's call: the general path
+        return requests.Session.request(session, method, url, params=params, data=data, headers=headers, json=json, timeout=timeout,
+                                        allow_redirects=allow_redirects, **kwargs)
+    h = CaseInsensitiveDict(session.headers); h.update(headers or {})
+    for k in [k for k, v in h.items() if v is None]: del h[k]  # a header set to None is left out, as `merge_setting` leaves it out
+    p = requests.PreparedRequest()
+    p.prepare(method=method.upper(), url=url, headers=h, params=params, data=data, json=json, auth=session.auth)
+    t0 = time.perf_counter()
+    r = session.get_adapter(p.url).send(p, stream=False, timeout=timeout, verify=session.verify, cert=session.cert, proxies=session.proxies)
+    r.elapsed = timedelta(seconds=time.perf_counter() - t0)
+    if "set-cookie" in r.headers: extract_cookies_to_jar(session.cookies, p, r.raw)  # kept, as a session keeps them (the next request takes the general path)
+    r.content  # the body read now, as a session does without stream
+    return r
 
 # %% ../../../nbs/65b_adapters.alpaca.http.ipynb #ddb10f89
 class RateLimiter:

@@ -4,7 +4,7 @@
 
 # %% ../../../../nbs/64a_adapters.alpaca.sandbox.wire.ipynb #6b451316
 from __future__ import annotations
-import json, re, uuid
+import functools, json, re, uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -40,7 +40,10 @@ def num(x) -> str | None:
 
 def iso(t, micros: bool = True) -> str | None:
     "A time as RFC 3339 UTC with a `Z` (microseconds for order times, none for bars)."
-    if t is None: return None
+    return None if t is None else _iso(t, micros)
+
+@functools.lru_cache(maxsize=4096)  # an order's times are written again and again (created, submitted, updated: the answer and the trade update)
+def _iso(t, micros: bool) -> str:
     t = pd.Timestamp(t).tz_convert("UTC")
     return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if micros else "%Y-%m-%dT%H:%M:%SZ")
 
@@ -68,6 +71,7 @@ STATUS = {OrderStatus.ACCEPTED: "new", OrderStatus.SUBMITTED: "new", OrderStatus
 OPEN_STATUSES = {"new", "accepted", "partially_filled", "pending_new"}  # Alpaca's statuses of an order that may still fill
 NS = uuid.UUID("7b0e4c1a-7f53-4d0b-9c59-2f1e8a6d3c10")  # the namespace of the sandbox's stable ids (assets, accounts)
 
+@functools.lru_cache(maxsize=4096)  # a uuid5 (a SHA-1) per order written: computed once per symbol
 def asset_id(symbol: str) -> str:
     "A symbol's asset id: a UUID, the same in every run."
     return str(uuid.uuid5(NS, "asset/" + symbol))
