@@ -126,9 +126,9 @@ def db(url_schema):
 
 # `make test` runs on both cores (pytest-xdist, `--dist loadgroup`). Tests are isolated (tmp_path folders, a PostgreSQL
 # schema each, free ports, each notebook in its own process), so they spread one by one; only the modules below, whose
-# module-scoped fixtures are costly (a trained model, a backtest of the real stocks, the docs site), stay together on one
+# module-scoped fixtures are costly (a trained model, a backtest of the real stocks, the docs site, the examples' nbval run), stay together on one
 # worker so that each fixture is built once.
-GROUPED = {"test_approval.py", "test_backtest.py", "test_bad_input.py", "test_docs.py", "test_features.py",
+GROUPED = {"test_approval.py", "test_backtest.py", "test_bad_input.py", "test_docs.py", "test_examples.py", "test_features.py",
            "test_lookahead.py", "test_models_science.py", "test_real_data.py", "test_runs.py", "test_simulator.py"}
 
 

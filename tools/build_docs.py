@@ -25,6 +25,11 @@ from multiprocessing import get_context
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# nbformat validates with jsonschema, which imports rfc3987_syntax when it is installed (jupyter-events asks for it) to check
+# the "iri" format, and that module builds 39 lark parsers as it is imported: ~1.1 s of CPU in every process of the build
+# (this one and each worker). nbformat never checks a format (no FormatChecker; its schemas use no "format" keyword), so the
+# build lets that optional import fail, as if the package were absent: the same notebooks, the same pages.
+sys.modules.setdefault("rfc3987_syntax", None)
 # Layers in the order of ARCHITECTURE.md's table: top-level package -> sidebar section.
 LAYERS = {"core": "00 core", "data": "10 data", "features": "20 features", "alpha": "30 alpha", "models": "40 models",
           "risk": "50 risk", "portfolio": "55 portfolio", "execution": "60 execution", "adapters": "65 adapters", "trading": "70 trading",

@@ -148,6 +148,13 @@ def ipc_kernel_manager():
             self.transport, self.ip = "ipc", os.path.join(tempfile.mkdtemp(prefix="alphatrade-kernel-"), "kernel")
     return IPCKernelManager
 
+# %% ../../nbs/95d_apps.runs.ipynb #b8b9d214
+def _papermill():
+    "papermill, imported without jsonschema's optional rfc3987_syntax (unless jsonschema is already imported)."
+    if "jsonschema" not in sys.modules: sys.modules.setdefault("rfc3987_syntax", None)  # the import of it fails, as if absent
+    import papermill
+    return papermill
+
 # %% ../../nbs/95d_apps.runs.ipynb #19f65690
 def execute_run(pipeline: str,  # train, backtest, report or optimize, or the path of a notebook with a `parameters` cell
                 params: dict | None = None,  # overrides of the notebook's parameters; unknown names are refused
@@ -158,7 +165,7 @@ def execute_run(pipeline: str,  # train, backtest, report or optimize, or the pa
                 cwd=None,  # the kernel's working folder, for relative paths in the parameters (default: the current folder)
                ) -> dict:
     "Execute a pipeline with papermill into a new run folder; its run.json plus metrics. Raises `RunFailed` when a cell fails."
-    import papermill as pm
+    pm = _papermill()
     tpl = template(pipeline)
     defaults, params = parameters(tpl), {k: parse_value(v) for k, v in (params or {}).items()}
     unknown = sorted(set(params) - set(defaults) | ({"run_dir"} & set(params)))

@@ -101,9 +101,34 @@ _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 def _plot_monthly(ax, eq: pd.Series):
     m = monthly_returns(eq)  # all twelve months; blank outside the run
     annot = m.map(lambda v: "" if pd.isna(v) else f"{v:.1%}")
-    import seaborn as sns  # here, not at the top: seaborn costs ~1.5 s of CPU to import, and most importers of the backtest never draw
-    sns.heatmap(m * 100, annot=annot, fmt="", cmap="RdYlGn", center=0, cbar=False, ax=ax, xticklabels=_MONTHS, linewidths=0.5, annot_kws={"fontsize": 8})
+    _heatmap(ax, m * 100, annot, _MONTHS)
     ax.set_title("Monthly returns", loc="left", fontsize=10); ax.set_xlabel(""); ax.set_ylabel(""); ax.tick_params(axis="y", rotation=0)
+
+def _luminance(rgba) -> float:
+    "WCAG relative luminance of a colour (seaborn's `relative_luminance`)."
+    rgb = np.asarray(rgba, dtype=float)[:3]
+    rgb = np.where(rgb <= .03928, rgb / 12.92, ((rgb + .055) / 1.055) ** 2.4)
+    return float(rgb @ [.2126, .7152, .0722])
+
+def _heatmap(ax, data: pd.DataFrame, annot: pd.DataFrame, xticklabels, cmap: str = "RdYlGn", center: float = 0.0, fontsize: int = 8):
+    "What `seaborn.heatmap(data, annot=annot, fmt='', cmap=cmap, center=center, cbar=False, linewidths=0.5, xticklabels=...)` draws, in matplotlib alone."
+    from matplotlib import colormaps
+    from matplotlib.colors import ListedColormap, Normalize
+    v = np.ma.masked_invalid(data.to_numpy(dtype=float))
+    vmin, vmax = (float(v.min()), float(v.max())) if v.count() else (center - 1.0, center + 1.0)
+    r = max(vmax - center, center - vmin)  # a diverging map re-centred on `center`, as seaborn does
+    lo, hi = Normalize(center - r, center + r)([vmin, vmax])
+    cm = ListedColormap(colormaps[cmap](np.linspace(lo, hi, 256)))
+    mesh = ax.pcolormesh(v, cmap=cm, vmin=vmin, vmax=vmax, linewidths=0.5, edgecolor="white")
+    for s in ax.spines.values(): s.set_visible(False)
+    h, w = v.shape
+    ax.set(xlim=(0, w), ylim=(0, h)); ax.invert_yaxis()
+    ax.set_xticks(np.arange(w) + .5, list(xticklabels)); ax.set_yticks(np.arange(h) + .5, [str(i) for i in data.index], va="center")
+    mesh.update_scalarmappable()
+    for (y, x), colour in zip(np.ndindex(h, w), mesh.get_facecolors()):
+        if v.mask[y, x] if np.ndim(v.mask) else False: continue
+        ax.text(x + .5, y + .5, annot.iat[y, x], color=".15" if _luminance(colour) > .408 else "w", ha="center", va="center", fontsize=fontsize)
+    return mesh
 
 def _plot_annual(ax, eq: pd.Series):
     a, m = annual_returns(eq), monthly_returns(eq).stack().dropna()

@@ -321,6 +321,14 @@ class Registry(dict):
                 self.state = "loaded"
         return self
 
+    def find(self, k, default=None):
+        "The definition registered as `k`, importing the built-in modules one at a time only until it is there; else as `get`."
+        if self.state != "loaded":
+            for m in self.builtins:
+                if dict.__contains__(self, k): break
+                importlib.import_module(m)
+        return dict.__getitem__(self, k) if dict.__contains__(self, k) else self.get(k, default)
+
     def __getitem__(self, k): self.load(); return dict.__getitem__(self, k)
     def __contains__(self, k): self.load(); return dict.__contains__(self, k)
     def __iter__(self): self.load(); return dict.__iter__(self)

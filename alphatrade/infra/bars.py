@@ -106,11 +106,12 @@ class BarRepository:
             raw.close()
 
     def _ingest_sqlite(self, df, ts, timeframe, batch) -> int:
-        stamps = ts.strftime("%Y-%m-%d %H:%M:%S.000000")
+        codes, uniq = pd.factorize(ts)  # a few thousand distinct bar times under many symbols: each formatted once
+        stamps = uniq.strftime("%Y-%m-%d %H:%M:%S.000000").to_numpy(dtype=object)[codes]
         vals = {c: df[c].to_numpy(dtype="float64") for c in ["open", "high", "low", "close", "volume", "vwap", "trade_count"]}
         def nn(a): return [None if x != x else float(x) for x in a]
         tc = [None if x != x else int(x) for x in vals["trade_count"]]
-        rows = list(zip(df["symbol"].astype(str), [timeframe] * len(df), stamps, *(vals[c].tolist() for c in ["open", "high", "low", "close", "volume"]), nn(vals["vwap"]), tc))
+        rows = list(zip(df["symbol"].astype(str).to_numpy(dtype=object), [timeframe] * len(df), stamps, *(vals[c].tolist() for c in ["open", "high", "low", "close", "volume"]), nn(vals["vwap"]), tc))
         with self.db.engine.begin() as conn:
             before = conn.exec_driver_sql("SELECT total_changes()").scalar()
             dbapi = conn.connection.driver_connection

@@ -265,7 +265,7 @@ def load_model(path: Path | str) -> TradingModel:
     except json.JSONDecodeError as e: raise ModelError(f"{mj}: not valid JSON ({e})") from None
     for k in ("class", "params", "feature_names", "seed"):
         if k not in meta: raise ModelError(f"{mj}: key {k!r} missing")
-    cls = MODEL_CLASSES.get(meta["class"])
+    cls = MODEL_CLASSES.find(meta["class"])  # the modules up to the class's own: a tree model does not import torch
     if cls is None: raise ModelError(f"{mj}: class {meta['class']!r} is not a registered model ({sorted(MODEL_CLASSES)})")
     m = cls(name=meta.get("name"), version=meta.get("version", "0"), seed=meta["seed"], **meta["params"])
     m._feature_names = list(meta["feature_names"])

@@ -297,9 +297,9 @@ def make_model(family: str,  # a key of MODELS
                name: str | None = None,  # registry name (default: the family)
                **overrides) -> TradingModel:  # hyper-parameters over the YAML's
     "A fresh model of `family` with its hyper-parameters from config."
-    if family not in MODELS: raise ModelError(f"unknown model family {family!r}; choose from {sorted(MODELS)}")
+    if MODELS.find(family) is None: raise ModelError(f"unknown model family {family!r}; choose from {sorted(MODELS)}")
     if kind not in ("regression", "classification"): raise ModelError(f"model kind {kind!r}: expected 'regression' or 'classification'")
-    cls = MODELS[family][kind == "classification"]
+    cls = MODELS.find(family)[kind == "classification"]
     seed = config_seed(config_dir) if seed is None else seed
     return cls(name=name or family, seed=seed, **{**model_params(family, config_dir), **overrides})
 

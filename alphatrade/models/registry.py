@@ -255,7 +255,7 @@ def register(self: ModelRegistry,
     cls = type(model)
     # by name, not identity: re-running a notebook's (or an autoreloaded module's) class definition registers a new
     # class object under the same name, and models built from the earlier one must still register and load
-    if cls.__name__ not in MODEL_CLASSES:
+    if MODEL_CLASSES.find(cls.__name__) is None:
         raise ModelError(f"register: {cls.__name__} is not in MODEL_CLASSES: decorate it with @register_model, or load could not rebuild it")
     name = _check_name(model.name if name is None else name)
     want = None if version is None else _check_version(version)

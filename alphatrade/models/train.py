@@ -36,8 +36,8 @@ SEARCH_SPACES = {
 EARLY_STOPPING = ("xgboost", "lightgbm", "catboost")  # families that use the inner validation split
 
 def _family_class(family: str):
-    if family not in MODELS: raise ModelError(f"unknown model family {family!r}; choose from {sorted(MODELS)}")
-    return MODELS[family][0]
+    if MODELS.find(family) is None: raise ModelError(f"unknown model family {family!r}; choose from {sorted(MODELS)}")
+    return MODELS.find(family)[0]
 
 def search_space_for(family: str) -> dict:
     "The default search space of `family`: SEARCH_SPACES, else the family's own `search_space` (the sequence models')."
@@ -115,7 +115,7 @@ def tune(family: str,  # a key of MODELS
         ) -> TuneResult:
     "Search `family`'s hyper-parameters for the best mean walk-forward IC with optuna's seeded TPE sampler."
     import optuna
-    if family not in MODELS: raise ModelError(f"tune: unknown model family {family!r}; choose from {sorted(MODELS)}")
+    if MODELS.find(family) is None: raise ModelError(f"tune: unknown model family {family!r}; choose from {sorted(MODELS)}")
     if n_trials < 1: raise InvalidValueError(f"tune: n_trials {n_trials}: need at least 1")
     kind = kind or dataset.kind; fixed = dict(fixed or {})
     space = {k: v for k, v in (search_space_for(family) if search_space is None else search_space).items() if k not in fixed}
@@ -166,10 +166,10 @@ def train_model(family: str,  # a key of MODELS
                 **overrides,  # hyper-parameters over models.yaml (and fixed during tuning)
                ) -> tuple[WalkForwardResult, object]:
     "Dataset -> optional tuning -> walk-forward with refit -> registration. Returns (result, registry record or None)."
-    if family not in MODELS: raise ModelError(f"train_model: unknown model family {family!r}; choose from {sorted(MODELS)}")
+    if MODELS.find(family) is None: raise ModelError(f"train_model: unknown model family {family!r}; choose from {sorted(MODELS)}")
     if label not in LABELS: raise InvalidValueError(f"train_model: unknown label {label!r}; choose from {sorted(LABELS)}")
     target = target or ("zscore" if LABELS[label].kind == "regression" else "raw")
-    columns = MODELS[family][0].input_features(DEFAULT_FEATURES if features is None else features, seq_window)  # a sequence model: its window
+    columns = MODELS.find(family)[0].input_features(DEFAULT_FEATURES if features is None else features, seq_window)  # a sequence model: its window
     ds = make_dataset(panel, columns, label, start, end, target=target)
     seed = config_seed() if seed is None else int(seed)
     splitter = WalkForward(n_folds=n_folds, horizon=ds.horizon, window=window)
