@@ -151,8 +151,11 @@ def ipc_kernel_manager():
 # %% ../../nbs/95d_apps.runs.ipynb #b8b9d214
 def _papermill():
     "papermill, imported without jsonschema's optional rfc3987_syntax (unless jsonschema is already imported)."
-    if "jsonschema" not in sys.modules: sys.modules.setdefault("rfc3987_syntax", None)  # the import of it fails, as if absent
-    import papermill
+    block = "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules
+    if block: sys.modules["rfc3987_syntax"] = None  # its import fails during papermill's, as if absent; later imports find it again
+    try: import papermill
+    finally:
+        if block: sys.modules.pop("rfc3987_syntax", None)
     return papermill
 
 # %% ../../nbs/95d_apps.runs.ipynb #19f65690

@@ -144,8 +144,11 @@ def _order_arrays(prep: Prepared, size: np.ndarray, side: np.ndarray, cfg: Backt
 def portfolio(prep: Prepared, strategies: list[Strategy], config: BacktestConfig | None = None, risk: RiskSettings | None = None):
     "One `vectorbt` Portfolio: every strategy a group of columns (one per symbol) sharing its cash."
     import sys
-    if "jsonschema" not in sys.modules: sys.modules.setdefault("rfc3987_syntax", None)  # see below: vectorbt imports plotly, plotly nbformat
-    import vectorbt as vbt
+    block = "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules  # see below: vectorbt imports plotly, plotly nbformat
+    if block: sys.modules["rfc3987_syntax"] = None  # its import fails during vectorbt's, as if absent; later imports find it again
+    try: import vectorbt as vbt
+    finally:
+        if block: sys.modules.pop("rfc3987_syntax", None)
     cfg, risk = config or BacktestConfig(), risk or RiskSettings()
     sizes, sides = zip(*(orders(prep, s, risk.max_position_pct, cfg.allow_short) for s in strategies))
     sl, k, n = slice(prep.i0, None), len(strategies), len(prep.panel.symbols)
