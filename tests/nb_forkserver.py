@@ -18,6 +18,7 @@ script's entry point `alphatrade.apps.cli:main`, sys.argv, exit code), from a se
 modules once (~3-4 s of CPU per command line otherwise). Start this server with the environment and working directory the
 command lines run with: what the package reads at import time is then what a fresh process would read. No command runs
 in the server; each child exits. (Tests of the console script itself, e.g. `--version`, still start real processes.)
+An `alphatrade run` line's papermill kernel is forked as well, from the line's own child (`_KernelZygote`).
 """
 import json, os, sys
 
@@ -57,15 +58,117 @@ def _child(req: dict) -> int:
     return 0 if ok else 1
 
 
-CLI_PRELOAD = ("alphatrade.apps.cli", "torch", "gymnasium", "stable_baselines3.common.vec_env")  # the CLI, and what its model
-# commands import (the policies' torch and SB3: imported only, no thread pool started)
+CLI_PRELOAD = ("alphatrade.apps.cli", "torch", "gymnasium", "stable_baselines3.common.vec_env",  # the CLI, and what its model
+    # commands import (the policies' torch and SB3: imported only, no thread pool started); what `alphatrade run` imports (papermill:
+    # ~1.6 s of CPU per run line, most of it jsonschema's rfc3987 grammar for nbformat) and its kernel (`_KernelZygote`)
+    "papermill", "ipykernel.kernelapp", "ipykernel.ipkernel", "alphatrade.apps.report")
 
 
 def _cli_child(req: dict) -> int:
     "In the forked child: become `python -m alphatrade.apps.cli ARGV...`, run the command, return its exit code."
     import alphatrade.apps.cli as cli
     _fresh(req, [cli.__file__, *req["argv"]], req["cwd"])  # as `python -m` sets argv, and the working directory first
+    if req["argv"][:1] == ["run"]: _KernelZygote().install()  # a papermill run: its kernel forked too
     return cli.main(req["argv"])
+
+
+class _KernelZygote:
+    """`alphatrade run` executes a notebook with papermill, which starts a Jupyter kernel, `python -m ipykernel_launcher -f CONN`:
+    ~2 s of CPU per run in a fresh interpreter's imports (ipykernel, pandas, matplotlib, the package) before the first cell.
+    In a run line's child, before the command does anything (no thread, no event loop, no zmq context yet), a zygote is forked
+    that waits; jupyter_client's launch of an ipykernel kernel (`jupyter_client.provisioning.local_provisioner.launch_kernel`)
+    is handed to it, and it becomes that kernel: a process of its own and the command's child, as the real one is, in a
+    session of its own (launch_kernel's start_new_session: interrupts go to its group), with the launch's environment
+    (JPY_PARENT_PID: the command's pid) and folder, argv as `python -m` sets it, stdin from /dev/null (launch_kernel's closed
+    pipe), the command's stdout and stderr, fresh seeds; then `ipykernel_launcher` runs as `python -m` runs it, with what the
+    server imported already imported. Its kernel still talks to papermill over zmq, signals and exit code as before. Any other
+    kernel command or launch option, or a second kernel, starts as usual; an unused zygote exits when the command ends."""
+    def __init__(self):
+        r, self.w = os.pipe(); self.ack, aw = os.pipe()
+        self.pid, self.used = os.fork(), False
+        if self.pid == 0:
+            os.close(self.w); os.close(self.ack)
+            data = b""
+            while chunk := os.read(r, 65536): data += chunk
+            if not data: os._exit(0)  # the command ended without a kernel
+            self._become_kernel(json.loads(data), aw)
+        os.close(r); os.close(aw)
+
+    @staticmethod
+    def _become_kernel(req: dict, aw: int):
+        import random, runpy, types
+        code = 1
+        try:
+            os.setsid(); os.write(aw, b"1"); os.close(aw)  # in its own session before the launcher reads its process group
+            null = os.open(os.devnull, os.O_RDONLY); os.dup2(null, 0); os.close(null)
+            os.environ.clear(); os.environ.update(req["env"])
+            os.chdir(req["cwd"])
+            sys.argv = ["-m", *req["cmd"][3:]]
+            sys.path[0] = os.getcwd()  # `python -m`: the working directory first (ipykernel_launcher takes it out while it imports)
+            sys.modules["__main__"] = types.ModuleType("__main__")
+            random.seed()
+            import numpy as np; np.random.seed()
+            runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True); code = 0
+        except SystemExit as e: code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        except BaseException:
+            import traceback; traceback.print_exc()
+        finally:
+            try:
+                import atexit, threading
+                threading._shutdown(); atexit._run_exitfuncs()
+                sys.stdout.flush(); sys.stderr.flush()
+            finally: os._exit(code)
+
+    def install(self):
+        "Route jupyter_client's next ipykernel launch to the zygote; reap an unused zygote at exit."
+        import atexit
+        from jupyter_client.provisioning import local_provisioner as lp
+        real = lp.launch_kernel
+        def launch_kernel(cmd, stdin=None, stdout=None, stderr=None, env=None, independent=False, cwd=None, **kw):
+            if (self.used or kw or independent or (stdin, stdout, stderr) != (None, None, None) or cmd[:1] != [sys.executable]
+                    or list(cmd[1:3]) != ["-m", "ipykernel_launcher"]):
+                return real(cmd, stdin=stdin, stdout=stdout, stderr=stderr, env=env, independent=independent, cwd=cwd, **kw)
+            env = dict(os.environ if env is None else env); env["JPY_PARENT_PID"] = str(os.getpid())  # as launch_kernel sets it
+            self.used = True
+            os.write(self.w, json.dumps({"cmd": [os.path.expanduser(c) for c in cmd], "env": env, "cwd": str(cwd or os.getcwd())}).encode())
+            os.close(self.w)
+            assert os.read(self.ack, 1) == b"1", "the kernel zygote died before it started the kernel"
+            os.close(self.ack)
+            return _ForkedKernel(self.pid)
+        lp.launch_kernel = launch_kernel
+        atexit.register(self._close)
+
+    def _close(self):
+        if self.used: return
+        os.close(self.w); os.close(self.ack); os.waitpid(self.pid, 0)
+
+
+class _ForkedKernel:
+    "What jupyter_client uses of the kernel's Popen (pid, poll, wait, send_signal, terminate, kill, returncode; no pipes), on the zygote become kernel (this process's child)."
+    stdin = stdout = stderr = None
+    def __init__(self, pid): self.pid, self.returncode = pid, None
+    def _reaped(self, flags):
+        pid, status = os.waitpid(self.pid, flags)
+        if pid: self.returncode = os.waitstatus_to_exitcode(status)
+    def poll(self):
+        if self.returncode is None: self._reaped(os.WNOHANG)
+        return self.returncode
+    def wait(self, timeout=None):
+        import subprocess, time
+        if timeout is None:
+            if self.returncode is None: self._reaped(0)
+            return self.returncode
+        end = time.monotonic() + timeout
+        while self.poll() is None:
+            if time.monotonic() > end: raise subprocess.TimeoutExpired("ipykernel_launcher", timeout)
+            time.sleep(0.01)
+        return self.returncode
+    def send_signal(self, sig):
+        if self.poll() is None: os.kill(self.pid, sig)
+    def terminate(self):
+        import signal; self.send_signal(signal.SIGTERM)
+    def kill(self):
+        import signal; self.send_signal(signal.SIGKILL)
 
 
 def _run_child(req: dict):

@@ -57,8 +57,8 @@ def fit_model(spec: TrainSpec, prep: PreparedTraining, progress: bool = False):
 
 def importance_figure(res):
     "Mean feature importance over the folds, and the out-of-sample IC by fold."
-    import matplotlib.pyplot as plt
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4))
+    from matplotlib.figure import Figure  # not pyplot: a notebook shows the figure once, where it is returned (not also at the end of the cell that made it)
+    fig = Figure(figsize=(12, 4)); a, b = fig.subplots(1, 2)
     res.importance.head(15)[::-1].plot.barh(ax=a, title="mean importance over folds")
     res.folds["ic"].plot.bar(ax=b, title="out-of-sample IC by fold", xlabel="fold"); b.axhline(0, color="grey", lw=0.6)
     fig.tight_layout()

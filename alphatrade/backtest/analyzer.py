@@ -63,22 +63,17 @@ def _check_fills(fills) -> pd.DataFrame:
 TRIP_COLUMNS = ["symbol", "direction", "qty", "entry_time", "exit_time", "entry_price", "exit_price", "pnl", "return", "bars_held"]
 _EPS = 1e-9
 
-def _trade(lot: dict, fill, m: float, cps: float) -> dict:
-    "The closed trade of `m` units of `lot` against `fill` (`cps`: the fill's commission per unit)."
-    pnl = lot["sign"] * (fill.price - lot["price"]) * m - (lot["cps"] + cps) * m
-    return dict(symbol=fill.symbol, direction="long" if lot["sign"] > 0 else "short", qty=m, entry_time=lot["time"],
-                exit_time=fill.timestamp, entry_price=lot["price"], exit_price=fill.price, pnl=pnl,
-                **{"return": pnl / (lot["price"] * m)}, bars_held=int((fill.timestamp - lot["time"]) // BAR))
-
-def _match(lots: deque, fill, out: list) -> None:
-    "Close `lots` oldest first with `fill`; what is left of the fill opens a lot."
-    sign, left, cps = (1 if fill.side == "buy" else -1), fill.qty, fill.commission / fill.qty
-    while left > _EPS and lots and lots[0]["sign"] != sign:
-        lot = lots[0]; m = min(left, lot["qty"])
-        out.append(_trade(lot, fill, m, cps))
-        lot["qty"] -= m; left -= m
-        if lot["qty"] <= _EPS: lots.popleft()
-    if left > _EPS: lots.append(dict(sign=sign, qty=left, price=fill.price, time=fill.timestamp, cps=cps))
+def _match(lots: deque, k: int, sign: int, left: float, price: float, cps: float, out: list) -> None:
+    """Close `lots` oldest first with fill `k` (`sign` +1 buy / -1 sell, `left` units at `price`, `cps` commission per unit);
+    what is left of the fill opens a lot. A lot is [sign, units left, price, fill it opened at, commission per unit]; each
+    closed part is (lot's sign, units, entry fill, exit fill, entry price, exit price, pnl, return)."""
+    while left > _EPS and lots and lots[0][0] != sign:
+        lot = lots[0]; m = min(left, lot[1])
+        pnl = lot[0] * (price - lot[2]) * m - (lot[4] + cps) * m
+        out.append((lot[0], m, lot[3], k, lot[2], price, pnl, pnl / (lot[2] * m)))
+        lot[1] -= m; left -= m
+        if lot[1] <= _EPS: lots.popleft()
+    if left > _EPS: lots.append([sign, left, price, k, cps])
 
 # %% ../../nbs/80_backtest.analyzer.ipynb #75519e0c
 def _empty_trips() -> pd.DataFrame:
@@ -90,9 +85,17 @@ def round_trips(
 ) -> pd.DataFrame:
     "Closed trades, FIFO per symbol, in the order they closed; P&L net of their share of commissions."
     f = _check_fills(fills).sort_values("timestamp", kind="stable")
-    books, out = defaultdict(deque), []
-    for fill in f.itertuples(index=False): _match(books[fill.symbol], fill, out)
-    return pd.DataFrame(out, columns=TRIP_COLUMNS) if out else _empty_trips()
+    books, out, syms = defaultdict(deque), [], []
+    for k, (sym, side, q, px, cps) in enumerate(zip(f["symbol"].tolist(), f["side"].tolist(), f["qty"].tolist(), f["price"].tolist(),
+                                                   (f["commission"] / f["qty"]).tolist())):
+        n = len(out); _match(books[sym], k, 1 if side == "buy" else -1, q, px, cps, out); syms += [sym] * (len(out) - n)
+    if not out: return _empty_trips()
+    sign, m, ke, kx, pe, px, pnl, ret = zip(*out)
+    ke, kx, t = np.array(ke), np.array(kx), f["timestamp"].array
+    ns = t.as_unit("ns").asi8
+    return pd.DataFrame({"symbol": syms, "direction": ["long" if s > 0 else "short" for s in sign], "qty": m, "entry_time": t[ke],
+                         "exit_time": t[kx], "entry_price": pe, "exit_price": px, "pnl": pnl, "return": ret,
+                         "bars_held": (ns[kx] - ns[ke]) // BAR.value}, columns=TRIP_COLUMNS)
 
 # %% ../../nbs/80_backtest.analyzer.ipynb #f1ad18ec
 def _num(x) -> float:

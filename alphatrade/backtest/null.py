@@ -96,10 +96,11 @@ class PeekMix(Strategy):
     "`inner`'s signals, except at a random `share` of bars: long if the NEXT bar closes higher, else flat. Reads the future on purpose."
     def __init__(self, inner: Strategy, share: float, seed: int = 0):
         if not 0 <= share <= 1: raise InvalidValueError(f"PeekMix.share: {share} must be in [0, 1]")
+        if type(inner).target_shares is not Strategy.target_shares:
+            raise InvalidValueError(f"PeekMix: {inner.name} sizes with its own target_shares; PeekMix wraps a strategy sized by its sizer")
         self.inner, self.share, self.seed = inner, share, seed
         self.sizer, self.lookback, self.rebalance_band = inner.sizer, inner.lookback, inner.rebalance_band
         self.name = f"{inner.name}+peek{share:g}"
-    def target_shares(self, s, price, equity, cap): return self.inner.target_shares(s, price, equity, cap)
     def signals(self, p):
         S, c = np.array(self.inner.signals(p), dtype="float64"), p.data["close"]
         up = np.full(S.shape, np.nan)

@@ -12,7 +12,7 @@ import exchange_calendars as xcals
 
 # %% auto #0
 __all__ = ['BAR_COLUMNS', 'PRICE_COLUMNS', 'TIMEFRAMES', 'bar_length', 'xnys', 'schedule', 'sessions', 'session_bars',
-           'is_regular_bar', 'session_of']
+           'session_table', 'is_regular_bar', 'session_of']
 
 # %% ../../nbs/09_data.calendar.ipynb #a9cb2ab3
 BAR_COLUMNS = ["timestamp", "symbol", "open", "high", "low", "close", "volume", "vwap", "trade_count"]
@@ -72,19 +72,26 @@ def _session_bars(start: pd.Timestamp, end: pd.Timestamp, timeframe: str) -> pd.
     return pd.DatetimeIndex(ts.astype("datetime64[ns]"), name="timestamp").tz_localize("UTC")
 
 # %% ../../nbs/09_data.calendar.ipynb #8b6e70ee
+@lru_cache(maxsize=1)
+def session_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "Open and close (int64 nanoseconds, UTC) and date (datetime64[ns]) of every XNYS session, in order: read-only arrays, made once."
+    sch = xnys().schedule
+    out = (_ns(sch["open"]), _ns(sch["close"]), sch.index.to_numpy().astype("datetime64[ns]"))
+    for a in out: a.flags.writeable = False
+    return out
+
 def _locate(timestamps, timeframe):
     ts = pd.DatetimeIndex(timestamps)
     if ts.tz is None: raise ValueError("timestamps must be timezone-aware (UTC)")
     ts = ts.tz_convert("UTC")
     if len(ts) == 0: return ts, np.zeros(0, bool), pd.DatetimeIndex([])
-    sch = schedule(ts.min() - pd.Timedelta(days=1), ts.max() + pd.Timedelta(days=1))
-    o, c = _ns(sch["open"]), _ns(sch["close"])
+    o, c, d = session_table()
     t = ts.as_unit("ns").asi8
     i = np.searchsorted(o, t, side="right") - 1  # the last session opening at or before t
     ok = i >= 0
     inside = ok & (t < np.where(ok, c[np.clip(i, 0, None)], 0))
     regular = inside & (t + bar_length(timeframe).value <= np.where(ok, c[np.clip(i, 0, None)], 0))
-    days = pd.DatetimeIndex(np.where(inside, sch.index.to_numpy()[np.clip(i, 0, None)], np.datetime64("NaT")))
+    days = pd.DatetimeIndex(np.where(inside, d[np.clip(i, 0, None)], np.datetime64("NaT")))
     return ts, regular, days
 
 def is_regular_bar(timestamps, timeframe: str = "15Min") -> np.ndarray:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..data.calendar import schedule
+from ..data.calendar import session_table
 from .base import feature, compact, rolling, rolling_runs, rolled, lag, log_return, safe_div, memo
 
 # %% auto #0
@@ -18,12 +18,11 @@ __all__ = ['session_position', 'tod_sin', 'tod_cos', 'session_progress', 'is_las
 # %% ../../nbs/23_features.microstructure.ipynb #c4369cfb
 def session_position(ts: pd.DatetimeIndex) -> pd.DataFrame:
     "For each bar start: session date, bar index in the session, minutes since the open and until the close."
-    sch = schedule(ts.min() - pd.Timedelta(days=5), ts.max() + pd.Timedelta(days=5))
-    o = pd.DatetimeIndex(sch["open"].array).as_unit("ns").asi8; c = pd.DatetimeIndex(sch["close"].array).as_unit("ns").asi8
+    o, c, d = session_table()  # every session, searched (not a slice of the calendar's frame per call)
     t = ts.as_unit("ns").asi8
     i = np.clip(np.searchsorted(o, t, side="right") - 1, 0, None)
     since = (t - o[i]) / 6e10; until = (c[i] - t) / 6e10
-    return pd.DataFrame({"session": sch.index[i], "minutes_since_open": since, "minutes_to_close": until,
+    return pd.DataFrame({"session": d[i], "minutes_since_open": since, "minutes_to_close": until,
                          "session_minutes": (c[i] - o[i]) / 6e10}, index=ts)
 
 # %% ../../nbs/23_features.microstructure.ipynb #745d03e2

@@ -134,7 +134,7 @@ def bind(self: TradingEngine, panel: MarketPanel) -> "TradingEngine":
     self._panel, self._signals = panel, S
     self._sessions = session_of(panel.timestamps).to_numpy()
     self._starts = list(panel.timestamps)  # Timestamps and bar ends made once, not at every step
-    self._ends = [t.to_pydatetime() for t in panel.timestamps + bar_length()]
+    self._ends = (panel.timestamps + bar_length()).to_pydatetime().tolist()  # the same datetimes, converted at once
     return self
 
 @patch
