@@ -25,27 +25,16 @@ if __name__ == "__main__":  # the server: nb_forkserver's helpers, from the same
 
 def _child(req: dict):
     import importlib, nb_forkserver as fs
-    code = 1
-    try:
+    def run():
         if "code" in req:  # `python -c CODE`
             fs._fresh(req, ["-c"], "")
-            exec(compile(req["code"], "<string>", "exec"), sys.modules["__main__"].__dict__); code = 0
-        else:  # `python -m alphatrade.live ARGV...` (apps.live_run's main) or `python -m alphatrade.apps.cli ARGV...` (the `alphatrade` command)
-            m = importlib.import_module(req.get("main", "alphatrade.apps.live_run"))  # (the CLI's own modules: ~0.9 s of CPU in the child)
-            prog = importlib.import_module("alphatrade.live" if m.__name__.endswith("live_run") else m.__name__).__file__
-            fs._fresh(req, [prog, *req["argv"]], req["cwd"])  # as `python -m` sets argv, the folder first
-            code = m.main(req["argv"]); code = 0 if code is None else code
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        if e.code is not None and not isinstance(e.code, int): print(e.code, file=sys.stderr)
-    except BaseException:
-        import traceback; traceback.print_exc()
-    finally:
-        try:
-            import atexit, threading
-            threading._shutdown(); atexit._run_exitfuncs()
-            sys.stdout.flush(); sys.stderr.flush()
-        finally: os._exit(code)
+            exec(compile(req["code"], "<string>", "exec"), sys.modules["__main__"].__dict__); return 0
+        # `python -m alphatrade.live ARGV...` (apps.live_run's main) or `python -m alphatrade.apps.cli ARGV...` (the `alphatrade` command)
+        m = importlib.import_module(req.get("main", "alphatrade.apps.live_run"))  # (the CLI's own modules: ~0.9 s of CPU in the child)
+        prog = importlib.import_module("alphatrade.live" if m.__name__.endswith("live_run") else m.__name__).__file__
+        fs._fresh(req, [prog, *req["argv"]], req["cwd"])  # as `python -m` sets argv, the folder first
+        return m.main(req["argv"])
+    fs.exit_as_python(run)
 
 
 PRELOAD = ("alphatrade.apps.live_run", "alembic.command", "alembic.runtime.migration", "sqlite3")  # the daemon, and what its

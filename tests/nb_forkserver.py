@@ -97,8 +97,7 @@ class _KernelZygote:
     @staticmethod
     def _become_kernel(req: dict, aw: int):
         import random, runpy, types
-        code = 1
-        try:
+        def become():
             os.setsid(); os.write(aw, b"1"); os.close(aw)  # in its own session before the launcher reads its process group
             null = os.open(os.devnull, os.O_RDONLY); os.dup2(null, 0); os.close(null)
             os.environ.clear(); os.environ.update(req["env"])
@@ -108,16 +107,8 @@ class _KernelZygote:
             sys.modules["__main__"] = types.ModuleType("__main__")
             random.seed()
             import numpy as np; np.random.seed()
-            runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True); code = 0
-        except SystemExit as e: code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        except BaseException:
-            import traceback; traceback.print_exc()
-        finally:
-            try:
-                import atexit, threading
-                threading._shutdown(); atexit._run_exitfuncs()
-                sys.stdout.flush(); sys.stderr.flush()
-            finally: os._exit(code)
+            runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)
+        exit_as_python(become)
 
     def install(self):
         "Route jupyter_client's next ipykernel launch to the zygote; reap an unused zygote at exit."
@@ -171,9 +162,10 @@ class _ForkedKernel:
         import signal; self.send_signal(signal.SIGKILL)
 
 
-def _run_child(req: dict):
+def exit_as_python(fn) -> None:
+    "Run `fn()` in a forked child and end the process as the interpreter ends it: its return value, or SystemExit's code (a message printed), or 1 after a traceback; then non-daemon threads joined, atexit run, streams flushed, `os._exit`. (The notebook and CLI children here, the kernel zygote, and live_forkserver's daemons.)"
     code = 1
-    try: code = _cli_child(req) if "argv" in req else _child(req); code = 0 if code is None else code
+    try: code = fn(); code = 0 if code is None else code
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
         if e.code is not None and not isinstance(e.code, int): print(e.code, file=sys.stderr)  # as the interpreter does
@@ -186,6 +178,10 @@ def _run_child(req: dict):
             atexit._run_exitfuncs()
             sys.stdout.flush(); sys.stderr.flush()
         finally: os._exit(code)
+
+
+def _run_child(req: dict):
+    exit_as_python(lambda: _cli_child(req) if "argv" in req else _child(req))
 
 
 def main():
