@@ -102,15 +102,15 @@ class TradingEnv(gym.Env):
     def equity(self) -> float: return float(self.broker.account()["equity"])
 
 # %% ../../nbs/85_rl.env.ipynb #ac40f053
-def _orders(self: TradingEnv, w: np.ndarray, at: datetime):
-    "Cancel what is still open, then send market orders from the held shares to the target weights at bar t's close."
+def _orders(self: TradingEnv, w: np.ndarray, at: datetime, eq: float | None = None):
+    "Cancel what is still open, then send market orders from the held shares to the target weights at bar t's close (`eq`: the equity, when the caller has it; cancelling moves no cash)."
     for o in self.broker.open_orders(): self.broker.cancel(o.client_order_id, at)
-    eq, px = self.equity(), self.c[self.t]
+    eq, px = self.equity() if eq is None else eq, self.c[self.t]
+    held = {s: int(q) for s, q, _ in self.broker.tracker.held()}  # read in place once: submitting moves no shares
     for i, s in enumerate(self.p.symbols):
         if not np.isfinite(px[i]) or px[i] <= 0: continue
         want = math.floor(abs(w[i]) * eq / px[i]) * (1 if w[i] >= 0 else -1)
-        held = int(self.broker.tracker.position(s).qty)
-        d = want - held
+        d = want - held.get(s, 0)
         if d == 0: continue
         self._n += 1
         self.broker.submit(Order(s, OrderSide.BUY if d > 0 else OrderSide.SELL, Decimal(abs(d)), client_order_id=f"rl-{self._n}"), at)
@@ -119,7 +119,7 @@ def step(self: TradingEnv, action):
     "Trade to `action`'s weights at bar t's close, fill at bar t+1's open, mark at its close; (obs, reward, terminated, truncated, info)."
     w = self.weights(action); eq0 = self.equity()
     ts = self.p.timestamps; at = (ts[self.t] + self.step_len).to_pydatetime()
-    _orders(self, w, at)
+    _orders(self, w, at, eq0)
     t1 = self.t + 1
     bars = {s: (self.o[t1, i], self.h[t1, i], self.l[t1, i], self.c[t1, i], self.v[t1, i]) for i, s in enumerate(self.p.symbols)
             if np.isfinite(self.o[t1, i]) and np.isfinite(self.c[t1, i])}
