@@ -15,10 +15,10 @@ from ..core.types import Registry
 from .base import TradingModel, ModelType, register_model, load_model
 
 # %% auto #0
-__all__ = ['SKOPS_TRUSTED', 'LGB_SMALL', 'MODELS', 'skops_bytes', 'skops_load', 'model_params', 'config_seed', 'XGBoostRegressor',
-           'XGBoostClassifier', 'LightGBMRegressor', 'LightGBMClassifier', 'CatBoostRegressor', 'CatBoostClassifier',
-           'RandomForestRegressorModel', 'RandomForestClassifierModel', 'ElasticNetRegressor', 'ElasticNetClassifier',
-           'make_model', 'conformance']
+__all__ = ['SKOPS_TRUSTED', 'FIT_SMALL', 'LGB_SMALL', 'MODELS', 'skops_bytes', 'skops_load', 'model_params', 'config_seed',
+           'fit_threads', 'XGBoostRegressor', 'XGBoostClassifier', 'LightGBMRegressor', 'LightGBMClassifier',
+           'CatBoostRegressor', 'CatBoostClassifier', 'RandomForestRegressorModel', 'RandomForestClassifierModel',
+           'ElasticNetRegressor', 'ElasticNetClassifier', 'make_model', 'conformance']
 
 # %% ../../nbs/41_models.classical.ipynb #7cfe3b65
 SKOPS_TRUSTED = ["sklearn.tree._tree.Tree"]  # beyond skops' defaults (scikit-learn and numpy types)
@@ -86,19 +86,26 @@ def config_seed(config_dir=None, default: int = 42) -> int:
     except (TypeError, ValueError): raise ConfigError(f"models.yaml: key 'seed': expected an integer, got {doc.get('seed')!r}") from None
 
 # %% ../../nbs/41_models.classical.ipynb #580d4044
+FIT_SMALL = 100_000  # training values (rows x features) up to which XGBoost and LightGBM fit on one thread
+
+def fit_threads(n_jobs, X) -> int | None:
+    "Threads to grow trees on `X` with: one for a small training set (an OpenMP pool's wake-ups cost more than its work), else `n_jobs`."
+    return 1 if X.shape[0] * (X.shape[1] if len(X.shape) > 1 else 1) <= FIT_SMALL else n_jobs
+
 class _XGBoost(TradingModel):
     artifact_format = "xgboost-json"
     family = "xgboost"
     default_params = dict(n_estimators=300, max_depth=4, learning_rate=0.05, subsample=0.8, colsample_bytree=0.8,
                           early_stopping_rounds=50, n_jobs=2)
-    def _est(self):
+    def _est(self, threads=None):
         import xgboost as xgb
         kw = dict(self.params); stop = kw.pop("early_stopping_rounds", None)
+        if threads is not None: kw["n_jobs"] = threads
         cls = xgb.XGBClassifier if self.model_type is ModelType.CLASSIFIER else xgb.XGBRegressor
         return cls(random_state=self.seed, tree_method="hist", early_stopping_rounds=stop if self._val else None, **kw)
     def _fit(self, X, y, validation=None, sample_weights=None, verbose=False):
         self._val = validation is not None
-        self.est_ = self._est()
+        self.est_ = self._est(fit_threads(self.params.get("n_jobs"), X))
         self.est_.fit(X, y, sample_weight=sample_weights, verbose=verbose,
                       eval_set=[validation] if validation is not None else None)
         bi = getattr(self.est_, "best_iteration", None)  # 0 is a real answer: the first tree was the best
@@ -129,14 +136,15 @@ class _LightGBM(TradingModel):
     family = "lightgbm"
     default_params = dict(n_estimators=300, num_leaves=31, learning_rate=0.05, feature_fraction=0.8,
                           early_stopping_rounds=50, n_jobs=2)
-    def _est(self):
+    def _est(self, threads=None):
         import lightgbm as lgb
         kw = dict(self.params); kw.pop("early_stopping_rounds", None)
+        if threads is not None: kw["n_jobs"] = threads
         cls = lgb.LGBMClassifier if self.model_type is ModelType.CLASSIFIER else lgb.LGBMRegressor
         return cls(seed=self.seed, deterministic=True, force_row_wise=True, verbose=-1, **kw)
     def _fit(self, X, y, validation=None, sample_weights=None):
         import lightgbm as lgb
-        self.est_ = self._est()
+        self.est_ = self._est(fit_threads(self.params.get("n_jobs"), X))
         cb = [lgb.early_stopping(int(self.params.get("early_stopping_rounds") or 50), verbose=False)] if validation is not None else None
         with warnings.catch_warnings():  # lightgbm 4.7 renames eval_set; the old name works on every 4.x we allow
             warnings.filterwarnings("ignore", message=".*'eval_set' is deprecated")
