@@ -176,7 +176,7 @@ class LightGBMClassifier(_LightGBM):
 
 # %% ../../nbs/41_models.classical.ipynb #580a54fe
 import os
-LGB_SMALL = 4096  # rows up to which LightGBM predicts on one thread
+LGB_SMALL = 4096  # rows up to which LightGBM and XGBoost predict on one thread
 
 def _lgb_raw(self, X):
     n = 1 if len(X) <= LGB_SMALL else int(self.params.get("n_jobs") or os.cpu_count() or 1)
@@ -184,6 +184,14 @@ def _lgb_raw(self, X):
 
 _LightGBM._predict = _lgb_raw
 _LightGBM._predict_proba = lambda self, X: (lambda p: np.c_[1 - p, p] if p.ndim == 1 else p)(_lgb_raw(self, X))
+
+def _xgb_est(self, X):
+    "The estimator, its booster set to predict `X` on one thread when `X` has at most `LGB_SMALL` rows, else on the model's `n_jobs`."
+    n = 1 if len(X) <= LGB_SMALL else int(self.params.get("n_jobs") or os.cpu_count() or 1)
+    self.est_.get_booster().set_param({"nthread": n}); return self.est_  # a run-time setting: the saved model does not record it
+
+_XGBoost._predict = lambda self, X: _xgb_est(self, X).predict(X)
+_XGBoost._predict_proba = lambda self, X: _xgb_est(self, X).predict_proba(X)
 
 # %% ../../nbs/41_models.classical.ipynb #cceccbef
 class _CatBoost(TradingModel):
