@@ -58,7 +58,7 @@ def _child(req: dict) -> int:
     return 0 if ok else 1
 
 
-CLI_PRELOAD = ("alphatrade.apps.cli", "torch", "gymnasium", "stable_baselines3.common.vec_env",  # the CLI, and what its model
+CLI_PRELOAD = ("alphatrade.apps.cli", "alphatrade.infra.db", "torch", "gymnasium", "stable_baselines3.common.vec_env",  # the CLI, its database layer (db_errors), what its model
     # commands import (the policies' torch and SB3: imported only, no thread pool started); what `alphatrade run` imports (papermill:
     # ~1.6 s of CPU per run line, most of it jsonschema's rfc3987 grammar for nbformat) and its kernel (`_KernelZygote`)
     "papermill", "ipykernel.kernelapp", "ipykernel.ipkernel", "alphatrade.apps.report")
@@ -186,6 +186,9 @@ def _run_child(req: dict):
 
 def main():
     for m in PRELOAD + (CLI_PRELOAD if "--cli" in sys.argv[1:] else ()): __import__(m)
+    if "--cli" in sys.argv[1:]:  # a command imports its group's module when it builds its parser: every group's (and what their
+        import alphatrade.apps.cli as cli  # parsers import: train's model families) once here, not in every forked line
+        cli.build_parser()
     proto_out = os.fdopen(os.dup(1), "w", buffering=1)
     for line in sys.stdin:
         req = json.loads(line)

@@ -4,38 +4,47 @@
 
 # %% ../../nbs/99_apps.cli.ipynb #1ccdace1
 from __future__ import annotations
-import argparse, sys
+import argparse, importlib, sys
 
 import alphatrade
 from ..core.errors import AlphaTradeError, exit_code
-from ..infra.db import db_errors
 from ..core.secrets import redact, redact_logging, url_password
-from .data import add_data_parser
-from .db import add_db_parser
-from .backtest import add_backtest_parser
-from .train import add_train_parser, add_models_parser
-from .runs import add_run_parser, add_runs_parser
-from .sweep import add_sweep_parser
-from .optimize import add_optimize_parser
-from .sim import add_sim_parser
 
 # %% auto #0
-__all__ = ['GROUPS', 'build_parser', 'main']
+__all__ = ['GROUPS', 'add_group', 'build_parser', 'parser_for', 'main']
 
 # %% ../../nbs/99_apps.cli.ipynb #33d751bb
-GROUPS = (add_data_parser, add_db_parser, add_backtest_parser, add_train_parser, add_models_parser, add_run_parser, add_runs_parser,
-          add_sweep_parser, add_optimize_parser, add_sim_parser)  # the command groups, in the order --help lists them
+GROUPS = {"data": "data", "db": "db", "backtest": "backtest", "train": "train", "models": "train", "run": "runs", "runs": "runs",
+          "sweep": "sweep", "optimize": "optimize", "sim": "sim"}  # group -> module alphatrade.apps.<module> (add_<group>_parser), in the order --help lists them
 
-def build_parser() -> argparse.ArgumentParser:
-    "The `alphatrade` parser: every group's subcommands, and `live` (parsed by the daemon)."
+def add_group(sub, name: str):
+    "Add group `name`'s subcommands to `sub`: its module is imported now, not when this module is."
+    getattr(importlib.import_module(f"alphatrade.apps.{GROUPS[name]}"), f"add_{name}_parser")(sub)
+
+def build_parser(groups=None,  # the groups whose subcommands are built (default: every one)
+                ) -> argparse.ArgumentParser:
+    "The `alphatrade` parser: `groups`' subcommands, and `live` (parsed by the daemon)."
     p = argparse.ArgumentParser(prog="alphatrade", description="alphatrade: research, backtest and trade US equities on 15-minute bars.")
     p.add_argument("--version", action="version", version=f"alphatrade {alphatrade.__version__}", help="print the version and exit")
     sub = p.add_subparsers(dest="group", required=True, metavar="{data,db,backtest,train,models,run,runs,sweep,optimize,sim,live}")
-    for add in GROUPS: add(sub)
+    for g in (GROUPS if groups is None else groups): add_group(sub, g)
     sub.add_parser("live", add_help=False, help="run the trading engine live: simulator, paper or live (alphatrade live --help)")
     return p
 
+def parser_for(argv: list[str]) -> argparse.ArgumentParser:
+    "The parser `argv` needs: only its group's subcommands when it starts with one, none for `--version` alone, else all."
+    first = argv[0] if argv else None
+    return build_parser([first] if first in GROUPS else [] if argv == ["--version"] else None)
+
 # %% ../../nbs/99_apps.cli.ipynb #c460523c
+def _run(args) -> int:
+    "Run the command; a database that cannot be reached: one line (`infra.db.db_errors`, loaded only once SQLAlchemy has been)."
+    try: return args.func(args)
+    except Exception:
+        if "sqlalchemy" not in sys.modules: raise  # no database was touched: nothing to translate
+        from alphatrade.infra.db import db_errors
+        with db_errors(getattr(args, "db_url", None)): raise
+
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `alphatrade` console script; whatever it logs or prints about an error is redacted (`core.secrets`)."
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -43,9 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         from alphatrade.apps.live_run import main as live_main
         return live_main(argv[1:])
     hide = redact_logging(*[p for a in argv for p in url_password(a)])  # log records and escaping tracebacks never carry a key,
-    args = build_parser().parse_args(argv)                              # nor the password of a --db-url given here
-    try:
-        with db_errors(getattr(args, "db_url", None)): return args.func(args)  # a database that cannot be reached: one line
+    args = parser_for(argv).parse_args(argv)                            # nor the password of a --db-url given here
+    try: return _run(args)
     except AlphaTradeError as e:  # exit 2: bad input or configuration; 3: a service that cannot be reached (core.errors.exit_code)
         print(f"alphatrade: error: {redact(e, hide.secrets)}", file=sys.stderr)
         return exit_code(e)

@@ -27,7 +27,6 @@ from ..trading.execution import ExecutionPolicy, use_algorithms
 from ..trading.strategy import EqualWeight, FixedNotional, SignalWeight, Strategy
 from .book import run_array
 from .analyzer import performance, round_trips
-from .tearsheet import tear_sheet
 
 # %% auto #0
 __all__ = ['log', 'BacktestConfig', 'BacktestResult', 'equal_weight_index', 'run_backtest']
@@ -96,6 +95,7 @@ class BacktestResult:
     @property
     def trades(self) -> pd.DataFrame: return round_trips(self.fills)
     def tear_sheet(self, path=None):
+        from alphatrade.backtest.tearsheet import tear_sheet  # here, not at import: it imports matplotlib (~0.4 s of CPU), which the `alphatrade` command and the daemon need not load
         return tear_sheet(self.equity, self.fills, self.benchmark, self.exposure, title=self.strategy, path=path,
                           halts=self.kill_switch.get("events"))
     def __repr__(self):

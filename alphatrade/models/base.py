@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..core.errors import ModelError, ModelNotFittedError, InvalidValueError
 from ..core.types import Registry
@@ -32,7 +31,9 @@ def _corr(a, b, rank=False) -> float:
     ok = ~(np.isnan(a) | np.isnan(b))
     a, b = a[ok], b[ok]
     if len(a) < 3 or np.std(a) == 0 or np.std(b) == 0: return float("nan")
-    return float(stats.spearmanr(a, b)[0] if rank else np.corrcoef(a, b)[0, 1])
+    if not rank: return float(np.corrcoef(a, b)[0, 1])
+    from scipy import stats  # here, not at import: scipy.stats costs ~0.7 s of CPU, and `alphatrade`'s parser imports this module (train's model families)
+    return float(stats.spearmanr(a, b)[0])
 
 def regression_metrics(y: np.ndarray,  # outcomes
                        pred: np.ndarray,  # forecasts, same length
