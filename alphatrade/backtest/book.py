@@ -330,9 +330,12 @@ def _wanted(self: ArrayBook, i: int, s: np.ndarray, px: np.ndarray, equity: floa
     return idx, d
 ArrayBook._wanted = _wanted
 
+_NONE = np.zeros(0, np.intp)
+
 def _wanted_row(self: ArrayBook, i: int, s: np.ndarray, px: np.ndarray, equity: float) -> tuple[np.ndarray, np.ndarray | None]:
     "`_wanted`'s sizing of this bar, before the minimum order value."
     eng = self.eng; st, q, infl = eng.strategy, eng.qty, eng.inflight
+    if self.none[i]: return _NONE, None  # no strength at all (momentum between its sessions' first bars): every sizer's targets are NaN, so all hold
     nopx = np.isnan(px)
     held = (q != 0) | infl
     kept = held & (np.isnan(s) | nopx | infl)  # held whatever the signal: each takes a slot
@@ -398,6 +401,7 @@ def run_array(eng, broker, p, i0: int, regular: np.ndarray, last: np.ndarray, re
         C, S, ok = eng._panel.data["close"], eng._signals, ~eng.rejected
         have = ~np.isnan(C); sm = np.where(have, S, np.nan)  # the signals the sizer sees, for every bar at once
         b.nlive = np.count_nonzero(~np.isnan(sm) & (sm != 0), axis=1)  # non-zero strengths per bar: `strongest` has work only above the limit
+        b.none = np.isnan(sm).all(axis=1).tolist()  # bars without a single strength: nothing to size
         b.max_pos, b.cap = eng.risk.max_portfolio_positions, eng.risk.max_position_pct
         b.pos = b.hold = b.tgt = None
         if type(eng.strategy.sizer) is FixedNotional and eng.strategy.rebalance_band is None:  # each target from its own strength and price
