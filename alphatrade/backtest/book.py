@@ -126,6 +126,7 @@ class ArrayBook:
         self.fills: list[tuple] = []  # (order row, bar row, qty, price 1e-4 $, commission cents)
         self.live: dict = {}  # the symbols with an open order, in the order they were sent (the SimBroker trades them in that order)
         self.hj, self._moved = np.zeros(0, "int64"), False  # the held symbols (q != 0), recomputed after a fill opened or closed one
+        self.hjl: list = []  # ... and as a list
         self._at = self._stamp = None
 
     def open(self, j: int, qty: int, at, at_ns: int, tag: str):
@@ -360,7 +361,7 @@ def _quiet(self: ArrayBook, i: int, s: np.ndarray, px: np.ndarray, equity: float
     for j in self.up[i]:  # positive strengths: a name not held would open (unless its target rounds to 0: left to the sizer)
         if infl[j] or px[j] != px[j]: continue  # held as it is
         if q[j] <= 0 or lw[j] * equity / px[j] < 2: return False  # a held name's target could round to 0 shares: sized exactly
-    for j in self.hj.tolist():  # held names: a zero (or negative) strength closes
+    for j in self.hjl:  # held names: a zero (or negative) strength closes
         if q[j] < 0 or (s[j] <= 0 and not infl[j] and px[j] == px[j]): return False
     return True  # NaN strengths, NaN prices and names in flight hold; zero or negative strengths of names not held target <= 0 shares
 ArrayBook._quiet = _quiet
@@ -384,7 +385,7 @@ def decide(self: ArrayBook, i: int, t, at, at_ns: int, s: np.ndarray, sm: np.nda
     "The engine's decision at the close of bar `i` (signals `s`, NaN where the bar has no clean close in `sm`; clean close `px`, `have` where not NaN)."
     eng = self.eng
     lp = eng.last_px; np.copyto(lp, px, where=have)
-    if self._moved: self.hj = self.q.nonzero()[0]; self._moved = False
+    if self._moved: self.hj = self.q.nonzero()[0]; self.hjl = self.hj.tolist(); self._moved = False
     mv = eng.qty[self.hj] * lp[self.hj]  # `_book`: the same products summed in the same order
     equity, gross = self.cash / 1e4 + float(np.add.reduce(mv)), float(np.add.reduce(np.abs(mv)))
     eng.equity_curve.append((t, equity, gross / equity if equity > 0 else np.nan))
