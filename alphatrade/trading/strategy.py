@@ -59,8 +59,10 @@ def strongest(s: np.ndarray,  # strengths [N] (NaN: no view)
               held: np.ndarray | None = None,  # [N] bool: names held now, preferred at equal strength (no churn among ties)
              ) -> np.ndarray:
     "`s` with all but the `n` strongest non-zero strengths set to 0; ties go to a held name, then to the earlier symbol."
-    s = np.asarray(s, dtype="float64"); live = np.flatnonzero(~np.isnan(s) & (s != 0))
-    if n is None or len(live) <= n: return s
+    s = np.asarray(s, dtype="float64")
+    if n is None or (s.ndim == 1 and n >= len(s)): return s  # room for every name: nothing to count
+    live = np.flatnonzero(~np.isnan(s) & (s != 0))
+    if len(live) <= n: return s
     new = np.zeros(len(s)) if held is None else (~np.asarray(held, bool)).astype(float)
     order = live[np.lexsort((live, new[live], -np.abs(s[live])))]
     out = s.copy(); out[order[max(n, 0):]] = 0.0
