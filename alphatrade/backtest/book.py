@@ -15,7 +15,7 @@ from ..core.events import RiskAlert
 from ..core.types import RiskEvent, Severity
 from ..execution.broker import CostModel
 from ..trading.approval import send_order, wanted_deltas
-from ..trading.strategy import FixedNotional, Strategy, strongest
+from ..trading.strategy import EqualWeight, FixedNotional, SignalWeight, Strategy, strongest
 
 # %% auto #0
 __all__ = ['exact_price', 'fill_prices', 'fill_price', 'commissions', 'Commission', 'ArrayBook', 'fill_bar', 'check', 'decide',
@@ -126,6 +126,7 @@ class ArrayBook:
         self.fills: list[tuple] = []  # (order row, bar row, qty, price 1e-4 $, commission cents)
         self.live: dict = {}  # the symbols with an open order, in the order they were sent (the SimBroker trades them in that order)
         self.hj, self._moved = np.zeros(0, "int64"), False  # the held symbols (q != 0), recomputed after a fill opened or closed one
+        self.hjl: list = []  # ... and as a list
         self._at = self._stamp = None
 
     def open(self, j: int, qty: int, at, at_ns: int, tag: str):
@@ -269,6 +270,7 @@ class _Step:
         q = self.b.q
         return Decimal(self.b.cash).scaleb(-4) + sum((Decimal(int(q[j])) * self.d(j) for j in np.flatnonzero(q)), Decimal(0))
     def sector_mv(self, members: np.ndarray, j: int) -> tuple[float, Decimal | None]:
+        if len(members) == 1: return 0.0, members[:0]  # `j` alone in its sector: no other name's exposure
         m = members[(members != j) & (self.pq[members] != 0)]
         return float(np.abs(self.pq[m] * self.px[m]).sum()), m
     def fill(self, j: int, s: int):
@@ -330,9 +332,14 @@ def _wanted(self: ArrayBook, i: int, s: np.ndarray, px: np.ndarray, equity: floa
     return idx, d
 ArrayBook._wanted = _wanted
 
+_NONE = np.zeros(0, np.intp)
+
 def _wanted_row(self: ArrayBook, i: int, s: np.ndarray, px: np.ndarray, equity: float) -> tuple[np.ndarray, np.ndarray | None]:
     "`_wanted`'s sizing of this bar, before the minimum order value."
     eng = self.eng; st, q, infl = eng.strategy, eng.qty, eng.inflight
+    if self.none[i]: return _NONE, None  # no strength at all (momentum between its sessions' first bars): every sizer's targets are NaN, so all hold
+    if self.lw is not None and equity > 0 and self.nlive[i] + len(self.hj) + len(self.live) <= self.max_pos and self._quiet(i, s, px, equity):
+        return _NONE, None  # nothing can change direction (most bars): the sizer's targets are not needed
     nopx = np.isnan(px)
     held = (q != 0) | infl
     kept = held & (np.isnan(s) | nopx | infl)  # held whatever the signal: each takes a slot
@@ -346,12 +353,39 @@ def _wanted_row(self: ArrayBook, i: int, s: np.ndarray, px: np.ndarray, equity: 
     if len(idx) == 0: return idx, None
     return idx, np.maximum(tgt[idx], 0.0) - q[idx]
 ArrayBook._wanted_row = _wanted_row
+ArrayBook.lw = None
+
+def _quiet(self: ArrayBook, i: int, s: np.ndarray, px: np.ndarray, equity: float) -> bool:
+    "True when `_wanted_row` would trade nothing at bar `i`: every held name keeps a target of at least one share, no other name gets one."
+    q, infl, lw = self.eng.qty, self.eng.inflight, self.lw[i]
+    for j in self.up[i]:  # positive strengths: a name not held would open (unless its target rounds to 0: left to the sizer)
+        if infl[j] or px[j] != px[j]: continue  # held as it is
+        if q[j] <= 0 or lw[j] * equity / px[j] < 2: return False  # a held name's target could round to 0 shares: sized exactly
+    for j in self.hjl:  # held names: a zero (or negative) strength closes
+        if q[j] < 0 or (s[j] <= 0 and not infl[j] and px[j] == px[j]): return False
+    return True  # NaN strengths, NaN prices and names in flight hold; zero or negative strengths of names not held target <= 0 shares
+ArrayBook._quiet = _quiet
+
+def _lower_weights(sizer, sm: np.ndarray, nlive: np.ndarray, cap: float) -> list | None:
+    """Per bar and name, a weight the sizer's is at least (strength > 0 only), whatever names the engine masks out (NaN) at that bar;
+    None when the sizer is not SignalWeight or EqualWeight with positive weights (no quick check then)."""
+    if not cap > 0: return None
+    if type(sizer) is SignalWeight:
+        c = min(sizer.max_weight or cap, cap)
+        if not (c > 0 and sizer.gross > 0): return None
+        W = sm * c; G = np.nansum(np.abs(W), axis=1)  # the gross before masking: at least the sizer's, so its scale is at least this one's
+        return (W * np.where(G > sizer.gross, sizer.gross / np.where(G > 0, G, 1.0), 1.0)[:, None]).tolist()
+    if type(sizer) is EqualWeight:
+        if not sizer.gross > 0: return None
+        w = np.minimum(sizer.gross / np.maximum(nlive, 1), cap)  # nlive: at least the names the sizer shares `gross` among
+        return np.broadcast_to(w[:, None], sm.shape).tolist()
+    return None
 
 def decide(self: ArrayBook, i: int, t, at, at_ns: int, s: np.ndarray, sm: np.ndarray, px: np.ndarray, have: np.ndarray, session):
     "The engine's decision at the close of bar `i` (signals `s`, NaN where the bar has no clean close in `sm`; clean close `px`, `have` where not NaN)."
     eng = self.eng
     lp = eng.last_px; np.copyto(lp, px, where=have)
-    if self._moved: self.hj = self.q.nonzero()[0]; self._moved = False
+    if self._moved: self.hj = self.q.nonzero()[0]; self.hjl = self.hj.tolist(); self._moved = False
     mv = eng.qty[self.hj] * lp[self.hj]  # `_book`: the same products summed in the same order
     equity, gross = self.cash / 1e4 + float(np.add.reduce(mv)), float(np.add.reduce(np.abs(mv)))
     eng.equity_curve.append((t, equity, gross / equity if equity > 0 else np.nan))
@@ -398,7 +432,11 @@ def run_array(eng, broker, p, i0: int, regular: np.ndarray, last: np.ndarray, re
         C, S, ok = eng._panel.data["close"], eng._signals, ~eng.rejected
         have = ~np.isnan(C); sm = np.where(have, S, np.nan)  # the signals the sizer sees, for every bar at once
         b.nlive = np.count_nonzero(~np.isnan(sm) & (sm != 0), axis=1)  # non-zero strengths per bar: `strongest` has work only above the limit
+        b.none = np.isnan(sm).all(axis=1).tolist()  # bars without a single strength: nothing to size
         b.max_pos, b.cap = eng.risk.max_portfolio_positions, eng.risk.max_position_pct
+        if eng.strategy.rebalance_band is None and not (C[i0:] <= 0).any() and not (eng.last_px <= 0).any():  # prices > 0 (or NaN): `_quiet`'s signs hold
+            b.lw = _lower_weights(eng.strategy.sizer, sm, b.nlive, b.cap)
+            b.up = [r.nonzero()[0].tolist() for r in sm > 0]
         b.pos = b.hold = b.tgt = None
         if type(eng.strategy.sizer) is FixedNotional and eng.strategy.rebalance_band is None:  # each target from its own strength and price
             lp = np.vstack([eng.last_px, C[i0:]]); r = np.where(np.isnan(lp), 0, np.arange(len(lp))[:, None])

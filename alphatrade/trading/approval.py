@@ -28,11 +28,12 @@ def wanted_deltas(strategy: Strategy,  # its sizer (`target_shares`) and `rebala
                   min_order_value: float = 0.0,  # orders of smaller notional are not sent
                  ) -> np.ndarray:
     "Share deltas worth trading now [N] (0: nothing); the sizer sees only the strongest names the position limit leaves room for."
+    nopx = np.isnan(px)
     held = (qty != 0) | inflight
-    kept = held & (np.isnan(s) | np.isnan(px) | inflight)  # held whatever the signal: each takes a slot
-    s = strongest(np.where(kept, np.nan, s), max_positions - int(kept.sum()), held)
+    kept = held & (np.isnan(s) | nopx | inflight)  # held whatever the signal: each takes a slot
+    s = strongest(np.where(kept, np.nan, s), max_positions - int(np.count_nonzero(kept)), held)
     tgt = np.asarray(strategy.target_shares(s, px, equity, max_position_pct), dtype="float64")
-    hold = np.isnan(tgt) | np.isnan(px) | inflight
+    hold = np.isnan(tgt); hold |= nopx; hold |= inflight
     tgt = np.where(hold, qty, tgt)
     if not allow_short: tgt = np.maximum(tgt, 0.0)
     delta = tgt - qty

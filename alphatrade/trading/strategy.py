@@ -35,7 +35,7 @@ class SignalWeight:
     max_weight: float | None = None  # per-name cap; None: the risk limit's max_position_pct
     def __call__(self, s, price, equity, cap):
         w = s * min(self.max_weight or cap, cap)
-        g = np.nansum(np.abs(w))
+        a = np.abs(w); g = np.add.reduce(np.where(np.isnan(a), 0.0, a), axis=None)  # np.nansum's value, at half its cost
         return _shares(w * (self.gross / g if g > self.gross else 1.0), price, equity)
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,7 +43,7 @@ class EqualWeight:
     "`gross` split equally over the names with a non-zero signal (by sign), each capped."
     gross: float = 1.0
     def __call__(self, s, price, equity, cap):
-        k = np.count_nonzero(np.nan_to_num(s))
+        a = np.asarray(s); k = np.count_nonzero((a != 0) & ~np.isnan(a))  # np.nan_to_num's non-zeros, without its copies
         return _shares(np.sign(s) * min(self.gross / max(k, 1), cap), price, equity)
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,8 +59,10 @@ def strongest(s: np.ndarray,  # strengths [N] (NaN: no view)
               held: np.ndarray | None = None,  # [N] bool: names held now, preferred at equal strength (no churn among ties)
              ) -> np.ndarray:
     "`s` with all but the `n` strongest non-zero strengths set to 0; ties go to a held name, then to the earlier symbol."
-    s = np.asarray(s, dtype="float64"); live = np.flatnonzero(~np.isnan(s) & (s != 0))
-    if n is None or len(live) <= n: return s
+    s = np.asarray(s, dtype="float64")
+    if n is None or (s.ndim == 1 and n >= len(s)): return s  # room for every name: nothing to count
+    live = np.flatnonzero(~np.isnan(s) & (s != 0))
+    if len(live) <= n: return s
     new = np.zeros(len(s)) if held is None else (~np.asarray(held, bool)).astype(float)
     order = live[np.lexsort((live, new[live], -np.abs(s[live])))]
     out = s.copy(); out[order[max(n, 0):]] = 0.0
