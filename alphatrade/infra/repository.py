@@ -93,10 +93,11 @@ def _keep_rows(s: Session, rows: list[OrderRow]):
     "Inside a `batch`, remember new order rows for `_order_row`."
     if (kept := s.info.get("order_rows")) is not None: kept.update((r.client_order_id, r) for r in rows)
 
+_KNOWN_IDS = sa.select(OrderRow.__table__.c.client_order_id).where(OrderRow.__table__.c.client_order_id.in_(sa.bindparam("ids", expanding=True)))
+
 def _refuse_known(s: Session, ids: list[str]):
     "`InvalidValueError` naming the ids of `ids` already written (checked before an insert: in a `batch`, a failed insert would undo the batch)."
-    c = OrderRow.__table__.c.client_order_id  # a Core query (no ORM result machinery): the ids only
-    known = list(s.connection().execute(sa.select(c).where(c.in_(ids))).scalars())
+    known = list(s.connection().execute(_KNOWN_IDS, {"ids": list(ids)}).scalars())  # a Core query made once (no ORM result machinery): the ids only
     if known: raise InvalidValueError(f"orders.client_order_id: {known} already exist{'s' if len(known) == 1 else ''} (an order is written once)")
 
 class OrderRepository:
