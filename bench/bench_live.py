@@ -11,13 +11,16 @@ updates, a compressed stand-in for that quarter of an hour, so the daemon has bo
 has nothing to ask. The clock still starts at the bar's arrival and stops when the submits are answered; `sync_rest_steps`
 counts the steps whose sync still had an open order (a fill not yet streamed) and asked REST. Reported beside the latency, not
 in it: `submit_ms` (a step's concurrent submits, first request to last answer) and `without_submits_ms` (the latency less them:
-the decision with its write-ahead rows and the batch's commit)."""
+the decision with its write-ahead rows and the batch's commit). Since the machine is shared and its load moves the wall-clock
+numbers by 2x from run to run, also the CPU: `step_cpu_ms_p50` (the daemon thread's CPU in a decided step: decision, write-ahead,
+the booking of the submit answers, the commit; not the submit threads'), `replay_cpu_s` (the daemon process's, every thread, over
+the replay with its warm-up) and `sim_cpu_s` (the simulator process's, with its start-up)."""
 from harness import benchmark
 
 
 @benchmark("live.step_latency_ml_lgbm_47x1w")
 def live_latency(timer):
-    import logging, socket, subprocess, sys, tempfile, time
+    import logging, os, resource, socket, subprocess, sys, tempfile, time
     import numpy as np
     import pandas as pd
     import requests
@@ -69,11 +72,20 @@ def live_latency(timer):
                 finally: in_submit[at] = time.perf_counter() - t0
             broker.submit_many = timed_submit_many
             dmn = LiveDaemon(LiveConfig(symbols=panel.symbols, drive=True, grace=0.5, history=600, health_port=None), broker, strat, db)
+            complete, step_cpu = dmn._complete, []
+            def timed_complete(t):  # the daemon thread's CPU in each decided step
+                n0, c0 = dmn.steps, time.thread_time()
+                try: return complete(t)
+                finally:
+                    if dmn.steps > n0: step_cpu.append(time.thread_time() - c0)
+            dmn._complete = timed_complete
+            r0 = resource.getrusage(resource.RUSAGE_SELF)
             with timer("replay"):
                 run_in_thread(dmn, timeout=1800)
+            r1 = resource.getrusage(resource.RUSAGE_SELF)
             db.dispose()
         finally:
-            sim.terminate(); sim.wait(30)
+            c0 = resource.getrusage(resource.RUSAGE_CHILDREN); sim.terminate(); sim.wait(30); c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     lat = np.array(dmn.latencies) * 1e3
     T = pd.DataFrame(dmn.timings, columns=["t", "bars", "wait", "sync", "engine", "sent"])
     warm = lat[3:]  # the first steps pay for imports and caches
@@ -85,7 +97,10 @@ def live_latency(timer):
             "engine_ms_p50": float(T.engine.median() * 1e3), "engine_ms_p99": float(T.engine.quantile(0.99) * 1e3),
             "sync_ms_p50": float(T.sync.median() * 1e3), "sync_ms_p99": float(T.sync.quantile(0.99) * 1e3),
             "sync_rest_steps": sum(n > 0 for n in open_at_sync), "submit_ms_p50": float(np.median(sub[sub > 0])), "submit_ms_p99": float(np.percentile(sub[sub > 0], 99)),
-            "without_submits_ms_p50": float(np.median(dec)), "without_submits_ms_p99": float(np.percentile(dec, 99)), "target_p99_ms": 50, "target_p50_ms": 10}
+            "without_submits_ms_p50": float(np.median(dec)), "without_submits_ms_p99": float(np.percentile(dec, 99)), "target_p99_ms": 50, "target_p50_ms": 10,
+            "step_cpu_ms_p50": float(np.median(step_cpu) * 1e3), "step_cpu_ms_mean": float(np.mean(step_cpu) * 1e3),
+            "replay_cpu_s": (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime),
+            "sim_cpu_s": (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime), "load_1min": os.getloadavg()[0]}
 
 
 @benchmark("live.sigterm_stop_idle")

@@ -24,6 +24,15 @@ class AlphaCombiner:
         self.method, self.window, self.horizon, self.min_periods = method, window, horizon, min_periods
         self.weights_: pd.DataFrame | None = None
 
+    @property
+    def weights_(self) -> pd.DataFrame | None:
+        "The last `combine`'s weights (bar x alpha); equal weights are made into a frame only when asked."
+        w = self.__dict__.get("_w", self.__dict__.get("weights_"))  # (a combiner pickled before `_w` kept them as `weights_`)
+        if isinstance(w, tuple): index, names = w; w = self._w = pd.DataFrame(1.0 / len(names), index=index, columns=names)
+        return w
+    @weights_.setter
+    def weights_(self, w): self._w = w
+
     def _weights(self, alphas: dict, fwd: np.ndarray, index) -> pd.DataFrame:
         K = len(alphas)
         if self.method in ("equal", "orthogonal"): return pd.DataFrame(1.0 / K, index=index, columns=list(alphas))
@@ -44,12 +53,14 @@ class AlphaCombiner:
         T = next(iter(A.values())).shape[0]
         index = index if index is not None else pd.RangeIndex(T)
         if self.method == "orthogonal": A = _gram_schmidt(A)
-        W = self._weights(A, fwd, index)
-        self.weights_ = W
+        if self.method in ("equal", "orthogonal"):  # the same weight at every bar: no frame (the live step combines one bar at each step)
+            self._w = (index, list(A)); w = {k: 1.0 / len(A) for k in A}
+        else:
+            W = self._weights(A, fwd, index); self._w = W; w = {k: W[k].to_numpy()[:, None].repeat(a.shape[1], 1) for k, a in A.items()}
         out = np.zeros_like(next(iter(A.values()))); have = np.zeros(out.shape, bool)
         for k, a in A.items():
             ok = ~np.isnan(a)
-            out[ok] += W[k].to_numpy()[:, None].repeat(a.shape[1], 1)[ok] * a[ok]; have |= ok
+            out[ok] += (w[k] if np.isscalar(w[k]) else w[k][ok]) * a[ok]; have |= ok
         return normalize(np.where(have, out, np.nan))
 
 def _gram_schmidt(A: dict) -> dict:

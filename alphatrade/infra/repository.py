@@ -4,7 +4,7 @@
 
 # %% ../../nbs/93_infra.repository.ipynb #04327fbd
 from __future__ import annotations
-import threading
+import functools, threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -74,15 +74,17 @@ def _order_from_row(r: OrderRow) -> Order:
     return Order(r.symbol, r.side, r.qty, r.type, r.time_in_force, r.limit_price, r.stop_price, r.client_order_id,
                  r.status, r.filled_qty, r.filled_avg_price, _utc(r.created_at), r.broker_order_id, r.tag)
 
+def _order_from_dict(r: dict) -> Order:
+    "`_order_from_row` of the columns as a dict (a row a batch's `create_many` wrote, as it wrote it)."
+    return Order(r["symbol"], r["side"], r["qty"], r["type"], r["time_in_force"], r["limit_price"], r["stop_price"], r["client_order_id"],
+                 r["status"], r["filled_qty"], r["filled_avg_price"], _utc(r["created_at"]), r["broker_order_id"], r["tag"])
+
 def _order_row(s: Session, coid: str) -> OrderRow | None:
     "The row of order `coid`, locked for the transaction; inside a `batch`, from the batch's rows when it holds it (no query)."
     rows = s.info.get("order_rows")  # only a batch's session has them: its rows, current (no one else writes them meanwhile)
     r = rows.get(coid) if rows is not None else None
     if r is None and rows is None: return s.scalar(sa.select(OrderRow).where(OrderRow.client_order_id == coid).with_for_update())
-    if r is None and coid in (new := s.info["inserted"]):  # written by the batch's `create_many` (no ORM object yet): all of them, in one query
-        with s.no_autoflush: rows.update((x.client_order_id, x) for x in s.scalars(sa.select(OrderRow).where(OrderRow.client_order_id.in_(new)).with_for_update()))
-        new.clear(); r = rows.get(coid)
-    elif r is None:  # not flushing the batch first: a row it changed or added is among its rows
+    if r is None:  # not flushing the batch first: a row it changed or added is among its rows
         with s.no_autoflush: r = s.scalar(sa.select(OrderRow).where(OrderRow.client_order_id == coid).with_for_update())
         if r is not None: rows[coid] = r
     return r
@@ -91,9 +93,11 @@ def _keep_rows(s: Session, rows: list[OrderRow]):
     "Inside a `batch`, remember new order rows for `_order_row`."
     if (kept := s.info.get("order_rows")) is not None: kept.update((r.client_order_id, r) for r in rows)
 
+_KNOWN_IDS = sa.select(OrderRow.__table__.c.client_order_id).where(OrderRow.__table__.c.client_order_id.in_(sa.bindparam("ids", expanding=True)))
+
 def _refuse_known(s: Session, ids: list[str]):
     "`InvalidValueError` naming the ids of `ids` already written (checked before an insert: in a `batch`, a failed insert would undo the batch)."
-    known = list(s.scalars(sa.select(OrderRow.client_order_id).where(OrderRow.client_order_id.in_(ids))))
+    known = list(s.connection().execute(_KNOWN_IDS, {"ids": list(ids)}).scalars())  # a Core query made once (no ORM result machinery): the ids only
     if known: raise InvalidValueError(f"orders.client_order_id: {known} already exist{'s' if len(known) == 1 else ''} (an order is written once)")
 
 class OrderRepository:
@@ -125,16 +129,21 @@ class OrderRepository:
         "Move an order to `status` (checked against the state machine), updating fills; all or nothing (submitted: committed at once, even in a `batch`)."
         status = OrderStatus(status)
         with self.db.session(durable=status is OrderStatus.SUBMITTED) as s:
-            r = _order_row(s, client_order_id)
+            plain = s.info["inserted"].get(client_order_id) if "inserted" in s.info else None  # written by this batch's `create_many`
+            r = plain if plain is not None else _order_row(s, client_order_id)
             if r is None: raise KeyError(f"no order with client_order_id {client_order_id!r}")
-            if not can_transition(r.status, status):
-                raise InvalidTransitionError(f"order {client_order_id}: {r.status} -> {status.value} is not allowed")
+            was = r["status"] if plain is not None else r.status
+            if not can_transition(was, status):
+                raise InvalidTransitionError(f"order {client_order_id}: {was} -> {status.value} is not allowed")
             new = {"status": status.value, "updated_at": at or _now()}
             if filled_qty is not None: new["filled_qty"] = money(filled_qty, "orders.filled_qty")
             if filled_avg_price is not None: new["filled_avg_price"] = money(filled_avg_price, "orders.filled_avg_price")
             if broker_order_id is not None: new["broker_order_id"] = broker_order_id
-            o = _order_from_row(r).evolve(**{k: (OrderStatus(v) if k == "status" else v) for k, v in new.items() if k != "updated_at"})  # validates (filled_qty <= qty) first
-            for k, v in new.items(): setattr(r, k, v)
+            o = (_order_from_dict(r) if plain is not None else _order_from_row(r)).evolve(
+                **{k: (OrderStatus(v) if k == "status" else v) for k, v in new.items() if k != "updated_at"})  # validates (filled_qty <= qty) first
+            if plain is not None: r.update(new); s.info["updates"].setdefault(client_order_id, {}).update(new)  # `_write_updates`: at a query or the commit
+            else:
+                for k, v in new.items(): setattr(r, k, v)
             return o
 
     def all(self, prefix: str | None = None) -> list[Order]:
@@ -289,7 +298,7 @@ _INSERT_ORDER = OrderRow.__table__.insert()
 def _forget(s: Session):
     "Roll back a batch's session (or a plain one) and forget what a batch held: its rows are gone."
     s.rollback()
-    for k in ("order_rows", "fill_ids", "inserted"):
+    for k in ("order_rows", "fill_ids", "inserted", "updates"):
         if k in s.info: s.info[k].clear()
 
 @patch
@@ -309,25 +318,48 @@ def create_many(self: OrderRepository, orders: list[Order], at: datetime | None 
             except IntegrityError:  # the statement failed inside the transaction: a batch is rolled back, as a failed commit would roll it back
                 if "inserted" in s.info: _forget(s)
                 raise
-            if (new := s.info.get("inserted")) is not None: new.update(r["client_order_id"] for r in rows)  # `_order_row` loads them when asked
+            if (new := s.info.get("inserted")) is not None: new.update((r["client_order_id"], r) for r in rows)  # a batch's transitions change these dicts
     except IntegrityError:
         raise InvalidValueError(f"orders.client_order_id: one of {[o.client_order_id for o in orders]} already exists (an order is written once)") from None
     return [o.evolve(created_at=at) for o in orders]
 
 
 # %% ../../nbs/93_infra.repository.ipynb #5e1d0a72
+@functools.lru_cache(maxsize=None)
+def _update_order(cols: tuple):
+    "UPDATE orders SET `cols` of one row by client order id (an executemany of such rows), typed as the columns."
+    t = OrderRow.__table__
+    return t.update().where(t.c.client_order_id == sa.bindparam("w_coid", type_=t.c.client_order_id.type)).values(
+        {t.c[k]: sa.bindparam(f"w_{k}", type_=t.c[k].type) for k in cols})
+
+def _write_updates(s: Session):
+    "Write what a batch's transitions changed in the rows its `create_many` wrote: one UPDATE per set of columns changed (an executemany)."
+    ups = s.info.get("updates")
+    if not ups: return
+    groups: dict = {}
+    for coid, new in ups.items(): groups.setdefault(tuple(sorted(new)), []).append({"w_coid": coid, **{f"w_{k}": v for k, v in new.items()}})
+    con = s.connection()
+    for cols, params in groups.items(): con.execute(_update_order(cols), params)
+    for o in [o for o in s.identity_map.values() if isinstance(o, OrderRow) and sa.inspect(o).dict.get("client_order_id") in ups]:
+        s.expire(o)  # a row loaded by a query earlier in the batch: read again when used
+    ups.clear()
+
+def _write_updates_before(state): _write_updates(state.session)
+
 @patch
 @contextmanager
 def batch(self: Database):
     "This thread's writes in one transaction until the block ends, then committed (also when the block raises); inside one, a no-op."
     if self._batch_session() is not None: yield self; return  # nested: the outer batch commits
     if getattr(self, "_batch", None) is None: self._batch = threading.local()
-    s = self._batch.s = Session(self.engine, expire_on_commit=False, info={"order_rows": {}, "fill_ids": set(), "inserted": set()})
+    s = self._batch.s = Session(self.engine, expire_on_commit=False, info={"order_rows": {}, "fill_ids": set(), "inserted": {}, "updates": {}})
+    sa.event.listen(s, "before_commit", _write_updates)  # the transitions of `create_many`'s rows: before the commit ...
+    sa.event.listen(s, "do_orm_execute", _write_updates_before)  # ... and before any ORM query, which must see them
     try: yield self
     finally:
         self._batch.s = None
         try:
-            if s.in_transaction(): s.commit()
+            if s.in_transaction() or s.info["updates"]: s.commit()  # transitions after the last durable block: no transaction yet, updates to write
         finally: s.close()
 
 @patch

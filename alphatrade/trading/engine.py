@@ -204,7 +204,10 @@ def _send(self: TradingEngine, j: int, qty: float, at: datetime, *, tag: str, ch
 @patch
 def _rejection_state(self: TradingEngine, j: int, at: datetime) -> tuple:
     "What must change to lift a block: the position of symbol `j` (a fill) or the session (New York's day)."
-    return float(self.qty[j]), pd.Timestamp(at).tz_convert("America/New_York").date() if pd.Timestamp(at).tz else pd.Timestamp(at).date()
+    day = getattr(self, "_rej_day", None)  # (at, its New York date): a step asks for each of its orders at the same `at`
+    if day is None or day[0] != at:
+        ts = pd.Timestamp(at); day = self._rej_day = (at, ts.tz_convert("America/New_York").date() if ts.tz else ts.date())
+    return float(self.qty[j]), day[1]
 
 @patch
 def _note_rejection(self: TradingEngine, j: int, side: OrderSide, reason: str, at: datetime):
@@ -408,11 +411,14 @@ def on_bars(self: TradingEngine, t,  # the bars' start (UTC; a naive time is UTC
 @patch
 def _session_at(self: TradingEngine, t: pd.Timestamp):
     "`session_of(t)` as `step` gets it, with the day's schedule looked up once a day, not at every bar."
-    day = t.tz_convert("America/New_York").normalize()
-    if getattr(self, "_day", None) != day: self._day, self._day_sched = day, schedule(day, day)
-    sch = self._day_sched
-    inside = len(sch) == 1 and sch["open"].iloc[0] <= t < sch["close"].iloc[0]
-    return sch.index.to_numpy()[0] if inside else np.datetime64("NaT", "ns")
+    day = getattr(self, "_day_session", None)  # (open, close, session) of the last day looked up; None outside any session
+    if day is not None and day[0] <= t < day[1]: return day[2]  # inside the day's session: no time zone conversion
+    d = t.tz_convert("America/New_York").normalize()
+    if getattr(self, "_day", None) != d:
+        self._day, sch = d, schedule(d, d)
+        self._day_session = (sch["open"].iloc[0], sch["close"].iloc[0], sch.index.to_numpy()[0]) if len(sch) == 1 else None
+    day = self._day_session
+    return day[2] if day is not None and day[0] <= t < day[1] else np.datetime64("NaT", "ns")
 
 @patch(as_prop=True)
 def feed_events(self: TradingEngine) -> pd.DataFrame:
