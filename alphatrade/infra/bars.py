@@ -114,7 +114,8 @@ class BarRepository:
 
     def _ingest_sqlite(self, df, ts, timeframe, batch) -> int:
         codes, uniq = pd.factorize(ts)  # a few thousand distinct bar times under many symbols: each formatted once
-        stamps = uniq.strftime("%Y-%m-%d %H:%M:%S.000000").to_numpy(dtype=object)[codes]
+        times = uniq.strftime("%Y-%m-%d %H:%M:%S.000000").to_numpy(dtype=object)
+        stamps = times[codes]
         vals = {c: df[c].to_numpy(dtype="float64") for c in ["open", "high", "low", "close", "volume", "vwap", "trade_count"]}
         def nn(a): return [None if x != x else float(x) for x in a]
         tc = [None if x != x else int(x) for x in vals["trade_count"]]
@@ -124,6 +125,10 @@ class BarRepository:
             if not dbapi.in_transaction: dbapi.execute("BEGIN IMMEDIATE")  # the DDL below inside the transaction (sqlite3 opens one only before DML)
             before = conn.exec_driver_sql("SELECT total_changes()").scalar()
             rebuild = _drop_sqlite_bar_indexes(dbapi)  # an empty table: its secondary index built once after the load
+            if not rebuild and len(rows):  # bars stored already: leave out the rows whose key is there (INSERT OR IGNORE would skip them, one by one)
+                have = set(dbapi.execute("SELECT symbol, timestamp FROM bars WHERE timeframe = ? AND timestamp >= ? AND timestamp <= ?",
+                                         (timeframe, min(times), max(times))).fetchall())  # one format: text order is time order
+                if have: rows = [r for r in rows if (r[0], r[2]) not in have]
             for i in range(0, len(rows), batch):
                 dbapi.executemany("INSERT OR IGNORE INTO bars (symbol, timeframe, timestamp, open, high, low, close, volume, vwap, trade_count) "
                                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows[i:i + batch])
