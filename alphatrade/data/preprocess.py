@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..core.errors import DataIssue, DataValidationError
 from .loader import CappedValidationError
-from .calendar import BAR_COLUMNS, bar_length, schedule, session_bars
+from .calendar import BAR_COLUMNS, bar_length, schedule, session_bars, _ny_date
 
 # %% auto #0
 __all__ = ['SPLIT_RATIOS', 'ValidationReport', 'end_stamp_issues', 'validate_bars', 'filter_regular_hours', 'fill_gaps',
@@ -112,11 +112,18 @@ def _row_checks(df: pd.DataFrame, file: str, lines, syms, step_ns: int, opens_ns
 def _grid(first: pd.Timestamp, last: pd.Timestamp, timeframe: str) -> np.ndarray:
     return session_bars(first, last, timeframe).as_unit("ns").asi8
 
+@lru_cache(maxsize=64)
+def _schedule_ns(first: pd.Timestamp, last: pd.Timestamp):
+    "`schedule(first, last)` (two New York dates) and its opens and closes in ns: read-only, made once per window."
+    sch = schedule(first, last)
+    o = pd.DatetimeIndex(sch["open"]).as_unit("ns").asi8.copy(); c = pd.DatetimeIndex(sch["close"]).as_unit("ns").asi8.copy()
+    o.flags.writeable = c.flags.writeable = False
+    return o, c, sch
+
 def _session_index(t_ns: np.ndarray):
     "For each bar start: index into the schedule of its session (by open), open and close in ns, and the schedule."
     lo, hi = pd.Timestamp(t_ns.min(), tz="UTC"), pd.Timestamp(t_ns.max(), tz="UTC")
-    sch = schedule(lo - pd.Timedelta(days=5), hi + pd.Timedelta(days=5))
-    o = pd.DatetimeIndex(sch["open"]).as_unit("ns").asi8; c = pd.DatetimeIndex(sch["close"]).as_unit("ns").asi8
+    o, c, sch = _schedule_ns(_ny_date(lo - pd.Timedelta(days=5)), _ny_date(hi + pd.Timedelta(days=5)))  # the dates `schedule` would take
     i = np.clip(np.searchsorted(o, t_ns, side="right") - 1, 0, None)
     return i, o, c, sch
 

@@ -111,10 +111,18 @@ def read(self: BarStore,
     return out.sort_values(["symbol", "timestamp"], kind="stable").reset_index(drop=True)
 
 # %% ../../nbs/13_data.store.ipynb #25005069
+def _same_bars(old: pd.DataFrame, new: pd.DataFrame, symbol: str) -> bool:
+    "Whether `old` and `new` hold the same bar times in the same order, all of `symbol` (a re-import): no merge needed to pair them."
+    if len(old) != len(new): return False
+    to = pd.DatetimeIndex(old["timestamp"]).as_unit("ns").asi8
+    return bool(np.array_equal(to, pd.DatetimeIndex(new["timestamp"]).as_unit("ns").asi8) and (np.diff(to) > 0).all()
+                and (old["symbol"].to_numpy() == symbol).all() and (new["symbol"].to_numpy() == symbol).all())
+
 def _merge(old: pd.DataFrame | None, new: pd.DataFrame, symbol: str, overwrite: bool) -> tuple[pd.DataFrame, int, int]:
     "Merge `new` into `old`; return (merged, bars added, bars changed). Refuse a disagreeing overlap unless `overwrite`."
     if old is None or old.empty: return new, len(new), 0
-    both = old.merge(new, on=["timestamp", "symbol"], how="inner", suffixes=("_old", ""))
+    same = _same_bars(old, new, symbol)  # a re-import: row i is row i, no merge
+    both = pd.concat([old.add_suffix("_old").reset_index(drop=True), new.reset_index(drop=True)], axis=1) if same else old.merge(new, on=["timestamp", "symbol"], how="inner", suffixes=("_old", ""))
     changed = 0
     if len(both):
         diff = np.zeros(len(both), bool)
@@ -126,6 +134,7 @@ def _merge(old: pd.DataFrame | None, new: pd.DataFrame, symbol: str, overwrite: 
             t = both.loc[diff, "timestamp"].iloc[0]
             raise StoreError(f"{symbol}: {changed} stored bar(s) differ from the new data (first at {t}); "
                              "pass overwrite=True (CLI: --overwrite) to replace stored history")
+    if same: return new.reset_index(drop=True), 0, changed  # every old bar has its new one
     keep_old = old[~old["timestamp"].isin(new["timestamp"])]
     merged = pd.concat([keep_old, new], ignore_index=True).sort_values("timestamp", kind="stable").reset_index(drop=True)
     return merged, len(merged) - len(old), changed

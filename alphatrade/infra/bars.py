@@ -67,6 +67,13 @@ def _drop_bar_indexes(cur) -> list[str]:
     for name, _ in idx: cur.execute(f"DROP INDEX {name}")
     return [f'ALTER TABLE bars ADD CONSTRAINT "{name}" {d}' for name, d in cons] + [d for _, d in idx]
 
+def _drop_sqlite_bar_indexes(dbapi) -> list[str]:
+    "If `bars` is empty: drop its secondary indexes (the primary key stays: it decides what is new); return the SQL that rebuilds them."
+    if dbapi.execute("SELECT EXISTS (SELECT 1 FROM bars)").fetchone()[0]: return []
+    idx = dbapi.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'bars' AND sql IS NOT NULL").fetchall()
+    for name, _ in idx: dbapi.execute(f'DROP INDEX "{name}"')
+    return [sql for _, sql in idx]
+
 class BarRepository:
     "Bars in the database: idempotent bulk ingest and range queries into the bars frame or a panel."
     def __init__(self, db: Database): self.db = db
@@ -107,18 +114,27 @@ class BarRepository:
 
     def _ingest_sqlite(self, df, ts, timeframe, batch) -> int:
         codes, uniq = pd.factorize(ts)  # a few thousand distinct bar times under many symbols: each formatted once
-        stamps = uniq.strftime("%Y-%m-%d %H:%M:%S.000000").to_numpy(dtype=object)[codes]
+        times = uniq.strftime("%Y-%m-%d %H:%M:%S.000000").to_numpy(dtype=object)
+        stamps = times[codes]
         vals = {c: df[c].to_numpy(dtype="float64") for c in ["open", "high", "low", "close", "volume", "vwap", "trade_count"]}
         def nn(a): return [None if x != x else float(x) for x in a]
         tc = [None if x != x else int(x) for x in vals["trade_count"]]
         rows = list(zip(df["symbol"].astype(str).to_numpy(dtype=object), [timeframe] * len(df), stamps, *(vals[c].tolist() for c in ["open", "high", "low", "close", "volume"]), nn(vals["vwap"]), tc))
         with self.db.engine.begin() as conn:
-            before = conn.exec_driver_sql("SELECT total_changes()").scalar()
             dbapi = conn.connection.driver_connection
+            if not dbapi.in_transaction: dbapi.execute("BEGIN IMMEDIATE")  # the DDL below inside the transaction (sqlite3 opens one only before DML)
+            before = conn.exec_driver_sql("SELECT total_changes()").scalar()
+            rebuild = _drop_sqlite_bar_indexes(dbapi)  # an empty table: its secondary index built once after the load
+            if not rebuild and len(rows):  # bars stored already: leave out the rows whose key is there (INSERT OR IGNORE would skip them, one by one)
+                have = set(dbapi.execute("SELECT symbol, timestamp FROM bars WHERE timeframe = ? AND timestamp >= ? AND timestamp <= ?",
+                                         (timeframe, min(times), max(times))).fetchall())  # one format: text order is time order
+                if have: rows = [r for r in rows if (r[0], r[2]) not in have]
             for i in range(0, len(rows), batch):
                 dbapi.executemany("INSERT OR IGNORE INTO bars (symbol, timeframe, timestamp, open, high, low, close, volume, vwap, trade_count) "
                                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows[i:i + batch])
-            return conn.exec_driver_sql("SELECT total_changes()").scalar() - before
+            n = conn.exec_driver_sql("SELECT total_changes()").scalar() - before
+            for sql in rebuild: dbapi.execute(sql)
+            return n
 
     def count(self, timeframe: str = "15Min") -> int:
         with self.db.session() as s: return s.scalar(sa.select(sa.func.count()).select_from(Bar).where(Bar.timeframe == timeframe))
