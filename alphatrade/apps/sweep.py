@@ -71,8 +71,7 @@ def worker_forkserver(preload=SWEEP_PRELOAD):
     import dask
     if "forkserver" not in multiprocessing.get_all_start_methods() or mpfs._forkserver._forkserver_pid is not None:
         yield False; return
-    mm = sys.modules.get("__main__")  # re-run in each worker: `python -m alphatrade.apps.cli`, or the `alphatrade` script (which imports its main)
-    main = getattr(getattr(mm, "__spec__", None), "name", None) or getattr(getattr(mm, "main", None), "__module__", None)
+    main = getattr(getattr(sys.modules.get("__main__"), "__spec__", None), "name", None)  # `python -m alphatrade.apps.cli`: re-run in each worker
     was = list(getattr(mpfs._forkserver, "_preload_modules", ["__main__"]))
     with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
         from distributed.utils import get_mp_context
