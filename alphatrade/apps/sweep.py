@@ -18,8 +18,8 @@ from .sources import say
 from ..features.cache import CACHE_ENV, open_cache
 
 # %% auto #0
-__all__ = ['KEY_COLUMNS', 'SWEEP_PRELOAD', 'parse_grid', 'expand_grid', 'run_cell', 'share_feature_cache', 'worker_forkserver',
-           'run_sweep', 'cmd_sweep', 'add_sweep_parser']
+__all__ = ['KEY_COLUMNS', 'parse_grid', 'expand_grid', 'run_cell', 'share_feature_cache', 'run_sweep', 'cmd_sweep',
+           'add_sweep_parser']
 
 # %% ../../nbs/95f_apps.sweep.ipynb #aba543c0
 def parse_grid(items) -> dict:
@@ -59,29 +59,6 @@ def share_feature_cache(spec: str):  # a redis:// URL (or, for workers on one ma
     "Make `spec` this process's and its child processes' default feature cache (`$ALPHATRADE_FEATURE_CACHE`)."
     os.environ[CACHE_ENV] = str(spec)
 
-# %% ../../nbs/95f_apps.sweep.ipynb #wfork0cd
-import contextlib
-
-SWEEP_PRELOAD = ("alphatrade.apps.sweep",)  # what every worker imports (run_cell), besides dask's own list and the main module
-
-@contextlib.contextmanager
-def worker_forkserver(preload=SWEEP_PRELOAD):
-    "Within: LocalCluster workers are forked from a fork server that has imported `preload` once (stopped on exit)."
-    import multiprocessing, multiprocessing.forkserver as mpfs
-    import dask
-    if "forkserver" not in multiprocessing.get_all_start_methods() or mpfs._forkserver._forkserver_pid is not None:
-        yield False; return
-    main = getattr(getattr(sys.modules.get("__main__"), "__spec__", None), "name", None)  # `python -m alphatrade.apps.cli`: re-run in each worker
-    was = list(getattr(mpfs._forkserver, "_preload_modules", ["__main__"]))
-    with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
-        from distributed.utils import get_mp_context
-        ctx = get_mp_context()  # sets dask's preload list (the first time in a process)
-        mods = [*mpfs._forkserver._preload_modules, *preload, *([main] if main and main.startswith("alphatrade.") else [])]
-        ctx.set_forkserver_preload(list(dict.fromkeys(m for m in mods if m != "__main__")))
-        try: yield True
-        finally: mpfs._forkserver._stop(); ctx.set_forkserver_preload(was)  # a later fork server is as it would have been
-
-
 # %% ../../nbs/95f_apps.sweep.ipynb #8019bfda
 def run_sweep(pipeline: str,  # train, backtest or report
               grid: dict,  # {parameter: [values]}: one run per combination
@@ -112,15 +89,14 @@ def run_sweep(pipeline: str,  # train, backtest or report
     if db is not None: db.dispose()
     cwd = str(Path(cwd or Path.cwd()).resolve())
     t0 = time.perf_counter()
-    with contextlib.nullcontext() if scheduler else worker_forkserver():
-        cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-        try:
-            with Client(scheduler or cluster) as client:
-                futs = [client.submit(run_cell, pipeline, params | c, f"{name}-{k:02d}", str(root), db_url, cwd, feature_cache, pure=False, key=f"{d.name}-cell-{k}")
-                        for k, c in enumerate(cells)]
-                rows = client.gather(futs)
-        finally:
-            if cluster is not None: cluster.close()
+    cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    try:
+        with Client(scheduler or cluster) as client:
+            futs = [client.submit(run_cell, pipeline, params | c, f"{name}-{k:02d}", str(root), db_url, cwd, feature_cache, pure=False, key=f"{d.name}-cell-{k}")
+                    for k, c in enumerate(cells)]
+            rows = client.gather(futs)
+    finally:
+        if cluster is not None: cluster.close()
     t = pd.DataFrame([{"cell": k, **c, **r} for k, (c, r) in enumerate(zip(cells, rows))])
     t.to_csv(d / "summary.csv", index=False)
     t.astype({c: str for c in grid if t[c].dtype == object}).to_parquet(d / "summary.parquet", index=False)
