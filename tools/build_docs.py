@@ -99,6 +99,21 @@ def _doc_cell(cell) -> bool:
     return _pure_imports(trees) or bool(_show_docs(trees))
 
 
+def _parsed(cell):
+    """execnb's `NbCell.parsed_` (a code cell's top-level statements), with a cache that hits. execnb keeps the parse in an
+    attribute but looks for it among the cell's keys, so every call parsed the source again: three times a cell on average
+    here (the processors that look for definitions, `show_doc` calls, imports), ~1.4 s of CPU a build. The cache is
+    keyed by the source itself, so a cell whose source a processor changes (however it changes it) is parsed anew.
+    The callers only read the statements."""
+    if cell.cell_type != "code" or cell.source.strip()[:1] in ["%", "!"]: return
+    src, hit = cell.source, cell.__dict__.get("_parsed_src_")
+    if hit is not None and hit[0] == src: return hit[1]
+    try: body = ast.parse(src).body
+    except SyntaxError: return  # e.g. `x = !ls`: not Python for the ast module
+    cell.__dict__["_parsed_src_"] = (src, body)
+    return body
+
+
 def process_notebook(src: str, dst: str) -> str:
     """nbdev's processors on one notebook, written to `dst` (runs in a worker process).
 
@@ -108,7 +123,8 @@ def process_notebook(src: str, dst: str) -> str:
     os.environ["IN_TEST"] = "1"; os.environ.setdefault("MPLBACKEND", "Agg")
     if str(ROOT) not in sys.path: sys.path.insert(0, str(ROOT))
     import nbdev.processors as nbp
-    from execnb.nbio import read_nb, write_nb
+    from execnb.nbio import NbCell, read_nb, write_nb
+    NbCell.parsed_ = _parsed
     from fastcore.basics import str2bool
 
     from execnb.shell import CaptureShell
