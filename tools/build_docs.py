@@ -99,6 +99,21 @@ def _doc_cell(cell) -> bool:
     return _pure_imports(trees) or bool(_show_docs(trees))
 
 
+def _parsed(cell):
+    """execnb's `NbCell.parsed_` (a code cell's top-level statements), with a cache that hits. execnb keeps the parse in an
+    attribute but looks for it among the cell's keys, so every call parsed the source again: three times a cell on average
+    here (the processors that look for definitions, `show_doc` calls, imports), ~1.4 s of CPU a build. The cache is
+    keyed by the source itself, so a cell whose source a processor changes (however it changes it) is parsed anew.
+    The callers only read the statements."""
+    if cell.cell_type != "code" or cell.source.strip()[:1] in ["%", "!"]: return
+    src, hit = cell.source, cell.__dict__.get("_parsed_src_")
+    if hit is not None and hit[0] == src: return hit[1]
+    try: body = ast.parse(src).body
+    except SyntaxError: return  # e.g. `x = !ls`: not Python for the ast module
+    cell.__dict__["_parsed_src_"] = (src, body)
+    return body
+
+
 def process_notebook(src: str, dst: str) -> str:
     """nbdev's processors on one notebook, written to `dst` (runs in a worker process).
 
@@ -108,10 +123,27 @@ def process_notebook(src: str, dst: str) -> str:
     os.environ["IN_TEST"] = "1"; os.environ.setdefault("MPLBACKEND", "Agg")
     if str(ROOT) not in sys.path: sys.path.insert(0, str(ROOT))
     import nbdev.processors as nbp
-    from execnb.nbio import read_nb, write_nb
+    from execnb.nbio import NbCell, read_nb, write_nb
+    NbCell.parsed_ = _parsed
     from fastcore.basics import str2bool
 
+    from execnb.shell import CaptureShell
+    from IPython.core.history import HistoryManager
+
+    class Shell(CaptureShell):
+        def init_history(self):
+            # No SQLite history: execnb runs every cell with store_history=False and turns the history off anyway, but only
+            # once IPython has opened ~/.ipython/.../history.sqlite, committed a new session to it (an fsync) and started a
+            # saving thread, for every notebook (~12 ms each, and 118 sessions appended to the user's history per build).
+            self.history_manager = HistoryManager(shell=self, parent=self, enabled=False)
+            self.configurables.append(self.history_manager)
+
     class exec_doc_cells(nbp.exec_show_docs):
+        def begin(self):  # nbdev's, with the shell above
+            if nbp.nb_lang(self.nb) != "python": return
+            self.k = Shell()
+            self.k.run_cell("from nbdev.showdoc import show_doc")
+
         def __call__(self, cell):
             if not self.nb.has_docs_ or not hasattr(self, "k"): return
             if str2bool(getattr(self.nb, "frontmatter_", {}).get("skip_showdoc", False)): return
@@ -242,10 +274,43 @@ def _highlight(code: str) -> str:
     return highlight(code, *_pygments())
 
 
+@functools.lru_cache(maxsize=None)
+def _markdown_renderer():
+    """nbconvert's IPythonRenderer, whose fenced code blocks (show_doc's signatures, examples in the prose: ~980 a build)
+    reuse one lexer per language and one formatter instead of building both per block (the formatter's style table
+    alone, ~1 ms each); the same HTML. Anything else (no language, mermaid, an unknown language, lexer options) is
+    nbconvert's own code path."""
+    from nbconvert.filters.markdown_mistune import IPythonRenderer
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import get_lexer_by_name
+    from pygments.util import ClassNotFound
+
+    @functools.lru_cache(maxsize=None)
+    def lexer(lang):
+        try: return get_lexer_by_name(lang)
+        except ClassNotFound: return None
+
+    formatter = HtmlFormatter()
+
+    class Renderer(IPythonRenderer):
+        def block_code(self, code, info=None):
+            words = info.strip().split(maxsplit=1) if info and not info.startswith("mermaid") else []
+            lex = lexer(words[0]) if words and not self.lexer_options else None
+            if lex is None: return super().block_code(code, info=info)
+            return highlight(code, lex, formatter)
+    return Renderer
+
+
+def _markdown(source: str) -> str:
+    "nbconvert's `markdown2html_mistune`, with the renderer above."
+    from nbconvert.filters.markdown_mistune import MarkdownWithMath
+    return MarkdownWithMath(renderer=_markdown_renderer()(escape=False)).render(source)
+
+
 def render_output(o) -> str:
     "One cell output: nbconvert's priority (html, images, markdown, plain text), ANSI colours kept."
     from nbconvert.filters.ansi import ansi2html
-    from nbconvert.filters.markdown_mistune import markdown2html_mistune
     if o.output_type == "stream": return f'<pre class="out {o.name}">{ansi2html(o.text)}</pre>'
     if o.output_type == "error": return f'<pre class="out stderr">{ansi2html(chr(10).join(o.traceback))}</pre>'
     data = o.get("data", {})
@@ -253,7 +318,7 @@ def render_output(o) -> str:
     for mime in ("image/png", "image/jpeg"):
         if mime in data: return f'<div class="out image"><img alt="a figure" src="data:{mime};base64,{data[mime].strip()}"></div>'
     if "image/svg+xml" in data: return f'<div class="out image">{data["image/svg+xml"]}</div>'
-    if "text/markdown" in data: return f'<div class="out md">{markdown2html_mistune(data["text/markdown"])}</div>'
+    if "text/markdown" in data: return f'<div class="out md">{_markdown(data["text/markdown"])}</div>'
     if "text/plain" in data: return f'<pre class="out">{ansi2html(data["text/plain"])}</pre>'
     return ""
 
@@ -261,10 +326,9 @@ def render_output(o) -> str:
 def render_cells(nb) -> str:
     """The cells as HTML: markdown through nbconvert's mistune renderer (heading anchors included), code through
     Pygments. (nbconvert's whole-notebook templates spend most of their time validating and sanitising.)"""
-    from nbconvert.filters.markdown_mistune import markdown2html_mistune
     out = []
     for c in nb.cells:
-        if c.cell_type == "markdown": out.append(f'<div class="cell md">{markdown2html_mistune(c.source)}</div>'); continue
+        if c.cell_type == "markdown": out.append(f'<div class="cell md">{_markdown(c.source)}</div>'); continue
         inp = "" if "docs_remove_input" in c.metadata.get("tags", []) else _highlight(c.source)
         outs = "".join(render_output(o) for o in c.get("outputs", []))
         kind = "api" if not inp and outs.startswith('<div class="out md">') else "code"
