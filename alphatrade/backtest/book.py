@@ -4,107 +4,21 @@
 
 # %% ../../nbs/80c_backtest.book.ipynb #e7798b6d
 from __future__ import annotations
-from decimal import Decimal, ROUND_HALF_UP
-from math import floor, lcm, sqrt
+from decimal import Decimal
+from math import floor
 
 import numpy as np
 import pandas as pd
 
+from .fills import Commission, _ratio, commissions, fill_price, fill_prices
 from ..core.errors import InvalidValueError
 from ..core.events import RiskAlert
 from ..core.types import RiskEvent, Severity
-from ..execution.broker import CostModel
 from ..trading.approval import send_order, wanted_deltas
 from ..trading.strategy import EqualWeight, FixedNotional, SignalWeight, Strategy, strongest
 
 # %% auto #0
-__all__ = ['exact_price', 'fill_prices', 'fill_price', 'commissions', 'Commission', 'ArrayBook', 'fill_bar', 'check', 'decide',
-           'run_array', 'frames']
-
-# %% ../../nbs/80c_backtest.book.ipynb #b8d087d3
-_TICK = {True: Decimal("0.01"), False: Decimal("0.0001")}
-
-def exact_price(op: float, hi: float, lo: float, vol: float, qty: int, sign: int, slippage_bps: float, impact: float) -> int:
-    "The SimBroker's market fill price in 1e-4 dollars, with its own `Decimal` arithmetic (the fallback)."
-    d = lambda x: Decimal(repr(float(x)))
-    o, h, l, v = d(op), d(hi), d(lo), d(vol)
-    rng = float((h - l) / o) if o > 0 else 0.0
-    cost = slippage_bps / 1e4 + impact * rng * float(np.sqrt(float(qty) / float(v))) if v > 0 else slippage_bps / 1e4
-    price = o * (1 + sign * d(round(cost, 10)))
-    price = min(price, h) if sign > 0 else max(price, l)
-    price = price.quantize(_TICK[price >= 1], ROUND_HALF_UP)
-    return int(price.scaleb(4))
-
-# %% ../../nbs/80c_backtest.book.ipynb #b22d80f0
-def fill_prices(op, hi, lo, vol, qty, sign,  # [n] floats of the bars, whole shares, +1 buy / -1 sell
-                slippage_bps: float, impact: float) -> np.ndarray:
-    "Market fill prices [n] in 1e-4 dollars, equal to the SimBroker's."
-    op, hi, lo, vol = (np.asarray(x, dtype="float64") for x in (op, hi, lo, vol))
-    qty, sign = np.asarray(qty, dtype="int64"), np.asarray(sign, dtype="int64")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rng = np.where(op > 0, (hi - lo) / op, 0.0)
-        cost = np.where(vol > 0, slippage_bps / 1e4 + impact * rng * np.sqrt(qty / vol), slippage_bps / 1e4)
-    c10 = cost * 1e10; k = np.rint(c10)
-    near = np.abs(np.abs(c10 - np.floor(c10)) - 0.5) < 1e-3
-    pr = op * (1 + sign * k * 1e-10)
-    pr = np.where(sign > 0, np.minimum(pr, hi), np.maximum(pr, lo))
-    near |= np.abs(pr - np.where(sign > 0, hi, lo)) <= 1e-9 * np.abs(pr)  # at the bar's edge: which one is exact?
-    near |= np.abs(pr - 1) < 1e-9
-    unit = np.where(pr >= 1, 100.0, 1.0)  # the tick in 1e-4 dollars
-    v = pr * 1e4 / unit
-    near |= np.abs(v - np.floor(v) - 0.5) < 1e-6
-    out = (np.floor(v + 0.5) * unit).astype("int64")
-    for n in np.flatnonzero(near): out[n] = fill_price(float(op[n]), float(hi[n]), float(lo[n]), float(vol[n]), int(qty[n]), int(sign[n]), slippage_bps, impact)
-    return out
-
-# %% ../../nbs/80c_backtest.book.ipynb #7b21d2bc
-def fill_price(op: float, hi: float, lo: float, vol: float, qty: int, sign: int, slippage_bps: float, impact: float) -> int:
-    "`fill_prices` for one fill, on Python floats."
-    rng = (hi - lo) / op if op > 0 else 0.0
-    cost = slippage_bps / 1e4 + impact * rng * sqrt(qty / vol) if vol > 0 else slippage_bps / 1e4
-    c10 = cost * 1e10; k = float(round(c10))
-    pr = op * (1 + sign * k * 1e-10)
-    pr = min(pr, hi) if sign > 0 else max(pr, lo)
-    unit = 100.0 if pr >= 1 else 1.0
-    v = pr * 1e4 / unit
-    if abs(abs(c10 - floor(c10)) - 0.5) < 1e-3 or abs(pr - (hi if sign > 0 else lo)) <= 1e-9 * abs(pr) or abs(pr - 1) < 1e-9:
-        return exact_price(op, hi, lo, vol, qty, sign, slippage_bps, impact)
-    if abs(v - floor(v) - 0.5) < 1e-6:  # at a half tick (an open of whole cents x (1 +/- 2 bps) often is): exact in integers
-        ou = round(op * 1e4)
-        if ou / 1e4 != op or ou > 10**12: return exact_price(op, hi, lo, vol, qty, sign, slippage_bps, impact)
-        t = int(unit) * 10**10  # the tick, in 1e-14 dollars: open (1e-4 $) x (1e10 +/- k) is the exact price in 1e-14 $
-        return (2 * ou * (10**10 + sign * int(k)) + t) // (2 * t) * int(unit)  # HALF_UP
-    return int(floor(v + 0.5) * unit)
-
-# %% ../../nbs/80c_backtest.book.ipynb #06499c6c
-def _ratio(d) -> tuple[int, int]: return Decimal(d).as_integer_ratio()
-def _ceil_div(a, b): return -((-a) // b)
-
-def commissions(costs: CostModel, qty, price, sell) -> np.ndarray:
-    "Commission in cents [n] of fills of `qty` whole shares at `price` (1e-4 dollars); `sell` [n] bool: equal to `costs.commission`."
-    q, P, sell = np.asarray(qty).astype(object), np.asarray(price).astype(object), np.asarray(sell, bool)  # Python ints: no overflow
-    (pn, pd_), (bn, bd), (sn, sd), (tn, td), (mn, md) = map(_ratio, (costs.per_share, costs.bps, costs.sec_fee_rate,
-                                                                     costs.finra_taf_per_share, costs.finra_taf_max))
-    D = lcm(pd_, bd * 10**6)  # per_share x qty x 100 + bps x P x q / 1e6, in cents over D
-    c = _ceil_div(pn * 100 * (D // pd_) * q + bn * (D // (bd * 10**6)) * P * q, D)
-    sec = _ceil_div(sn * P * q, sd * 100)
-    taf = np.minimum(_ceil_div(tn * q * 100, td), _ceil_div(mn * 100, md))
-    return np.asarray(np.where(sell, c + sec + taf, c), dtype="int64")
-
-# %% ../../nbs/80c_backtest.book.ipynb #9ebd38d7
-class Commission:
-    "`commissions` for one fill at a time: the cost model's rates as integer fractions, once."
-    def __init__(self, costs: CostModel):
-        self.costs = costs
-        (pn, pd_), (bn, bd), (self.sn, self.sd), (self.tn, self.td), (mn, md) = map(_ratio, (costs.per_share, costs.bps, costs.sec_fee_rate,
-                                                                                        costs.finra_taf_per_share, costs.finra_taf_max))
-        D = lcm(pd_, bd * 10**6)
-        self.a, self.b, self.D, self.sd100, self.tmax = pn * 100 * (D // pd_), bn * (D // (bd * 10**6)), D, self.sd * 100, _ceil_div(mn * 100, md)
-    def __call__(self, qty: int, price: int, sell: bool) -> int:
-        "Cents of one fill of `qty` shares at `price` (1e-4 dollars)."
-        c = _ceil_div(self.a * qty + self.b * price * qty, self.D)
-        if not sell: return c
-        return c + _ceil_div(self.sn * price * qty, self.sd100) + min(_ceil_div(self.tn * qty * 100, self.td), self.tmax)
+__all__ = ['ArrayBook', 'fill_bar', 'check', 'decide', 'run_array', 'frames']
 
 # %% ../../nbs/80c_backtest.book.ipynb #aada7490
 _STATUS = ("accepted", "partially_filled", "filled", "expired", "cancelled")
