@@ -16,14 +16,15 @@ from ..core.config import RiskSettings
 from ..core.errors import BrokerConnectionError, InvalidValueError, LookAheadError, OrderRejectedError, BrokerError
 from ..core.events import EventBus, RiskAlert
 from ..core.types import Fill, Order, OrderSide, OrderStatus, Portfolio, Position, RiskEvent, Severity, TradeSignal, to_decimal
-from ..data.calendar import bar_length, schedule, session_of
-from ..data.panel import FIELDS, MarketPanel, RollingPanel
+from ..data.calendar import bar_length, session_of
+from ..data.panel import MarketPanel
 from ..execution.orders import OrderManager
 from ..features.leakage import check_causal
 from ..risk.limits import IntraTradeMonitor, KillSwitch, MonitorConfig, PreTradeConfig, PreTradeRiskChecker
 from .strategy import Strategy
 from .approval import RejectionRuns, as_filled, send_order, wanted_deltas
 from .guard import FeedGuard
+from .live_path import LivePath
 
 # %% auto #0
 __all__ = ['log', 'BarClock', 'EngineConfig', 'Repositories', 'TradingEngine']
@@ -65,7 +66,7 @@ class Repositories:
 # %% ../../nbs/73_trading.engine.ipynb #a4531445
 log = logging.getLogger("alphatrade.engine")
 
-class TradingEngine:
+class TradingEngine(LivePath):
     "Signals -> sizing -> risk -> orders -> broker, once per closed bar, for a fixed universe."
     def __init__(self, strategy: Strategy, broker, symbols: list[str],
                  cash=100_000,  # starting cash (the broker's, at the start)
@@ -369,72 +370,7 @@ def restore(self: TradingEngine, cash,  # the run's starting cash
     return self
 
 # %% ../../nbs/73_trading.engine.ipynb #ce99e9ae
-@patch
-def start_live(self: TradingEngine, history: MarketPanel,  # the bars before the first live bar (the guard learns each symbol's level from them)
-               window: int | None = None,  # clean bars kept for the strategy (default max(2 x lookback, lookback + 260))
-              ) -> "TradingEngine":
-    "Start the live path: guard `history`, keep its newest clean bars; then feed each closed bar to `on_bars`."
-    if tuple(history.symbols) != self.symbols: raise InvalidValueError("start_live: the history's symbols differ from the engine's universe")
-    lb = self.strategy.lookback
-    n = window or max(2 * lb, lb + 260)
-    if n <= lb: raise InvalidValueError(f"start_live: a window of {n} bars is not longer than {self.strategy.name}'s lookback ({lb})")
-    self.guard = FeedGuard(self.symbols, self.cfg.jump_band)
-    clean, _, _ = self.guard.run(history)
-    self._win, self._live_i = RollingPanel(clean, n), len(history)
-    return self
-
-@patch
-def on_bars(self: TradingEngine, t,  # the bars' start (UTC; a naive time is UTC)
-            bars: dict,  # symbol -> (open, high, low, close, volume[, vwap, trade_count]); a symbol not in it has no bar
-            decide: bool = True,  # False: only learn the bars (guard, window, prices), e.g. while the broker cannot be reached
-           ) -> list[str]:
-    "Decide at the close of the bars starting at `t` (the live path); return the symbols an order was sent for."
-    if self._win is None: raise InvalidValueError("on_bars: start_live(history) first")
-    t = pd.Timestamp(t); t = t.tz_localize("UTC") if t.tz is None else t.tz_convert("UTC")
-    last = self._win.last
-    if last is not None and t <= last:
-        self.guard.refuse(t, bars, "duplicate timestamp" if t == last else f"out of order timestamp (last step {last})"); return []
-    ok = self.guard.check(t, bars).accepted
-    row = {f: np.full(len(self.symbols), np.nan) for f in self._win.a}
-    for s, b in ok.items():
-        for f, x in zip(FIELDS, b):
-            if f in row and x is not None: row[f][self.col[s]] = x
-    w = self._win.append(t, row)
-    if not decide:
-        have = ~np.isnan(w.data["close"][-1]); self.last_px[have] = w.data["close"][-1][have]; self._live_i += 1
-        return []
-    out = self._decide(t, self.clock.advance(t), np.asarray(self.strategy.signal_step(w), dtype="float64"), w.data["close"][-1], self._session_at(t),
-                       w.data["volume"][-1] if "volume" in w.data else None)
-    self.strategy.on_bar(t, self._live_i); self._live_i += 1
-    return out
-
-@patch
-def _session_at(self: TradingEngine, t: pd.Timestamp):
-    "`session_of(t)` as `step` gets it, with the day's schedule looked up once a day, not at every bar."
-    day = getattr(self, "_day_session", None)  # (open, close, session) of the last day looked up; None outside any session
-    if day is not None and day[0] <= t < day[1]: return day[2]  # inside the day's session: no time zone conversion
-    d = t.tz_convert("America/New_York").normalize()
-    if getattr(self, "_day", None) != d:
-        self._day, sch = d, schedule(d, d)
-        self._day_session = (sch["open"].iloc[0], sch["close"].iloc[0], sch.index.to_numpy()[0]) if len(sch) == 1 else None
-    day = self._day_session
-    return day[2] if day is not None and day[0] <= t < day[1] else np.datetime64("NaT", "ns")
-
 @patch(as_prop=True)
 def feed_events(self: TradingEngine) -> pd.DataFrame:
     "What the guard rejected, held, confirmed or saw revert (time, symbol, kind, reason), oldest first."
     return pd.DataFrame(self.guard.events if self.guard else [], columns=["time", "symbol", "kind", "reason"])
-
-# %% ../../nbs/73_trading.engine.ipynb #44d8c8e6
-@patch(as_prop=True)
-def live_window(self: TradingEngine) -> MarketPanel | None:
-    "The live path's window as the strategy sees it at the next step, without the next bar (None before `start_live`)."
-    return None if self._win is None else self._win.view()
-
-# %% ../../nbs/73_trading.engine.ipynb #b47f43c7
-@patch
-def prime_live(self: TradingEngine) -> "TradingEngine":
-    "After `start_live`: let the strategy build its live state (`prime(window)`, if it has one) before the first bar."
-    if self._win is None: raise InvalidValueError("prime_live: start_live(history) first")
-    if (prime := getattr(self.strategy, "prime", None)) is not None: prime(self.live_window)
-    return self
