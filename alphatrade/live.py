@@ -353,9 +353,11 @@ async def run(self: LiveDaemon) -> int:
         async def on_bar(b): self._on_bar(b)
         st.subscribe_bars(on_bar, *self.cfg.symbols); st.subscribe_trade_updates(self._on_trade)
         self._tasks += [*st.start(), asyncio.ensure_future(self._watchdog())]
-        await st.wait_running(10.0)  # both streams connected and subscribed before the first step
-        self.status = "running"
-        if self.cfg.drive: self._drive_soon()
+        await st.wait_running(10.0, until=self._stop)  # both streams connected and subscribed before the first step; a stop asked
+        # meanwhile (SIGTERM while a stream cannot connect or authenticate) ends the wait at once, not after the 10 s
+        if not self._stop.is_set():
+            self.status = "running"
+            if self.cfg.drive: self._drive_soon()
         await self._stop.wait()
     finally:
         if started: await self._shutdown()

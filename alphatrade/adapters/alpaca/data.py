@@ -188,10 +188,13 @@ def start(self: AlpacaStreams) -> list[asyncio.Future]:
     return tasks
 
 @patch
-async def wait_running(self: AlpacaStreams, timeout: float = 10.0) -> bool:
-    "Wait until both streams are connected and subscribed, at most `timeout` seconds; whether they are."
+async def wait_running(self: AlpacaStreams,
+                       timeout: float = 10.0,  # seconds at most
+                       until: asyncio.Event | None = None,  # stop waiting as soon as this is set (the daemon's stop: SIGTERM while a stream cannot connect)
+                      ) -> bool:
+    "Wait until both streams are connected and subscribed, at most `timeout` seconds or until `until` is set; whether they are."
     for _ in range(int(timeout / 0.01)):
-        if self.running: return True
+        if self.running or (until is not None and until.is_set()): break
         await asyncio.sleep(0.01)
     return self.running
 
