@@ -152,13 +152,15 @@ def test_daemon_children_parity(shared_data, tmp_path, algo):
     assert parity(off, fills, sim_pos, bt)["orders"] != []
 
 
-def test_parent_survives_daemon_sigkill(shared_data, tmp_path):
+def test_parent_survives_daemon_sigkill(shared_data, tmp_path, forked):
     """`alphatrade live --algo twap --drive` (a process, stepping the simulator after each decision; the simulator fills with
     fills="intrabar"): SIGKILLed while a TWAP parent is mid-schedule with a child out at the simulator; the market moves one bar
     while it is down; restarted, it resumes the parent (the reconciliation report names it) and works it on to the end of the
     replay. The simulator's orders: no child twice, every fill in the ledger, the positions equal; the parent's children are
     numbered on from where it stopped, its fills agree with its row, and it finished: done, or expired with its remainder
-    reported (on these bars: its last child refused by the 10% position limit once the price had risen)."""
+    reported (on these bars: its last child refused by the 10% position limit once the price had risen). Both daemons are processes
+    forked from tests/live_forkserver.py (conftest's `forked`: the daemon's imports, ~1.7 s of CPU a start, paid once per pytest
+    worker), as tests/test_live.py's; ALPHATRADE_NB_FORK=0 starts `python -m alphatrade.live` itself."""
     import requests
     from alphatrade.adapters.alpaca.sandbox.server import AlpacaSimulator
     from alphatrade.adapters.alpaca.sandbox.wire import OPEN_STATUSES
@@ -180,10 +182,14 @@ def test_parent_survives_daemon_sigkill(shared_data, tmp_path):
             time.sleep(0.05)
         return h
     sim = AlpacaSimulator(panel, start=start, check_buying_power=False, rate_limit=10**6, fills="intrabar")
-    logs = [open(tmp_path / f"daemon{k}.log", "w") for k in range(2)]  # files, not pipes: a full pipe would block the daemon
+    logs = [tmp_path / f"daemon{k}.log" for k in range(2)]
+    def start(k):  # stderr to a file, not a pipe: a full pipe would block the daemon
+        if forked is not None:
+            p = forked.popen(cmd[3:] + ["--sim-url", sim.url]); logs[k] = Path(p._err); return p
+        with open(logs[k], "w") as f: return subprocess.Popen([*cmd, "--sim-url", sim.url], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=f)
     with sim.running():
         db = Database(db_url)
-        p = subprocess.Popen([*cmd, "--sim-url", sim.url], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=logs[0])
+        p = start(0)
         wait_running(p)
         victim, t0 = None, time.monotonic()
         while victim is None:  # a TWAP parent mid-schedule: working, two children or more sent, one open at the simulator
@@ -200,11 +206,11 @@ def test_parent_survives_daemon_sigkill(shared_data, tmp_path):
         row0 = _parents(db, run).set_index("parent_id").loc[victim]
         sent_before = {r.client_order_id for r in sim.orders() if r.client_order_id.startswith(victim + "-")}
         sim.advance()  # the market moves on while the daemon is down: the open child may fill there
-        p = subprocess.Popen([*cmd, "--sim-url", sim.url], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=logs[1])
+        p = start(1)
         h = wait_running(p)
         resumed = h["reconciliation"].get("parents_resumed", [])
         rc = p.wait(300)  # --drive: the daemon steps the replay to its end, then stops
-        assert rc == 0, (rc, (tmp_path / "daemon1.log").read_text()[-3000:])
+        assert rc == 0, (rc, logs[1].read_text()[-3000:])
         found = problems(sim, db, run, ledger_positions(db, run))
         par = _parents(db, run).set_index("parent_id")
         kids = OrderRepository(db).all(victim + "-")
