@@ -141,14 +141,17 @@ def _order_arrays(prep: Prepared, size: np.ndarray, side: np.ndarray, cfg: Backt
     fees[i, c], fixed[i, c] = fee_rates(price[i, c], side[i, c], cfg.costs())
     return price, fees, fixed
 
+_NOT_FOR_VECTORBT = ("rfc3987_syntax", "quantstats")  # optional imports of vectorbt's import that `portfolio` lets fail (below)
+
 def portfolio(prep: Prepared, strategies: list[Strategy], config: BacktestConfig | None = None, risk: RiskSettings | None = None):
     "One `vectorbt` Portfolio: every strategy a group of columns (one per symbol) sharing its cash."
     import sys
-    block = "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules  # see below: vectorbt imports plotly, plotly nbformat
-    if block: sys.modules["rfc3987_syntax"] = None  # its import fails during vectorbt's, as if absent; later imports find it again
+    skip = [] if "vectorbt" in sys.modules else [m for m in _NOT_FOR_VECTORBT if m not in sys.modules  # see below
+                                                 and not (m == "rfc3987_syntax" and "jsonschema" in sys.modules)]
+    for m in skip: sys.modules[m] = None  # their imports fail during vectorbt's, as if absent; later imports find them again
     try: import vectorbt as vbt
     finally:
-        if block: sys.modules.pop("rfc3987_syntax", None)
+        for m in skip: sys.modules.pop(m, None)
     cfg, risk = config or BacktestConfig(), risk or RiskSettings()
     sizes, sides = zip(*(orders(prep, s, risk.max_position_pct, cfg.allow_short) for s in strategies))
     sl, k, n = slice(prep.i0, None), len(strategies), len(prep.panel.symbols)
