@@ -18,8 +18,8 @@ from .sources import say
 from ..features.cache import CACHE_ENV, open_cache
 
 # %% auto #0
-__all__ = ['KEY_COLUMNS', 'parse_grid', 'expand_grid', 'run_cell', 'share_feature_cache', 'run_sweep', 'cmd_sweep',
-           'add_sweep_parser']
+__all__ = ['KEY_COLUMNS', 'parse_grid', 'expand_grid', 'run_cell', 'share_feature_cache', 'local_cluster', 'run_sweep',
+           'cmd_sweep', 'add_sweep_parser']
 
 # %% ../../nbs/95f_apps.sweep.ipynb #aba543c0
 def parse_grid(items) -> dict:
@@ -59,6 +59,17 @@ def share_feature_cache(spec: str):  # a redis:// URL (or, for workers on one ma
     "Make `spec` this process's and its child processes' default feature cache (`$ALPHATRADE_FEATURE_CACHE`)."
     os.environ[CACHE_ENV] = str(spec)
 
+# %% ../../nbs/95f_apps.sweep.ipynb #540ee207
+def local_cluster(workers: int = 2,  # worker processes, one thread each (the cells' kernels are processes of their own)
+                 ):
+    "A `LocalCluster` of `workers` single-threaded worker processes forked from a forkserver that has imported this module."
+    import dask
+    from dask.distributed import LocalCluster
+    from distributed.utils import get_mp_context
+    with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
+        get_mp_context().set_forkserver_preload(["distributed", "alphatrade.apps.sweep"])  # after dask's own list (set on its first call)
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+
 # %% ../../nbs/95f_apps.sweep.ipynb #8019bfda
 def run_sweep(pipeline: str,  # train, backtest or report
               grid: dict,  # {parameter: [values]}: one run per combination
@@ -72,7 +83,7 @@ def run_sweep(pipeline: str,  # train, backtest or report
               feature_cache: str | None = None,  # a redis:// URL every worker's feature pipelines share (None: $ALPHATRADE_FEATURE_CACHE, if set)
              ) -> pd.DataFrame:
     "Run `pipeline` once per grid cell on Dask; the summary table (also in the sweep folder, `attrs['folder']`)."
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
     params = dict(params or {})
     both = sorted(set(params) & set(grid))
     if both: raise AlphaTradeError(f"sweep: {', '.join(both)} both fixed (-p) and in the grid")
@@ -89,7 +100,7 @@ def run_sweep(pipeline: str,  # train, backtest or report
     if db is not None: db.dispose()
     cwd = str(Path(cwd or Path.cwd()).resolve())
     t0 = time.perf_counter()
-    cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = None if scheduler else local_cluster(workers)
     try:
         with Client(scheduler or cluster) as client:
             futs = [client.submit(run_cell, pipeline, params | c, f"{name}-{k:02d}", str(root), db_url, cwd, feature_cache, pure=False, key=f"{d.name}-cell-{k}")
