@@ -47,7 +47,7 @@ def agent_dir(tmp_path_factory):
     return save_agent(agent, tmp_path_factory.mktemp("agent") / "ppo4")
 
 
-def test_backtest_and_daemon_trade_a_saved_agent(agent_dir, tmp_path):
+def test_backtest_and_daemon_trade_a_saved_agent(agent_dir, tmp_path, forked):
     out = tmp_path / "bt"
     r = cli("backtest", "--strategy", "rl", "--agent", agent_dir, "--data", "sample", "--symbols", ",".join(SYMBOLS),
             "--start", "2025-07-01", "--end", "2025-07-03", "--out", out, "-q")
@@ -57,10 +57,12 @@ def test_backtest_and_daemon_trade_a_saved_agent(agent_dir, tmp_path):
     assert json.loads((out / "config.json").read_text())["strategy"] == "rl_ppo"
 
     db = tmp_path / "live.db"
-    r = subprocess.run([sys.executable, "-m", "alphatrade.live", "--mode", "sim", "--data", "sample", "--symbols", ",".join(SYMBOLS),
-                        "--start", "2025-07-01", "--end", "2025-07-01", "--strategy", "rl", "--agent", str(agent_dir), "--run-id", "rl",
-                        "--db", f"sqlite:///{db}", "--health-port", "-1", "--grace", "0.5", "--quiet"],
-                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+    argv = ["--mode", "sim", "--data", "sample", "--symbols", ",".join(SYMBOLS), "--start", "2025-07-01", "--end", "2025-07-01",
+            "--strategy", "rl", "--agent", str(agent_dir), "--run-id", "rl", "--db", f"sqlite:///{db}", "--health-port", "-1", "--grace", "0.5", "--quiet"]
+    # `python -m alphatrade.live ARGV...`: a process of its own forked from conftest's `forked` server, which has imported the
+    # daemon's modules once (~1.7 s of CPU a start otherwise); a fresh interpreter when it is None (ALPHATRADE_NB_FORK=0)
+    r = (forked.run(argv, cwd=ROOT, timeout=600) if forked is not None else
+         subprocess.run([sys.executable, "-m", "alphatrade.live", *argv], capture_output=True, text=True, cwd=ROOT, timeout=600))
     assert r.returncode == 0, r.stderr[-3000:]
     orders = orders_of(Database(f"sqlite:///{db}"), "rl")
     assert len(orders) > 0 and set(orders.symbol) <= set(SYMBOLS), orders

@@ -189,6 +189,10 @@ def _save_artifact(self: _Policy, folder: Path) -> list[str]:
     (folder / "policy.json").write_text(json.dumps(cfg, indent=1, sort_keys=True))
     return ["policy.safetensors", "policy.json"]
 
+def _no_optimizer(params, **kw):
+    "A loaded policy only acts (`fit` builds a new one): torch's Adam, which SB3 builds by default, imports torch._dynamo (~1.2 s of CPU in a fresh process)."
+    return None
+
 def _load_artifact(self: _Policy, folder: Path):
     from safetensors.torch import load_file
     from stable_baselines3.common.policies import ActorCriticPolicy
@@ -198,7 +202,7 @@ def _load_artifact(self: _Policy, folder: Path):
     t = load_file(str(folder / "policy.safetensors"))
     self.x_mean_, self.x_std_ = t.pop("scaler.mean").numpy(), t.pop("scaler.std").numpy()
     obs, act = self._spaces(cfg["n_features"])
-    pol = ActorCriticPolicy(obs, act, lambda _: 0.0, **self._policy_kwargs())
+    pol = ActorCriticPolicy(obs, act, lambda _: 0.0, optimizer_class=_no_optimizer, **self._policy_kwargs())
     pol.load_state_dict({k[7:]: v for k, v in t.items()}, strict=True)
     self.policy_ = pol; pol.set_training_mode(False)
     self.y_mean_, self.y_std_ = cfg["y_mean"], cfg["y_std"]

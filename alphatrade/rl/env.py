@@ -72,6 +72,10 @@ class TradingEnv(gym.Env):
         day = panel.timestamps.tz_convert("America/New_York").normalize()
         self.last_of_day = np.r_[day[1:] != day[:-1], True]
         self.step_len = panel.timestamps[1] - panel.timestamps[0] if self.T > 1 else None
+        # read at every step, so computed once: bars that trade (open and close known), prices orders can be sized at,
+        # and the times given to the broker (bar t's start; its close, when orders sent on it are stamped)
+        with np.errstate(invalid="ignore"): self._trades, self._sizable = np.isfinite(self.o) & np.isfinite(self.c), np.isfinite(self.c) & (self.c > 0)
+        self._start = panel.timestamps.to_pydatetime(); self._close = (panel.timestamps + self.step_len).to_pydatetime() if self.T > 1 else None
         F = self.X.shape[-1]; lo = 0.0 if self.cfg.long_only else -1.0
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.N * F + (self.N if self.cfg.observe_weights else 0),), np.float32)
         self.action_space = gym.spaces.Box(lo, 1.0, (self.N,), np.float32)
@@ -105,10 +109,10 @@ class TradingEnv(gym.Env):
 def _orders(self: TradingEnv, w: np.ndarray, at: datetime, eq: float | None = None):
     "Cancel what is still open, then send market orders from the held shares to the target weights at bar t's close (`eq`: the equity, when the caller has it; cancelling moves no cash)."
     for o in self.broker.open_orders(): self.broker.cancel(o.client_order_id, at)
-    eq, px = self.equity() if eq is None else eq, self.c[self.t]
+    eq, px, ok = self.equity() if eq is None else eq, self.c[self.t], self._sizable[self.t]
     held = {s: int(q) for s, q, _ in self.broker.tracker.held()}  # read in place once: submitting moves no shares
     for i, s in enumerate(self.p.symbols):
-        if not np.isfinite(px[i]) or px[i] <= 0: continue
+        if not ok[i]: continue  # no price, or not a positive one
         want = math.floor(abs(w[i]) * eq / px[i]) * (1 if w[i] >= 0 else -1)
         d = want - held.get(s, 0)
         if d == 0: continue
@@ -118,17 +122,15 @@ def _orders(self: TradingEnv, w: np.ndarray, at: datetime, eq: float | None = No
 def step(self: TradingEnv, action):
     "Trade to `action`'s weights at bar t's close, fill at bar t+1's open, mark at its close; (obs, reward, terminated, truncated, info)."
     w = self.weights(action); eq0 = self.equity()
-    ts = self.p.timestamps; at = (ts[self.t] + self.step_len).to_pydatetime()
-    _orders(self, w, at, eq0)
-    t1 = self.t + 1
-    bars = {s: (self.o[t1, i], self.h[t1, i], self.l[t1, i], self.c[t1, i], self.v[t1, i]) for i, s in enumerate(self.p.symbols)
-            if np.isfinite(self.o[t1, i]) and np.isfinite(self.c[t1, i])}
-    fills = self.broker.process_bar(ts[t1].to_pydatetime(), bars, regular=True, session_close=bool(self.last_of_day[t1]))
+    _orders(self, w, self._close[self.t], eq0)
+    t1 = self.t + 1; ok = self._trades[t1]
+    bars = {s: (self.o[t1, i], self.h[t1, i], self.l[t1, i], self.c[t1, i], self.v[t1, i]) for i, s in enumerate(self.p.symbols) if ok[i]}
+    fills = self.broker.process_bar(self._start[t1], bars, regular=True, session_close=bool(self.last_of_day[t1]))
     eq1 = self.equity(); r = eq1 / eq0 - 1 if eq0 > 0 else -1.0
     reward = (math.log(eq1 / eq0) if eq1 > 0 and eq0 > 0 else -10.0) - self.cfg.risk_penalty * r * r
     self.t, self.w = t1, w
     done = t1 >= self.end or eq1 <= 0
-    return self._obs(), float(reward), bool(done), False, {"t": ts[t1], "equity": eq1, "return": r, "fills": len(fills),
+    return self._obs(), float(reward), bool(done), False, {"t": self.p.timestamps[t1], "equity": eq1, "return": r, "fills": len(fills),
                                                          "costs": float(sum(f.commission for f in fills))}
 
 TradingEnv.step = step
