@@ -149,7 +149,7 @@ def cmd_models(args) -> int:
 class LazyChoices:
     "argparse `choices` read from a registry only when used: `in` while parsing, the list in an error or in `%(choices)s` help."
     def __init__(self, registry): self.registry = registry
-    def __contains__(self, k): return k in self.registry
+    def __contains__(self, k): return self.registry.find(k) is not None  # the built-in modules imported only until `k` is there
     def __iter__(self): return iter(sorted(self.registry))
 
 def add_train_parser(sub):
