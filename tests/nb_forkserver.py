@@ -1,6 +1,6 @@
 """A fork server for tests/test_notebooks.py: each notebook still runs in a process of its own, but that process is forked
 from one that has already imported what every notebook's run imports (nbdev's test runner, IPython, numpy, pandas,
-matplotlib, SQLAlchemy, pydantic), so ~1.5-2 s of CPU per notebook is paid once per pytest worker instead of 108 times.
+matplotlib, SQLAlchemy, pydantic, torch), so ~1.5-2 s of CPU per notebook is paid once per pytest worker instead of 108 times.
 
 The child is made to look like the fresh `python -c` process it replaces: the caller's current environment and working
 directory, a new empty `__main__`, `sys.argv` and `sys.path[0]` as `python -c` sets them, fresh random seeds, stdin from
@@ -24,8 +24,11 @@ import json, os, sys
 
 PRELOAD = ("nbdev.test", "execnb.shell", "fastcore.test", "IPython", "numpy", "pandas", "matplotlib", "matplotlib.pyplot",
            "matplotlib_inline.backend_inline", "sqlalchemy", "pydantic", "pydantic_settings", "exchange_calendars", "yaml",
-           "scipy.stats", "seaborn", "cvxpy", "pypfopt", "requests", "aiohttp", "alembic")  # (libraries only: no threads started at
-# import; not torch, LightGBM or CatBoost, whose thread pools must not be forked)
+           "scipy.stats", "seaborn", "cvxpy", "pypfopt", "requests", "aiohttp", "alembic",
+           "torch", "torch._dynamo")  # (libraries only: no threads started at import; not LightGBM or CatBoost. torch starts its
+# thread pools at its first parallel operation, not at import: imported here, as CLI_PRELOAD does, with torch._dynamo, which its
+# optimizers import at their first construction (~1.5 CPU-s) and skops' loader imports torch through sklearn's array-API shim;
+# ~3-4 CPU-s per notebook that trains a network or loads a skops artifact)
 
 
 def _fresh(req: dict, argv: list, path0: str):
@@ -58,7 +61,7 @@ def _child(req: dict) -> int:
     return 0 if ok else 1
 
 
-CLI_PRELOAD = ("alphatrade.apps.cli", "alphatrade.infra.db", "torch", "gymnasium", "stable_baselines3.common.vec_env",  # the CLI, its database layer (db_errors), what its model
+CLI_PRELOAD = ("alphatrade.apps.cli", "alphatrade.infra.db", "torch", "torch._dynamo", "gymnasium", "stable_baselines3.common.vec_env",  # the CLI, its database layer (db_errors), what its model
     # commands import (the policies' torch and SB3: imported only, no thread pool started); what `alphatrade run` imports (papermill:
     # ~1.6 s of CPU per run line, most of it jsonschema's rfc3987 grammar for nbformat) and its kernel (`_KernelZygote`)
     "papermill", "ipykernel.kernelapp", "ipykernel.ipkernel", "alphatrade.apps.report")
@@ -189,6 +192,7 @@ def main():
     if "--cli" in sys.argv[1:]:  # a command imports its group's module when it builds its parser: every group's (and what their
         import alphatrade.apps.cli as cli  # parsers import: train's model families) once here, not in every forked line
         cli.build_parser()
+    import gc; gc.freeze()  # what the server imported is never garbage: out of every child's collections (and their copy-on-write)
     proto_out = os.fdopen(os.dup(1), "w", buffering=1)
     for line in sys.stdin:
         req = json.loads(line)
