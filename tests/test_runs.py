@@ -1,7 +1,7 @@
 """Research runs end to end through the `alphatrade` command (its entry point, each line in a process of its own): papermill pipelines into run folders,
 reproducibility (same inputs -> same metrics.json bytes and trades; one parameter changed -> other provenance),
 a failed run, `runs ls/show/compare`, the database's runs table, and train -> ml backtest -> report."""
-import json, os, re, subprocess, sys
+import json, os, re
 from pathlib import Path
 
 import pandas as pd
@@ -9,23 +9,23 @@ import pytest
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "alphatrade.apps.cli"]  # the `alphatrade` command (console script alphatrade.apps.cli:main)
 SYMS = "AAPL,MSFT,NVDA,JPM,GS,META"  # small and fast: 6 symbols, 2 months
 BT = ["-p", "strategy", "momentum", "-p", "symbols", SYMS, "-p", "start", "2025-06-02", "-p", "end", "2025-07-31"]
 
 
 @pytest.fixture(scope="module")
-def where(tmp_path_factory, alphatrade_runner):
-    "The `alphatrade` command (each line in a process of its own: conftest's `alphatrade_runner`) with runs and database in a fresh folder."
+def where(tmp_path_factory, alphatrade_cli):
+    """The `alphatrade` command (each line in a process of its own, forked from conftest's command server, which the CLI tests of
+    this pytest worker share: settings are read when a command runs, so this module's environment is given per line) with runs and
+    database in a fresh folder."""
     d = tmp_path_factory.mktemp("runs")
     env = os.environ | {"PYTHONPATH": str(ROOT), "ALPHATRADE_APP__RUNS_DIR": str(d / "runs"),
                         "ALPHATRADE_DATABASE__URL": f"sqlite:///{d}/runs.db", "MPLBACKEND": "Agg"}
-    with alphatrade_runner(env, ROOT, d) as cli:
-        def run(*argv, check=True):
-            p = subprocess.CompletedProcess([*CLI, *argv], *cli(list(argv)))
-            if check: assert p.returncode == 0, f"alphatrade {' '.join(argv)} -> {p.returncode}\n{p.stdout}\n{p.stderr}"
-            return p
-        yield d, run
+    def run(*argv, check=True):
+        p = alphatrade_cli(*argv, cwd=ROOT, env=env)
+        if check: assert p.returncode == 0, f"alphatrade {' '.join(argv)} -> {p.returncode}\n{p.stdout}\n{p.stderr}"
+        return p
+    yield d, run
 
 
 def _run_id(out: str) -> str:
