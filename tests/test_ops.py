@@ -173,16 +173,18 @@ def _forget(url: str, p) -> None:
 
 
 def test_dask_workers_share_computed_features_through_redis():
-    """Two worker processes of a LocalCluster (as `alphatrade sweep --feature-cache` runs its cells): the second reads the
-    feature set the first computed, and both equal a computation without a cache."""
+    """Two worker processes of the LocalCluster `alphatrade sweep --feature-cache` runs its cells on (`apps.sweep.local_cluster`:
+    forked from a forkserver that imported dask once, not two spawned interpreters): the second reads the feature set the
+    first computed, and both equal a computation without a cache."""
     import cloudpickle
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
+    from alphatrade.apps.sweep import local_cluster
     from alphatrade.features.pipeline import FeaturePipeline
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers get the function, not an import of this module (and all it imports)
     p = panel_from_bars(generate_market(seed=123, start="2025-03-03", end="2025-03-07"))
     _forget(REDIS, p)
     try:
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+        with local_cluster(2) as cluster, Client(cluster) as client:
             w1, w2 = sorted(client.scheduler_info()["workers"])
             first = client.submit(_features_on_a_worker, REDIS, 123, workers=[w1], pure=False).result()
             second = client.submit(_features_on_a_worker, REDIS, 123, workers=[w2], pure=False).result()
