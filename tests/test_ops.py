@@ -4,7 +4,6 @@ webhook receiver through the settings' alerts section, as the docker stack's ale
 import os
 import re
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import requests
 
 from alphatrade.apps.live_ops import orders_of
+from live_forkserver import spawn  # tests/live_forkserver.py: `alphatrade live` forked from conftest's `forked`
 from alphatrade.infra.alerting import LocalReceiver
 from alphatrade.infra.repository import Database
 
@@ -27,13 +27,14 @@ def sample(text: str, name: str) -> float | None:
     return float(m.group(1)) if m else None
 
 
-def test_metrics_follow_the_ledger_and_the_kill_switch_alerts(tmp_path):
+def test_metrics_follow_the_ledger_and_the_kill_switch_alerts(tmp_path, forked):
+    "`alphatrade live` in a process of its own, forked from conftest's `forked` server (imports paid once per pytest worker)."
     port, db_url = free_port(), f"sqlite:///{tmp_path}/ops.db"
     with LocalReceiver() as rx:
         env = {**os.environ, "ALPHATRADE_ALERTS__WEBHOOK_URL": rx.url, "ALPHATRADE_RISK__MAX_DAILY_LOSS_PCT": "0.002"}
         cmd = [sys.executable, "-m", "alphatrade.apps.cli", "live", "--mode", "sim", "--data", "sample", "--start", "2026-06-01",
                "--end", "2026-06-05", "--strategy", "momentum", "--run-id", "ops", "--db", db_url, "--health-port", str(port), "--quiet"]
-        p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        p = spawn(forked, cmd[3:], main="alphatrade.apps.cli", env=env, cwd=ROOT)
         scrapes = []
         try:
             while p.poll() is None:
