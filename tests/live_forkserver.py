@@ -43,6 +43,8 @@ PRELOAD = ("alphatrade.apps.live_run", "alembic.command", "alembic.runtime.migra
 
 def serve():
     for m in PRELOAD: __import__(m)
+    from alphatrade.data.calendar import xnys  # the NYSE calendar (lru_cached, no settings read): built once here, not in every
+    xnys()  # daemon that opens a session or replays stored bars (~0.2 s of CPU each)
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     live = set()
     def reap():

@@ -147,12 +147,15 @@ def _free_port() -> int:
     with socket.socket() as s: s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
 
 
-def test_stack_services_run_as_compose_starts_them(tmp_path):
+def test_stack_services_run_as_compose_starts_them(tmp_path, forked):
     """The migrate, alert-receiver, simulator and daemon services' own commands and environment, run here as processes:
     service names become 127.0.0.1 and each port a free one; the one other change is the database (a SQLite file: there is
     no TimescaleDB here). Each must start and answer as the stack expects: migrate exits 0, the receiver listens, the
-    simulator and the daemon answer /health and /metrics, and SIGTERM stops the daemon cleanly."""
+    simulator and the daemon answer /health and /metrics, and SIGTERM stops the daemon cleanly. Each `python -m MODULE ARGS`
+    (`alphatrade` is `python -m alphatrade.apps.cli`) is a process of its own forked from conftest's `forked` server, which
+    imported the package once (a fresh interpreter with ALPHATRADE_NB_FORK=0)."""
     import requests, signal, time
+    from live_forkserver import first_line, spawn
     svc = COMPOSE["services"]
     ports = {"simulator:8765": _free_port(), "alert-receiver:9095": _free_port(), "9108": _free_port()}
     def local(a: str) -> str:
@@ -168,7 +171,12 @@ def test_stack_services_run_as_compose_starts_them(tmp_path):
     env = {**os.environ, **{k: local(v) for k, v in svc["daemon"]["environment"].items()},
            "ALPHATRADE_DATABASE__URL": f"sqlite:///{tmp_path}/stack.db"}
     assert env["ALPHATRADE_FEATURE_CACHE"] == "redis://127.0.0.1:6379/0"  # the daemon's feature cache: the stack's Redis
-    assert subprocess.run(argv("migrate"), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120).returncode == 0
+    def start(name: str):
+        a = argv(name)
+        assert a[:2] == [sys.executable, "-m"], a  # every service here is a Python module's command line
+        return spawn(forked, a[3:], main=a[2], env=env, cwd=ROOT)
+    m = start("migrate")
+    assert m.wait(120) == 0, m.stderr.read()[-3000:]
     procs = {}
     def wait(url, secs=90):
         t0 = time.monotonic()
@@ -180,8 +188,8 @@ def test_stack_services_run_as_compose_starts_them(tmp_path):
         pytest.fail(f"nothing answered at {url}")
     try:
         for name in ("alert-receiver", "simulator", "daemon"):
-            procs[name] = subprocess.Popen(argv(name), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            if name == "alert-receiver": assert json.loads(procs[name].stdout.readline())["receiving"].endswith(f":{ports['alert-receiver:9095']}/")
+            procs[name] = start(name)
+            if name == "alert-receiver": assert json.loads(first_line(procs[name]))["receiving"].endswith(f":{ports['alert-receiver:9095']}/")
             if name == "simulator":
                 h = wait(f"http://127.0.0.1:{ports['simulator:8765']}/health").json()
                 assert h["status"] == "serving", h
@@ -196,6 +204,6 @@ def test_stack_services_run_as_compose_starts_them(tmp_path):
         assert procs["daemon"].wait(30) == 0, procs["daemon"].stderr.read()[-3000:]
     finally:
         for p in procs.values():
-            if p.poll() is None: p.terminate()
+            if p.poll() is None: p.send_signal(signal.SIGTERM)
             try: p.wait(10)
             except subprocess.TimeoutExpired: p.kill()

@@ -4,7 +4,6 @@ webhook receiver through the settings' alerts section, as the docker stack's ale
 import os
 import re
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import requests
 
 from alphatrade.apps.live_ops import orders_of
+from live_forkserver import spawn  # tests/live_forkserver.py: `alphatrade live` forked from conftest's `forked`
 from alphatrade.infra.alerting import LocalReceiver
 from alphatrade.infra.repository import Database
 
@@ -27,13 +27,14 @@ def sample(text: str, name: str) -> float | None:
     return float(m.group(1)) if m else None
 
 
-def test_metrics_follow_the_ledger_and_the_kill_switch_alerts(tmp_path):
+def test_metrics_follow_the_ledger_and_the_kill_switch_alerts(tmp_path, forked):
+    "`alphatrade live` in a process of its own, forked from conftest's `forked` server (imports paid once per pytest worker)."
     port, db_url = free_port(), f"sqlite:///{tmp_path}/ops.db"
     with LocalReceiver() as rx:
         env = {**os.environ, "ALPHATRADE_ALERTS__WEBHOOK_URL": rx.url, "ALPHATRADE_RISK__MAX_DAILY_LOSS_PCT": "0.002"}
         cmd = [sys.executable, "-m", "alphatrade.apps.cli", "live", "--mode", "sim", "--data", "sample", "--start", "2026-06-01",
                "--end", "2026-06-05", "--strategy", "momentum", "--run-id", "ops", "--db", db_url, "--health-port", str(port), "--quiet"]
-        p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        p = spawn(forked, cmd[3:], main="alphatrade.apps.cli", env=env, cwd=ROOT)
         scrapes = []
         try:
             while p.poll() is None:
@@ -173,16 +174,18 @@ def _forget(url: str, p) -> None:
 
 
 def test_dask_workers_share_computed_features_through_redis():
-    """Two worker processes of a LocalCluster (as `alphatrade sweep --feature-cache` runs its cells): the second reads the
-    feature set the first computed, and both equal a computation without a cache."""
+    """Two worker processes of the LocalCluster `alphatrade sweep --feature-cache` runs its cells on (`apps.sweep.local_cluster`:
+    forked from a forkserver that imported dask once, not two spawned interpreters): the second reads the feature set the
+    first computed, and both equal a computation without a cache."""
     import cloudpickle
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
+    from alphatrade.apps.sweep import local_cluster
     from alphatrade.features.pipeline import FeaturePipeline
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers get the function, not an import of this module (and all it imports)
     p = panel_from_bars(generate_market(seed=123, start="2025-03-03", end="2025-03-07"))
     _forget(REDIS, p)
     try:
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+        with local_cluster(2) as cluster, Client(cluster) as client:
             w1, w2 = sorted(client.scheduler_info()["workers"])
             first = client.submit(_features_on_a_worker, REDIS, 123, workers=[w1], pure=False).result()
             second = client.submit(_features_on_a_worker, REDIS, 123, workers=[w2], pure=False).result()

@@ -12,21 +12,27 @@ HOMES = {"features": ("alphatrade.features.base", "REGISTRY"), "labels": ("alpha
          "alphas": ("alphatrade.alpha.factors", "ALPHAS"), "models": ("alphatrade.models.base", "MODEL_CLASSES")}
 
 
-def _names(imports: str) -> dict:
-    "Each registry's sorted names, in a fresh interpreter that first runs `imports`."
-    code = imports + "\nimport importlib, json\n" + f"homes = {HOMES!r}\n" + \
-        "print(json.dumps({k: sorted(getattr(importlib.import_module(m), n)) for k, (m, n) in homes.items()}))"
+MODULES = ("alphatrade.features.technical", "alphatrade.features.statistical", "alphatrade.features.microstructure",
+           "alphatrade.features.cross_sectional", "alphatrade.features.labels", "alphatrade.alpha.combiner",
+           "alphatrade.models.classical", "alphatrade.models.ensemble", "alphatrade.models.sequence", "alphatrade.models.policy")
+
+
+def _names() -> tuple:
+    """In one fresh interpreter: each registry's sorted names when nothing is imported but the registries' own modules (`alone`),
+    then again after importing by hand every module that defines built-ins (`everything`, the reference: what the side-effect
+    imports used to register). A built-in module a registry does not load itself registers its names at the hand import, so
+    `everything` gains them; a second interpreter that imports by hand first would find the same names, at twice the start-up."""
+    code = "import importlib, json\n" + f"homes = {HOMES!r}\n" + \
+        "names = lambda: {k: sorted(getattr(importlib.import_module(m), n)) for k, (m, n) in homes.items()}\n" + \
+        "alone = names()\n" + f"for m in {MODULES!r}: importlib.import_module(m)\n" + \
+        "print(json.dumps([alone, names()]))"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return tuple(json.loads(r.stdout.strip().splitlines()[-1]))
 
 
 def test_fresh_process_sees_every_builtin():
-    alone = _names("")  # nothing imported but the registries' own modules
-    # the reference: every module that defines built-ins imported by hand, as the side-effect imports used to do
-    everything = _names("import alphatrade.features.technical, alphatrade.features.statistical, alphatrade.features.microstructure, "
-                        "alphatrade.features.cross_sectional, alphatrade.features.labels, alphatrade.alpha.combiner, "
-                        "alphatrade.models.classical, alphatrade.models.ensemble, alphatrade.models.sequence, alphatrade.models.policy")
+    alone, everything = _names()  # alone: nothing imported but the registries' own modules; everything: built-in modules imported by hand
     assert alone == everything
     assert {"rsi_14", "adx_14", "amihud_26", "beta_mkt_260"} <= set(alone["features"])
     assert {"fwd_ret_1", "fwd_ret_26", "class_26", "barrier_26"} <= set(alone["labels"])
