@@ -14,7 +14,7 @@ from ..core.errors import ModelError
 
 # %% auto #0
 __all__ = ['NETS', 'LSTMNet', 'PositionalEncoding', 'TransformerNet', 'CausalConv', 'TCNBlock', 'TCNNet', 'build_net',
-           'pick_device', 'deterministic', 'actor64']
+           'pick_device', 'deterministic', 'actor64', 'acting_policy']
 
 # %% ../../nbs/48_models.nets.ipynb #18fa1b86
 class LSTMNet(nn.Module):
@@ -123,3 +123,12 @@ def actor64(policy) -> nn.Module:  # a stable-baselines3 actor-critic policy (PP
     import copy
     return nn.Sequential(nn.Flatten(), copy.deepcopy(policy.mlp_extractor.policy_net), copy.deepcopy(policy.action_net)).double().eval()
 
+
+# %% ../../nbs/48_models.nets.ipynb #b12bb4fe
+def _no_optimizer(params, **kw): return None
+
+def acting_policy(observation_space, action_space,  # the policy's gymnasium spaces
+                  **policy_kwargs):  # stable-baselines3's ActorCriticPolicy arguments (net_arch, log_std_init, ...)
+    "A stable-baselines3 `ActorCriticPolicy` that only acts (weights loaded into it afterwards): built without an optimizer."
+    from stable_baselines3.common.policies import ActorCriticPolicy
+    return ActorCriticPolicy(observation_space, action_space, lambda _: 0.0, optimizer_class=_no_optimizer, **policy_kwargs)

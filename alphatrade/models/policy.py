@@ -15,7 +15,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from ..core.errors import ModelError
 from .base import TradingModel, ModelType, register_model, load_model
 from .classical import MODELS
-from .nets import actor64, deterministic
+from .nets import actor64, acting_policy, deterministic
 
 # %% auto #0
 __all__ = ['POLICY_FAMILIES', 'TINY', 'position_reward', 'class_reward', 'RowVecEnv', 'PPORegressor', 'PPOClassifier',
@@ -189,20 +189,15 @@ def _save_artifact(self: _Policy, folder: Path) -> list[str]:
     (folder / "policy.json").write_text(json.dumps(cfg, indent=1, sort_keys=True))
     return ["policy.safetensors", "policy.json"]
 
-def _no_optimizer(params, **kw):
-    "A loaded policy only acts (`fit` builds a new one): torch's Adam, which SB3 builds by default, imports torch._dynamo (~1.2 s of CPU in a fresh process)."
-    return None
-
 def _load_artifact(self: _Policy, folder: Path):
     from safetensors.torch import load_file
-    from stable_baselines3.common.policies import ActorCriticPolicy
     cfg = json.loads((folder / "policy.json").read_text())
     if cfg.get("algo") != self.algo: raise ModelError(f"{folder / 'policy.json'}: algorithm {cfg.get('algo')!r}, but {type(self).__name__} is {self.algo!r}")
     if cfg["n_features"] != len(self.feature_names): raise ModelError(f"{folder / 'policy.json'}: {cfg['n_features']} features, model.json names {len(self.feature_names)}")
     t = load_file(str(folder / "policy.safetensors"))
     self.x_mean_, self.x_std_ = t.pop("scaler.mean").numpy(), t.pop("scaler.std").numpy()
     obs, act = self._spaces(cfg["n_features"])
-    pol = ActorCriticPolicy(obs, act, lambda _: 0.0, optimizer_class=_no_optimizer, **self._policy_kwargs())
+    pol = acting_policy(obs, act, **self._policy_kwargs())  # no optimizer: it only acts
     pol.load_state_dict({k[7:]: v for k, v in t.items()}, strict=True)
     self.policy_ = pol; pol.set_training_mode(False)
     self.y_mean_, self.y_std_ = cfg["y_mean"], cfg["y_std"]

@@ -17,7 +17,7 @@ from ..core.errors import ConfigError, InvalidValueError
 from ..data.panel import MarketPanel
 from ..features.pipeline import FeaturePipeline
 from .env import EnvConfig, TradingEnv, cross_sectional_z
-from ..models.nets import actor64
+from ..models.nets import actor64, acting_policy
 from ..trading.strategy import Strategy
 
 # %% auto #0
@@ -105,13 +105,8 @@ def save_agent(agent: RLAgent, path: Path | str) -> Path:
     (d / "agent.json").write_text(json.dumps(meta, indent=1))
     return d
 
-def _no_optimizer(params, **kw):
-    "An acting policy needs no optimizer: torch's Adam, which SB3 builds by default, imports torch._dynamo (~1.2 s of CPU in a fresh process)."
-    return None
-
 def load_agent(path: Path | str) -> RLAgent:
     "The agent saved in `path`, rebuilt from JSON and tensors only; a changed tensor file is refused."
-    from stable_baselines3.common.policies import ActorCriticPolicy
     d = Path(path); f = d / "agent.json"
     if not f.exists(): raise ConfigError(f"{d}: no agent.json (not a saved agent)")
     meta = json.loads(f.read_text())
@@ -121,7 +116,7 @@ def load_agent(path: Path | str) -> RLAgent:
     a, e = AgentConfig(**{**meta["agent"], "net_arch": tuple(meta["agent"]["net_arch"])}), EnvConfig(**{**meta["env"], "features": tuple(meta["env"]["features"])})
     obs = gym.spaces.Box(-np.inf, np.inf, (meta["obs_dim"],), np.float32)
     act = gym.spaces.Box(meta["action_low"], 1.0, (meta["n_actions"],), np.float32)
-    pol = ActorCriticPolicy(obs, act, lambda _: 0.0, net_arch=list(a.net_arch), log_std_init=a.log_std_init, optimizer_class=_no_optimizer)
+    pol = acting_policy(obs, act, net_arch=list(a.net_arch), log_std_init=a.log_std_init)  # no optimizer: it only acts
     pol.load_state_dict(load_file(d / "policy.safetensors"))
     return RLAgent(pol, e, a, meta["symbols"])
 
