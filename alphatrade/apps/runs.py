@@ -19,14 +19,14 @@ from ..core.errors import AlphaTradeError
 from ..core.secrets import redact
 from .sources import say
 from .provenance import checkout, dump_json, plain, provenance, read_json
+from .notebooks import _papermill, ipc_kernel_manager, notebook_html
 
 
 # %% auto #0
 __all__ = ['PIPELINES', 'KEY_METRICS', 'runs_root', 'template', 'new_run_dir', 'RunFailed', 'check_window', 'parameters',
-           'parse_value', 'run_db', 'open_run', 'finish_run', 'ipc_kernel_manager', 'execute_run', 'resolve',
-           'load_run', 'list_runs', 'compare_runs', 'equity_overlay', 'notebook_html', 'describe', 'param_pairs',
-           'db_arg', 'metrics_line', 'cmd_run', 'cmd_runs', 'run_options', 'param_options', 'parameters_help',
-           'add_run_parser', 'add_runs_parser']
+           'parse_value', 'run_db', 'open_run', 'finish_run', 'execute_run', 'resolve', 'load_run', 'list_runs',
+           'compare_runs', 'equity_overlay', 'describe', 'param_pairs', 'db_arg', 'metrics_line', 'cmd_run', 'cmd_runs',
+           'run_options', 'param_options', 'parameters_help', 'add_run_parser', 'add_runs_parser']
 
 # %% ../../nbs/95d_apps.runs.ipynb #d775db62
 PIPELINES = ("train", "backtest", "report", "optimize")
@@ -137,27 +137,6 @@ def finish_run(d: Path, status: str, seconds: float) -> dict:
     (d / "run.json").write_text(dump_json(run))
     return run
 
-# %% ../../nbs/95d_apps.runs.ipynb #92137d1d
-def ipc_kernel_manager():
-    "A kernel manager class whose kernel talks over Unix sockets in a private folder, not TCP on localhost."
-    import os, tempfile
-    from jupyter_client.manager import AsyncKernelManager
-    class IPCKernelManager(AsyncKernelManager):
-        def __init__(self, **kw):
-            super().__init__(**kw)
-            self.transport, self.ip = "ipc", os.path.join(tempfile.mkdtemp(prefix="alphatrade-kernel-"), "kernel")
-    return IPCKernelManager
-
-# %% ../../nbs/95d_apps.runs.ipynb #b8b9d214
-def _papermill():
-    "papermill, imported without jsonschema's optional rfc3987_syntax (unless jsonschema is already imported)."
-    block = "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules
-    if block: sys.modules["rfc3987_syntax"] = None  # its import fails during papermill's, as if absent; later imports find it again
-    try: import papermill
-    finally:
-        if block: sys.modules.pop("rfc3987_syntax", None)
-    return papermill
-
 # %% ../../nbs/95d_apps.runs.ipynb #19f65690
 def execute_run(pipeline: str,  # train, backtest, report or optimize, or the path of a notebook with a `parameters` cell
                 params: dict | None = None,  # overrides of the notebook's parameters; unknown names are refused
@@ -266,21 +245,6 @@ def equity_overlay(refs, path=None, runs_dir=None):
     ax.legend(fontsize=8, loc="upper left"); ax.grid(alpha=0.3)
     if path is not None: fig.savefig(path, dpi=110)
     return fig
-
-# %% ../../nbs/95d_apps.runs.ipynb #bc26f876
-def notebook_html(path) -> Path:
-    "An executed notebook as HTML beside it, without the cells tagged to be hidden or their code."
-    from nbconvert import HTMLExporter
-    from traitlets.config import Config
-    c = Config()
-    c.TagRemovePreprocessor.enabled = True
-    c.TagRemovePreprocessor.remove_cell_tags = {"remove_cell", "parameters", "injected-parameters"}
-    c.TagRemovePreprocessor.remove_input_tags = {"remove_input"}
-    c.HTMLExporter.exclude_raw = True
-    body, _ = HTMLExporter(config=c).from_filename(str(path))
-    body = re.sub(r'<script[^>]*\bsrc="(?:https?:)?//[^"]*"[^>]*>\s*</script>', "", body)  # RequireJS and the maths renderer from a CDN: the page is read offline, nothing fetched
-    out = Path(path).with_suffix(".html"); out.write_text(body)
-    return out
 
 # %% ../../nbs/95d_apps.runs.ipynb #1ffa7f94
 def _fmt(v) -> str:

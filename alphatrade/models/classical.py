@@ -4,7 +4,8 @@
 
 # %% ../../nbs/41_models.classical.ipynb #a4fabfa9
 from __future__ import annotations
-import io, json, re, tempfile, warnings, zipfile
+import io, json, re, sys, tempfile, threading, warnings, zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,33 @@ __all__ = ['SKOPS_TRUSTED', 'FIT_SMALL', 'LGB_SMALL', 'MODELS', 'skops_bytes', '
            'CatBoostRegressor', 'CatBoostClassifier', 'RandomForestRegressorModel', 'RandomForestClassifierModel',
            'ElasticNetRegressor', 'ElasticNetClassifier', 'make_model', 'conformance']
 
+# %% ../../nbs/41_models.classical.ipynb #5c0a1e02
+class _AbsentFinder:
+    "On `sys.meta_path`: to the threads in `threads` only, the packages `names` (unless already imported) look not installed."
+    def __init__(self, names): self.names, self.threads = frozenset(names), set()
+    def find_spec(self, name, path=None, target=None):
+        top = name.partition(".")[0]
+        if self.threads and top in self.names and top not in sys.modules and threading.get_ident() in self.threads:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None  # not ours to refuse: the next finder looks
+
+_ARRAY_LIBRARIES = _AbsentFinder(("torch", "dask"))
+
+@contextmanager
+def _without_array_libraries():
+    "Within: torch and dask, unless already imported, look absent to this thread; other threads import them as usual."
+    if _ARRAY_LIBRARIES not in sys.meta_path: sys.meta_path.insert(0, _ARRAY_LIBRARIES)  # once, never removed
+    me = threading.get_ident(); mine = me not in _ARRAY_LIBRARIES.threads
+    _ARRAY_LIBRARIES.threads.add(me)
+    try: yield
+    finally:
+        if mine: _ARRAY_LIBRARIES.threads.discard(me)
+
+def _skops_io():
+    "skops.io, imported without torch and dask (scikit-learn's walk for its allow-list would import both): the same module."
+    with _without_array_libraries(): import skops.io as sio
+    return sio
+
 # %% ../../nbs/41_models.classical.ipynb #7cfe3b65
 SKOPS_TRUSTED = ["sklearn.tree._tree.Tree"]  # beyond skops' defaults (scikit-learn and numpy types)
 
@@ -33,7 +61,7 @@ def _zero_padding(npy: bytes) -> bytes:
 
 def skops_bytes(est) -> bytes:
     "Canonical skops serialisation of a scikit-learn estimator: the same model gives the same bytes."
-    import skops.io as sio
+    sio = _skops_io()
     zin = zipfile.ZipFile(io.BytesIO(sio.dumps(est)))
     schema = zin.read("schema.json").decode()
     files, ids = {}, {}
@@ -58,7 +86,7 @@ def skops_bytes(est) -> bytes:
 
 def skops_load(path: Path):
     "Load a skops file, refusing any type outside skops' defaults and `SKOPS_TRUSTED`."
-    import skops.io as sio
+    sio = _skops_io()
     data = Path(path).read_bytes()
     untrusted = [t for t in sio.get_untrusted_types(data=data) if t not in SKOPS_TRUSTED]
     if untrusted: raise UnsafeArtifactError(f"{path}: untrusted type(s) {untrusted} in the skops file; refusing to load")
