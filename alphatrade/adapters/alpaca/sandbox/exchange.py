@@ -56,6 +56,7 @@ class Exchange:
         self.last_equity = self.start_cash = self.broker.cash  # equity at the last session close (the account's `last_equity`)
         self._equity: dict[int, Decimal] = {}  # row -> the account's equity at the end of that replayed bar
         self._sessions_near: dict[int, tuple] = {}  # UTC day -> the (open, close) ns of the sessions around it (`is_open`)
+        self._open_span = (0, 0, False)  # [lo, hi) ns over which the market stays open (True) or closed: `is_open`'s last answer
 
     @property
     def now(self) -> pd.Timestamp:
@@ -71,7 +72,7 @@ class Exchange:
 
     def stamp(self) -> pd.Timestamp:
         "The time of a request now: the clock, or a microsecond past the last request's, so no two share a time (as on Alpaca's real clock)."
-        t = self.now if self._stamped is None else max(self.now, self._stamped + pd.Timedelta(1, "us"))
+        t = self.now if self._stamped is None else max(self.now, self._stamped + _US)
         self._stamped = t; return t
 
     def on_event(self, fn):
@@ -79,6 +80,8 @@ class Exchange:
         self._listeners.append(fn)
 
     def __repr__(self): return f"Exchange({self.panel!r}, now={self.now}, {len(self._orders)} orders)"
+
+_US = pd.Timedelta(1, "us")  # made once: a Timedelta costs ~2 us to build, and every request is stamped
 
 # %% ../../../../nbs/64c_adapters.alpaca.sandbox.exchange.ipynb #58fa9134
 @patch
@@ -245,14 +248,20 @@ def _check(self: Exchange, o: Order, exclude: str | None, check_bp: bool):
 
 @patch
 def is_open(self: Exchange, t) -> bool:
-    "Whether the market is open at `t` (the XNYS schedule; the sessions around each UTC day are looked up once)."
-    ns = pd.Timestamp(t).value; day = ns // _DAY_NS  # every request asks (a submit's status): a schedule look-up cost 0.7 ms, a dict look-up ~1 us
+    "Whether the market is open at `t` (the XNYS schedule; the sessions around each UTC day are looked up once, and the answer holds until the next open or close)."
+    ns = t.value if isinstance(t, pd.Timestamp) else pd.Timestamp(t).value
+    lo, hi, val = self._open_span  # every request asks (a submit's status), at the clock or microseconds past it: two comparisons (~0.3 us) instead of ~5 us
+    if lo <= ns < hi: return val
+    day = ns // _DAY_NS  # a schedule look-up cost 0.7 ms, a dict look-up ~1 us
     if (got := self._sessions_near.get(day)) is None:
         d0 = pd.Timestamp(day * _DAY_NS, tz="UTC")  # a session containing a time of this UTC day has its New York date within 2 days of it
         sch = schedule(d0 - pd.Timedelta(days=2), d0 + pd.Timedelta(days=2))
         got = self._sessions_near[day] = (pd.DatetimeIndex(sch["open"]).as_unit("ns").asi8, pd.DatetimeIndex(sch["close"]).as_unit("ns").asi8)
-    o, c = got
-    return bool(((o <= ns) & (ns < c)).any())
+    o, c = got; inside = (o <= ns) & (ns < c)
+    if inside.any(): k = int(inside.argmax()); self._open_span = (int(o[k]), int(c[k]), True)  # the whole session
+    else:  # from the last close to the next open, within this UTC day (the sessions looked up cover it)
+        self._open_span = (max([day * _DAY_NS, *c[c <= ns].tolist()]), min([(day + 1) * _DAY_NS, *o[o > ns].tolist()]), False)
+    return self._open_span[2]
 
 _DAY_NS = 86_400 * 10**9
 

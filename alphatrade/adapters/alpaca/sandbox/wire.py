@@ -35,6 +35,11 @@ class ApiFault(Exception):
 def num(x) -> str | None:
     "A number as Alpaca writes it: a plain decimal string, at most 9 decimals, no exponent."
     if x is None: return None
+    if type(x) is Decimal and x.is_finite(): return _num(x)  # an order's quantities and prices are written again and again (the answer, each trade update)
+    return _num.__wrapped__(x)
+
+@functools.lru_cache(maxsize=65536)  # equal Decimals (1.5, 1.50) write the same string: ~0.2 us instead of ~1.5 us
+def _num(x) -> str:
     s = format(to_decimal(x, "number").quantize(Decimal("1e-9")).normalize(), "f")
     return "0" if s == "-0" else s
 
@@ -237,7 +242,9 @@ def servable(bar: pd.Timedelta) -> str:
 # %% ../../../../nbs/64a_adapters.alpaca.sandbox.wire.ipynb #105f5a2b
 def json_response(x, status: int = 200) -> web.Response:
     "A REST answer: `x` as JSON (anything else, a Decimal or a time, as its string)."
-    return web.json_response(x, status=status, dumps=lambda o: json.dumps(o, default=str))
+    return web.json_response(x, status=status, dumps=_dumps)
+
+_dumps = json.JSONEncoder(default=str).encode  # `json.dumps(x, default=str)`, its encoder made once (dumps with a `default` builds one per call, ~2 us)
 
 async def read_body(request) -> dict:
     "A request's JSON body; unreadable is Alpaca's 422."
@@ -247,7 +254,9 @@ async def read_body(request) -> dict:
 def pack(msg, binary: bool) -> bytes | str:
     "A stream message as msgpack (`binary`) or JSON."
     if binary: return msgpack.packb(msg, datetime=True)
-    return json.dumps(msg, default=lambda x: iso(x, micros=False) if isinstance(x, datetime) else str(x))
+    return _dumps_stream(msg)
+
+_dumps_stream = json.JSONEncoder(default=lambda x: iso(x, micros=False) if isinstance(x, datetime) else str(x)).encode  # as `json.dumps(msg, default=...)`
 
 def unpack(data, binary: bool):
     "A client's stream message, from msgpack (`binary`) or JSON."
