@@ -17,8 +17,9 @@ from ....data.calendar import bar_length, is_regular_bar, schedule, session_of
 from ....data.panel import MarketPanel
 from ....data.preprocess import bar_problem
 from ....execution.broker import CostModel, SimBroker, price_for
-from .wire import ApiFault, OPEN_STATUSES, OrderRecord, bar_starts, num, parse_bool, parse_decimal
+from .wire import ApiFault, OPEN_STATUSES, OrderRecord, bar_starts, num, parse_decimal
 from .faults import Faults, rejection
+from .order_body import _parse_order
 
 # %% auto #0
 __all__ = ['Exchange']
@@ -264,44 +265,6 @@ def is_open(self: Exchange, t) -> bool:
     return self._open_span[2]
 
 _DAY_NS = 86_400 * 10**9
-
-# %% ../../../../nbs/64c_adapters.alpaca.sandbox.exchange.ipynb #15d522e0
-def _enum_of(cls, v, name):
-    try: return cls(str(v).lower())
-    except ValueError: raise ApiFault(422, 40010001, f"invalid {name}: {v!r}") from None
-
-def _tick(p: Decimal) -> Decimal: return Decimal("0.01") if p >= 1 else Decimal("0.0001")
-
-def _parse_order(body: dict, symbols, last: dict) -> dict:
-    "An order body's fields, checked as Alpaca checks them: symbol, side, type, tif, limit, stop, ext, qty, notional."
-    if not isinstance(body, dict): raise ApiFault(422, 40010000, "request body format is invalid")
-    sym = str(body.get("symbol") or "").upper()
-    if sym not in symbols: raise ApiFault(422, 40010001, f"invalid symbol: {sym or None!r}")
-    side = _enum_of(OrderSide, body.get("side"), "side")
-    kind = str(body.get("type") or body.get("order_type") or "")
-    if kind == "trailing_stop": raise ApiFault(422, 42210000, "trailing_stop orders are not supported by the simulator")
-    kind = _enum_of(OrderType, kind, "order type")
-    tif = _enum_of(TimeInForce, body.get("time_in_force"), "time_in_force")
-    if tif in (TimeInForce.OPG, TimeInForce.CLS): raise ApiFault(422, 42210000, f"time_in_force {tif.value} is not supported by the simulator")
-    oc = body.get("order_class") or "simple"
-    if oc != "simple": raise ApiFault(422, 42210000, f"order_class {oc} is not supported by the simulator")
-    limit, stop = parse_decimal(body.get("limit_price"), "limit_price"), parse_decimal(body.get("stop_price"), "stop_price")
-    for name, p in (("limit_price", limit), ("stop_price", stop)):
-        if p is not None and p > 0 and p != p.quantize(_tick(p)):
-            raise ApiFault(422, 42210000, f"invalid {name} {p}. sub-penny increment does not fulfill minimum pricing criteria")
-    ext = parse_bool(body.get("extended_hours"))
-    if ext and not (kind is OrderType.LIMIT and tif is TimeInForce.DAY): raise ApiFault(422, 42210000, "extended hours order must be DAY limit orders")
-    qty, notional = parse_decimal(body.get("qty"), "qty"), parse_decimal(body.get("notional"), "notional")
-    if qty is None and notional is None: raise ApiFault(422, 40010001, "qty or notional is required")
-    if qty is not None and notional is not None: raise ApiFault(422, 40010001, "only one of qty or notional is accepted")
-    if notional is not None:
-        if kind is not OrderType.MARKET or tif is not TimeInForce.DAY: raise ApiFault(422, 42210000, "notional orders must be DAY market orders")
-        if notional < 1: raise ApiFault(403, 40310000, "cost basis must be >= 1")
-        if last.get(sym) is None: raise ApiFault(422, 42210000, f"no price for {sym} yet")
-        qty = (notional / last[sym]).quantize(Decimal("1e-9"), ROUND_DOWN)
-    if qty <= 0: raise ApiFault(422, 40010001, "qty must be > 0")
-    if qty != qty.to_integral_value() and tif is not TimeInForce.DAY: raise ApiFault(422, 42210000, "fractional orders must be DAY orders")
-    return dict(symbol=sym, side=side, kind=kind, tif=tif, limit=limit, stop=stop, ext=ext, qty=qty, notional=notional)
 
 # %% ../../../../nbs/64c_adapters.alpaca.sandbox.exchange.ipynb #6db0ff4b
 def _intent(side: OrderSide, pos: Decimal) -> str:
