@@ -10,8 +10,8 @@ from harness import benchmark
 
 
 def _cpu_s(pid: int, sys_only: bool = False) -> float:
-    "A process's CPU seconds so far: every thread's time on a CPU in ns (/proc/<pid>/task/*/schedstat; ticks of 10 ms are too coarse for a few"
-    "requests), or its system time alone in ticks (/proc/<pid>/stat)."
+    """A process's CPU seconds so far: every thread's time on a CPU in ns (/proc/<pid>/task/*/schedstat; ticks of 10 ms are too coarse
+    for a few requests), or its system time alone in ticks (/proc/<pid>/stat)."""
     import glob, os
     if sys_only: return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[12]) / os.sysconf("SC_CLK_TCK")  # stime (field 15)
     out = 0
@@ -26,7 +26,6 @@ def sim_submit_cpu(timer, per_batch: int = 8):
     import asyncio, logging, os, socket, subprocess, sys, tempfile, threading, time
     from decimal import Decimal
     import numpy as np
-    import pandas as pd
     import requests
     from alphatrade.data.store import BarStore
     from alphatrade.data.synthetic import generate_market
@@ -37,7 +36,7 @@ def sim_submit_cpu(timer, per_batch: int = 8):
     logging.getLogger().setLevel(logging.WARNING)
     batches = int(os.environ.get("ALPHATRADE_BENCH_SIM_BATCHES", 250))  # more for a profile of the simulator (py-spy)
     bars = generate_market(seed=1, start="2025-05-01", end="2025-06-06")
-    symbols = sorted(bars["symbol"].unique()) if "symbol" in bars else sorted(bars.index.get_level_values("symbol").unique())
+    symbols = sorted(bars["symbol"].unique())
     with tempfile.TemporaryDirectory() as d:
         BarStore(f"{d}/store").write(bars)
         with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
@@ -52,17 +51,15 @@ def sim_submit_cpu(timer, per_batch: int = 8):
                     if requests.get(url + "/v2/clock", headers=hdr, timeout=1).ok: break
                 except requests.RequestException: time.sleep(0.1)
             ep = AlpacaEndpoints.simulator(url)
-            updates = []
+            updates, bars_in = [], []
             async def on_update(msg): updates.append(msg)
+            async def on_bar(bar): bars_in.append(bar)
             st = AlpacaStreams(ep)
-            async def listen():
-                st.subscribe_trade_updates(on_update); st.tasks.append(asyncio.ensure_future(st.trades._run_forever()))
-                for _ in range(1000):
-                    if st.trades._running: return True
-                    await asyncio.sleep(0.01)
-                return False
-            if os.environ.get("ALPHATRADE_BENCH_SIM_LISTEN", "1") != "0":  # 0: no trade-update listener (what the stream's frames cost)
-                assert asyncio.run_coroutine_threadsafe(listen(), loop).result(30), "the trade stream did not connect"
+            async def listen():  # as the daemon listens: trade updates, and bars (of one symbol: the data stream starts only with a subscription)
+                st.subscribe_trade_updates(on_update); st.subscribe_bars(on_bar, symbols[0]); st.start()
+                return await st.wait_running(30)
+            if os.environ.get("ALPHATRADE_BENCH_SIM_LISTEN", "1") != "0":  # 0: no stream connection (what the trade updates' frames cost)
+                assert asyncio.run_coroutine_threadsafe(listen(), loop).result(60), "the streams did not connect"
             broker = AlpacaBroker(ep, rate_limit=10**6)
             place, req_ms = broker.client.submit_order, []
             def timed(*a, **k):
@@ -88,12 +85,12 @@ def sim_submit_cpu(timer, per_batch: int = 8):
                     n += sum(not isinstance(o, Exception) for o in out)
             cpu_all, cpu_sys = _cpu_s(sim.pid) - all0, _cpu_s(sim.pid, True) - sys0
             time.sleep(0.2)
-            asyncio.run_coroutine_threadsafe(st.stop(0.5), loop).result(10)
+            if st.tasks: asyncio.run_coroutine_threadsafe(st.stop(0.5), loop).result(10)
         finally:
             sim.terminate(); sim.wait(30)
             loop.call_soon_threadsafe(loop.stop); th.join(5)
     r = np.array(req_ms)
-    return {"orders": n, "orders_sent": batches * per_batch, "trade_updates": len(updates),
+    return {"orders": n, "orders_sent": batches * per_batch, "trade_updates": len(updates), "bars_streamed": len(bars_in),
             "sim_cpu_ms_per_order": in_submit / max(n, 1) * 1e3, "sim_cpu_ms_per_order_all": cpu_all / max(n, 1) * 1e3,
             "sim_sys_ms_per_order_all": cpu_sys / max(n, 1) * 1e3,
             "request_ms_p50": float(np.median(r)), "request_ms_p99": float(np.percentile(r, 99)),
