@@ -17,8 +17,9 @@ from ....data.calendar import bar_length, is_regular_bar, schedule, session_of
 from ....data.panel import MarketPanel
 from ....data.preprocess import bar_problem
 from ....execution.broker import CostModel, SimBroker, price_for
-from .wire import ApiFault, OPEN_STATUSES, OrderRecord, bar_starts, num, parse_bool, parse_decimal
+from .wire import ApiFault, OPEN_STATUSES, OrderRecord, bar_starts, num, parse_decimal
 from .faults import Faults, rejection
+from .order_body import _parse_order
 
 # %% auto #0
 __all__ = ['Exchange']
@@ -56,6 +57,7 @@ class Exchange:
         self.last_equity = self.start_cash = self.broker.cash  # equity at the last session close (the account's `last_equity`)
         self._equity: dict[int, Decimal] = {}  # row -> the account's equity at the end of that replayed bar
         self._sessions_near: dict[int, tuple] = {}  # UTC day -> the (open, close) ns of the sessions around it (`is_open`)
+        self._open_span = (0, 0, False)  # [lo, hi) ns over which the market stays open (True) or closed: `is_open`'s last answer
 
     @property
     def now(self) -> pd.Timestamp:
@@ -71,7 +73,7 @@ class Exchange:
 
     def stamp(self) -> pd.Timestamp:
         "The time of a request now: the clock, or a microsecond past the last request's, so no two share a time (as on Alpaca's real clock)."
-        t = self.now if self._stamped is None else max(self.now, self._stamped + pd.Timedelta(1, "us"))
+        t = self.now if self._stamped is None else max(self.now, self._stamped + _US)
         self._stamped = t; return t
 
     def on_event(self, fn):
@@ -79,6 +81,8 @@ class Exchange:
         self._listeners.append(fn)
 
     def __repr__(self): return f"Exchange({self.panel!r}, now={self.now}, {len(self._orders)} orders)"
+
+_US = pd.Timedelta(1, "us")  # made once: a Timedelta costs ~2 us to build, and every request is stamped
 
 # %% ../../../../nbs/64c_adapters.alpaca.sandbox.exchange.ipynb #58fa9134
 @patch
@@ -245,54 +249,22 @@ def _check(self: Exchange, o: Order, exclude: str | None, check_bp: bool):
 
 @patch
 def is_open(self: Exchange, t) -> bool:
-    "Whether the market is open at `t` (the XNYS schedule; the sessions around each UTC day are looked up once)."
-    ns = pd.Timestamp(t).value; day = ns // _DAY_NS  # every request asks (a submit's status): a schedule look-up cost 0.7 ms, a dict look-up ~1 us
+    "Whether the market is open at `t` (the XNYS schedule; the sessions around each UTC day are looked up once, and the answer holds until the next open or close)."
+    ns = t.value if isinstance(t, pd.Timestamp) else pd.Timestamp(t).value
+    lo, hi, val = self._open_span  # every request asks (a submit's status), at the clock or microseconds past it: two comparisons (~0.3 us) instead of ~5 us
+    if lo <= ns < hi: return val
+    day = ns // _DAY_NS  # a schedule look-up cost 0.7 ms, a dict look-up ~1 us
     if (got := self._sessions_near.get(day)) is None:
         d0 = pd.Timestamp(day * _DAY_NS, tz="UTC")  # a session containing a time of this UTC day has its New York date within 2 days of it
         sch = schedule(d0 - pd.Timedelta(days=2), d0 + pd.Timedelta(days=2))
         got = self._sessions_near[day] = (pd.DatetimeIndex(sch["open"]).as_unit("ns").asi8, pd.DatetimeIndex(sch["close"]).as_unit("ns").asi8)
-    o, c = got
-    return bool(((o <= ns) & (ns < c)).any())
+    o, c = got; inside = (o <= ns) & (ns < c)
+    if inside.any(): k = int(inside.argmax()); self._open_span = (int(o[k]), int(c[k]), True)  # the whole session
+    else:  # from the last close to the next open, within this UTC day (the sessions looked up cover it)
+        self._open_span = (max([day * _DAY_NS, *c[c <= ns].tolist()]), min([(day + 1) * _DAY_NS, *o[o > ns].tolist()]), False)
+    return self._open_span[2]
 
 _DAY_NS = 86_400 * 10**9
-
-# %% ../../../../nbs/64c_adapters.alpaca.sandbox.exchange.ipynb #15d522e0
-def _enum_of(cls, v, name):
-    try: return cls(str(v).lower())
-    except ValueError: raise ApiFault(422, 40010001, f"invalid {name}: {v!r}") from None
-
-def _tick(p: Decimal) -> Decimal: return Decimal("0.01") if p >= 1 else Decimal("0.0001")
-
-def _parse_order(body: dict, symbols, last: dict) -> dict:
-    "An order body's fields, checked as Alpaca checks them: symbol, side, type, tif, limit, stop, ext, qty, notional."
-    if not isinstance(body, dict): raise ApiFault(422, 40010000, "request body format is invalid")
-    sym = str(body.get("symbol") or "").upper()
-    if sym not in symbols: raise ApiFault(422, 40010001, f"invalid symbol: {sym or None!r}")
-    side = _enum_of(OrderSide, body.get("side"), "side")
-    kind = str(body.get("type") or body.get("order_type") or "")
-    if kind == "trailing_stop": raise ApiFault(422, 42210000, "trailing_stop orders are not supported by the simulator")
-    kind = _enum_of(OrderType, kind, "order type")
-    tif = _enum_of(TimeInForce, body.get("time_in_force"), "time_in_force")
-    if tif in (TimeInForce.OPG, TimeInForce.CLS): raise ApiFault(422, 42210000, f"time_in_force {tif.value} is not supported by the simulator")
-    oc = body.get("order_class") or "simple"
-    if oc != "simple": raise ApiFault(422, 42210000, f"order_class {oc} is not supported by the simulator")
-    limit, stop = parse_decimal(body.get("limit_price"), "limit_price"), parse_decimal(body.get("stop_price"), "stop_price")
-    for name, p in (("limit_price", limit), ("stop_price", stop)):
-        if p is not None and p > 0 and p != p.quantize(_tick(p)):
-            raise ApiFault(422, 42210000, f"invalid {name} {p}. sub-penny increment does not fulfill minimum pricing criteria")
-    ext = parse_bool(body.get("extended_hours"))
-    if ext and not (kind is OrderType.LIMIT and tif is TimeInForce.DAY): raise ApiFault(422, 42210000, "extended hours order must be DAY limit orders")
-    qty, notional = parse_decimal(body.get("qty"), "qty"), parse_decimal(body.get("notional"), "notional")
-    if qty is None and notional is None: raise ApiFault(422, 40010001, "qty or notional is required")
-    if qty is not None and notional is not None: raise ApiFault(422, 40010001, "only one of qty or notional is accepted")
-    if notional is not None:
-        if kind is not OrderType.MARKET or tif is not TimeInForce.DAY: raise ApiFault(422, 42210000, "notional orders must be DAY market orders")
-        if notional < 1: raise ApiFault(403, 40310000, "cost basis must be >= 1")
-        if last.get(sym) is None: raise ApiFault(422, 42210000, f"no price for {sym} yet")
-        qty = (notional / last[sym]).quantize(Decimal("1e-9"), ROUND_DOWN)
-    if qty <= 0: raise ApiFault(422, 40010001, "qty must be > 0")
-    if qty != qty.to_integral_value() and tif is not TimeInForce.DAY: raise ApiFault(422, 42210000, "fractional orders must be DAY orders")
-    return dict(symbol=sym, side=side, kind=kind, tif=tif, limit=limit, stop=stop, ext=ext, qty=qty, notional=notional)
 
 # %% ../../../../nbs/64c_adapters.alpaca.sandbox.exchange.ipynb #6db0ff4b
 def _intent(side: OrderSide, pos: Decimal) -> str:

@@ -52,6 +52,7 @@ class Faults:
 
     def take(self, kind: str) -> bool:
         "Use one fault of a counted kind if any is left; count it."
+        if (self.drops if kind == "drop" else getattr(self, kind)) <= 0: return False  # none left (every request asks 4-5 times): no lock to take
         with self._lock:
             left = self.drops if kind == "drop" else getattr(self, kind)
             if left <= 0 or (kind == "drop" and self.drop_after is None): return False

@@ -4,7 +4,7 @@
 
 # %% ../../../../nbs/64a_adapters.alpaca.sandbox.wire.ipynb #6b451316
 from __future__ import annotations
-import functools, json, re, uuid
+import functools, json, re, time, uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -35,6 +35,11 @@ class ApiFault(Exception):
 def num(x) -> str | None:
     "A number as Alpaca writes it: a plain decimal string, at most 9 decimals, no exponent."
     if x is None: return None
+    if type(x) is Decimal and x.is_finite(): return _num(x)  # an order's quantities and prices are written again and again (the answer, each trade update)
+    return _num.__wrapped__(x)
+
+@functools.lru_cache(maxsize=65536)  # equal Decimals (1.5, 1.50) write the same string: ~0.2 us instead of ~1.5 us
+def _num(x) -> str:
     s = format(to_decimal(x, "number").quantize(Decimal("1e-9")).normalize(), "f")
     return "0" if s == "-0" else s
 
@@ -44,8 +49,11 @@ def iso(t, micros: bool = True) -> str | None:
 
 @functools.lru_cache(maxsize=4096)  # an order's times are written again and again (created, submitted, updated: the answer and the trade update)
 def _iso(t, micros: bool) -> str:
-    t = pd.Timestamp(t).tz_convert("UTC")
-    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if micros else "%Y-%m-%dT%H:%M:%SZ")
+    t = pd.Timestamp(t)
+    if t.tz is None: t.tz_convert("UTC")  # a naive time has no instant: pandas' TypeError
+    s, ns = divmod(t.value, 10**9)  # each order's first writing misses the cache (every request has a time of its own): gmtime ~1.4 us, Timestamp.strftime ~4.5 us
+    day = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s))
+    return f"{day}.{ns // 1000:06d}Z" if micros else day + "Z"
 
 # %% ../../../../nbs/64a_adapters.alpaca.sandbox.wire.ipynb #17477e8a
 def parse_time(x, name: str) -> pd.Timestamp:
@@ -237,7 +245,9 @@ def servable(bar: pd.Timedelta) -> str:
 # %% ../../../../nbs/64a_adapters.alpaca.sandbox.wire.ipynb #105f5a2b
 def json_response(x, status: int = 200) -> web.Response:
     "A REST answer: `x` as JSON (anything else, a Decimal or a time, as its string)."
-    return web.json_response(x, status=status, dumps=lambda o: json.dumps(o, default=str))
+    return web.json_response(x, status=status, dumps=_dumps)
+
+_dumps = json.JSONEncoder(default=str).encode  # `json.dumps(x, default=str)`, its encoder made once (dumps with a `default` builds one per call, ~2 us)
 
 async def read_body(request) -> dict:
     "A request's JSON body; unreadable is Alpaca's 422."
@@ -247,7 +257,9 @@ async def read_body(request) -> dict:
 def pack(msg, binary: bool) -> bytes | str:
     "A stream message as msgpack (`binary`) or JSON."
     if binary: return msgpack.packb(msg, datetime=True)
-    return json.dumps(msg, default=lambda x: iso(x, micros=False) if isinstance(x, datetime) else str(x))
+    return _dumps_stream(msg)
+
+_dumps_stream = json.JSONEncoder(default=lambda x: iso(x, micros=False) if isinstance(x, datetime) else str(x)).encode  # as `json.dumps(msg, default=...)`
 
 def unpack(data, binary: bool):
     "A client's stream message, from msgpack (`binary`) or JSON."
