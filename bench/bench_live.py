@@ -169,3 +169,69 @@ def live_signal_step(timer):
     f, s = np.array(fast) * 1e3, np.array(slow) * 1e3
     return {"symbols": len(panel.symbols), "steps": len(f), "incremental_ms_p50": float(np.median(f)), "incremental_ms_p99": float(np.percentile(f, 99)),
             "window_batch_ms_p50": float(np.median(s)), "window_batch_ms_p99": float(np.percentile(s, 99)), "speedup_p50": float(np.median(s) / np.median(f))}
+
+
+@benchmark("live.client_submit_cpu")
+def live_client_submit_cpu(timer):
+    """The daemon side of a step's submits (issue 17's client item), alone: ~1,000 market orders sent to `alphatrade sim serve` by
+    `AlpacaBroker.submit_many` in groups of 8 (a step's concurrent submits), each answer booked by a real `OrderManager` on a
+    SQLite repository inside a `db.batch()`, as the engine does (`on_update`: SUBMITTED -> ACCEPTED). Per order: the client
+    process's CPU over the `submit_many` calls (`cpu_ms_per_order`: every thread, the submit threads' requests and the caller's
+    booking; the write-ahead rows and the commits are outside), the calling thread's CPU alone (`booking_cpu_ms_per_order`), and
+    the wall time per group of 8 (`group_ms_p50`)."""
+    import logging, os, resource, socket, subprocess, sys, tempfile, time
+    from datetime import datetime, timezone
+    import numpy as np
+    import requests
+    from alphatrade.core.types import Order, OrderStatus
+    from alphatrade.data.store import BarStore
+    from alphatrade.data.synthetic import generate_market
+    from alphatrade.adapters.alpaca.config import AlpacaEndpoints
+    from alphatrade.adapters.alpaca.execution import AlpacaBroker
+    from alphatrade.execution.orders import OrderManager
+    from alphatrade.infra.repository import Database, OrderRepository
+    logging.getLogger().setLevel(logging.WARNING)
+    bars = generate_market(seed=1, start="2025-05-01", end="2025-06-06")
+    syms = sorted(bars.symbol.unique())
+    with tempfile.TemporaryDirectory() as d:
+        BarStore(f"{d}/store").write(bars)
+        with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+        sim = subprocess.Popen([sys.executable, "-m", "alphatrade.apps.cli", "sim", "serve", "--data", f"{d}/store", "--from", "2025-05-01",
+                                "--start", "2025-06-02", "--end", "2025-06-06", "--speed", "step", "--port", str(port),
+                                "--rate-limit", "1000000", "--no-buying-power-check"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            for _ in range(600):
+                try:
+                    if requests.get(url + "/v2/clock", headers={"APCA-API-KEY-ID": "sim-key", "APCA-API-SECRET-KEY": "sim-secret"}, timeout=1).ok: break
+                except requests.RequestException: time.sleep(0.1)
+            db = Database(f"sqlite:///{d}/client.db").migrate()
+            om = OrderManager(OrderRepository(db))
+            at = datetime(2025, 6, 2, 14, tzinfo=timezone.utc)
+            def on_update(o):  # the engine's booking of an acknowledged order
+                if o.status is OrderStatus.ACCEPTED and om.get(o.client_order_id).status is OrderStatus.SUBMITTED:
+                    om.transition(o.client_order_id, OrderStatus.ACCEPTED, at)
+            broker = AlpacaBroker(AlpacaEndpoints.simulator(url), rate_limit=10**6, on_update=on_update)
+            n_groups, k, cpu, booking, sys_cpu, wall, bad = 130, 8, 0.0, 0.0, 0.0, [], 0
+            def group(g):  # write-ahead rows (not measured), the submits and their booking (measured), the batch's commit (not measured)
+                nonlocal cpu, booking, sys_cpu, bad
+                orders = [Order(syms[(g * k + i) % len(syms)], "buy", 1 + i, client_order_id=f"b{g}-{i}") for i in range(k)]
+                with db.batch():
+                    orders = om.create_submitted(orders, at)
+                    r0, c0, t0, w0 = resource.getrusage(resource.RUSAGE_SELF), time.process_time(), time.thread_time(), time.perf_counter()
+                    out = broker.submit_many(orders, at)
+                    c1, t1, w1, r1 = time.process_time(), time.thread_time(), time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+                bad += sum(isinstance(o, Exception) for o in out)
+                if g >= 3: cpu += c1 - c0; booking += t1 - t0; wall.append(w1 - w0); sys_cpu += r1.ru_stime - r0.ru_stime
+            for g in range(3): group(g)  # warm-up: connections, imports
+            with timer("submits"):
+                for g in range(3, n_groups + 3): group(g)
+            n = n_groups * k
+            accepted = sum(o.status is OrderStatus.ACCEPTED for o in om.orders())
+            db.dispose()
+        finally:
+            sim.terminate(); sim.wait(30)
+    assert bad == 0, f"{bad} submits failed"
+    return {"orders": n, "accepted": accepted, "cpu_ms_per_order": cpu / n * 1e3, "booking_cpu_ms_per_order": booking / n * 1e3,
+            "submit_threads_cpu_ms_per_order": (cpu - booking) / n * 1e3, "sys_cpu_ms_per_order": sys_cpu / n * 1e3, "group_ms_p50": float(np.median(wall) * 1e3),
+            "group_ms_p90": float(np.percentile(wall, 90) * 1e3), "load_1min": os.getloadavg()[0]}

@@ -93,8 +93,8 @@ def _advance(self: AlpacaBroker, a: dict, at: datetime | None = None, price=None
         if coid != a["client_order_id"] and a.get("status") == "replaced": return cur
         cum = to_decimal(a.get("filled_qty") or 0, "filled_qty")
         q0, c0 = self._applied.get(coid, (Decimal(0), Decimal(0)))
-        at = at or parse_time(a.get("filled_at")) or parse_time(a.get("updated_at"))
         if cum > q0:
+            at = at or parse_time(a.get("filled_at")) or parse_time(a.get("updated_at"))  # only a fill needs its time
             dq = cum - q0
             if price is not None and qty is not None and to_decimal(qty, "qty") == dq: px = to_decimal(price, "price")
             else:

@@ -184,9 +184,17 @@ class AlpacaHttp:
         def before_sleep(state):
             self.stats["retries"] += 1
             log.warning("%s: %s; retry %d", what, state.outcome.exception(), state.attempt_number)
+        def retryable(e): return is_retryable(e) and (self.reached or not connection_refused(e))
         c = self.config
-        r = Retrying(stop=stop_after_attempt(c.retries), wait=wait_exponential(multiplier=c.backoff, max=c.max_backoff),
-                     retry=retry_if_exception(lambda e: is_retryable(e) and (self.reached or not connection_refused(e))), before_sleep=before_sleep, reraise=True)
-        try: return r(once)
+        try:
+            try: return once()  # the first attempt without tenacity: almost every call succeeds at once, and a `Retrying` costs more to build and run than our layer's own work
+            except (APIError, requests.RequestException) as e:
+                if not retryable(e) or c.retries <= 1: raise
+                first = [e]
+            def attempt():  # the first failure given to tenacity as its attempt 1: the same waits, logs, counts and stop as if tenacity had run it
+                if first: raise first.pop()
+                return once()
+            return Retrying(stop=stop_after_attempt(c.retries), wait=wait_exponential(multiplier=c.backoff, max=c.max_backoff),
+                            retry=retry_if_exception(retryable), before_sleep=before_sleep, reraise=True)(attempt)
         except (APIError, requests.RequestException) as e:
             raise (unreachable_error(e, what) if connection_refused(e) and not self.reached else map_error(e, what)) from None
