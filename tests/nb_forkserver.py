@@ -27,8 +27,8 @@ PRELOAD = ("nbdev.test", "execnb.shell", "fastcore.test", "IPython", "numpy", "p
            "scipy.stats", "seaborn", "cvxpy", "pypfopt", "requests", "aiohttp", "alembic",
            "torch", "torch._dynamo")  # (libraries only: no threads started at import; not LightGBM or CatBoost. torch starts its
 # thread pools at its first parallel operation, not at import: imported here, as CLI_PRELOAD does, with torch._dynamo, which its
-# optimizers import at their first construction (~1.5 CPU-s) and skops' loader imports torch through sklearn's array-API shim;
-# ~3-4 CPU-s per notebook that trains a network or loads a skops artifact)
+# optimizers import at their first construction (~1.5 CPU-s); ~3-4 CPU-s per notebook that trains a network. skops' loader no
+# longer imports torch: models.classical._skops_io keeps sklearn's array-API shims out of its import)
 
 
 def _fresh(req: dict, argv: list, path0: str):
