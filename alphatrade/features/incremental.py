@@ -66,12 +66,19 @@ class _Sessions:
         return self.s[i], (x - self.o[i]) / 6e10
 
 # %% ../../nbs/26b_features.incremental.ipynb #bab9f1ae
+def _avg_ranks(v: np.ndarray) -> np.ndarray:
+    "1-based ranks of `v` [n] (no NaN), ties sharing their average rank: scipy's `rankdata(v)`, without its generic checks."
+    s = np.argsort(v, kind="stable"); sv = v[s]
+    new = np.empty(len(v), bool); new[0] = True; np.not_equal(sv[1:], sv[:-1], out=new[1:])  # where a run of equal values starts
+    lo = np.flatnonzero(new); hi = np.append(lo[1:], len(v))  # each run's sorted positions lo .. hi-1
+    r = np.empty(len(v)); r[s] = ((lo + 1 + hi) / 2)[np.cumsum(new) - 1]  # the mean of the ranks lo+1 .. hi: an integer or a half, exact
+    return r
+
 def rank_row(a: np.ndarray) -> np.ndarray:
     "`cs_rank` of one row [N]: centred percentile rank of the non-NaN values (ties averaged), in [-0.5, 0.5]."
-    from scipy.stats import rankdata
     ok = ~np.isnan(a); n = int(ok.sum()); out = np.full(a.shape, np.nan)
     if n == 1: out[ok] = 0.0
-    elif n > 1: out[ok] = (rankdata(a[ok]) - 1) / (n - 1) - 0.5
+    elif n > 1: out[ok] = (_avg_ranks(a[ok]) - 1) / (n - 1) - 0.5
     return out
 
 # %% ../../nbs/26b_features.incremental.ipynb #d2c824f2
