@@ -169,10 +169,11 @@ def _features(self: IncrementalFeatures, t, m, sel, cnt, out):
     N = len(self.symbols); S = _View(self.B, sel, self.k)
     sess, since = self.sessions(t)
     first = self.sess[m] != sess; self.sess[m] = sess
+    cnt0 = cnt.min() if len(cnt) else 0  # the fewest own bars of a symbol with a bar now
     for i, n in enumerate(self.names):
         if n in KERNELS:
             need, fn = KERNELS[n]
-            out[m, i] = np.where(cnt >= need, fn(S), np.nan)
+            out[m, i] = fn(S) if cnt0 >= need else np.where(cnt >= need, fn(S), np.nan)  # every symbol past its warm-up: no mask
         elif n in ("rsi_6", "rsi_14"): out[m, i] = self.rsi[int(n[4:])].step(m, S.c[-1] - S.c[-2], cnt)
         elif n == "macd_hist": out[m, i] = self.macd.step(m, S.c[-1], S.c[-26:], cnt)
         elif n == "tod_sin": out[:, i] = np.sin(2 * np.pi * since / 390)

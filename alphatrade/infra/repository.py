@@ -328,7 +328,7 @@ def create_many(self: OrderRepository, orders: list[Order], at: datetime | None 
     if failed:
         with self.db.session() as s: _refuse_known(s, ids)  # the error names the known ids, as the check before the insert does
         raise InvalidValueError(f"orders.client_order_id: one of {ids} already exists (an order is written once)")
-    return [o.evolve(created_at=at) for o in orders]
+    return [o if o.created_at is at else o.evolve(created_at=at) for o in orders]  # the live step's orders carry `at` already: no copies
 
 
 # %% ../../nbs/93_infra.repository.ipynb #5e1d0a72
