@@ -365,13 +365,14 @@ def batch(self: Database):
     "This thread's writes in one transaction until the block ends, then committed (also when the block raises); inside one, a no-op."
     if self._batch_session() is not None: yield self; return  # nested: the outer batch commits
     if getattr(self, "_batch", None) is None: self._batch = threading.local()
-    s = self._batch.s = _BatchSession(self.engine, expire_on_commit=False, info={"order_rows": {}, "fill_ids": set(), "inserted": {}, "updates": {}})
+    con = self.engine.connect()  # the batch's own connection: a commit inside the batch does not give it back to the pool and take it out again
+    s = self._batch.s = _BatchSession(con, expire_on_commit=False, info={"order_rows": {}, "fill_ids": set(), "inserted": {}, "updates": {}})
     try: yield self
     finally:
         self._batch.s = None
         try:
             if s.in_transaction() or s.info["updates"]: s.commit()  # transitions after the last durable block: no transaction yet, updates to write
-        finally: s.close()
+        finally: s.close(); con.close()
 
 @patch
 @contextmanager
