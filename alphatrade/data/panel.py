@@ -131,7 +131,7 @@ class RollingPanel:
     @property
     def last(self) -> pd.Timestamp | None: return pd.Timestamp(self.t[self.k - 1]).tz_localize("UTC") if self.k else None
     def append(self, t: pd.Timestamp, row: dict) -> MarketPanel:
-        "Add the row of bar `t` ({field: [N]}); return the newest `n` rows."
+        "Add the row of bar `t` ({field: [N]}); return the newest `n` rows."  # the index made UTC as it is built (a copy: the buffer moves on)
         if self.k == len(self.t):
             m = self.n - 1; self.t[:m] = self.t[self.k - m:self.k]
             for a in self.a.values(): a[:m] = a[self.k - m:self.k]
@@ -139,11 +139,11 @@ class RollingPanel:
         self.t[self.k] = t.tz_convert(None).to_datetime64()
         for f, a in self.a.items(): a[self.k] = row[f]
         self.k += 1; i0 = max(0, self.k - self.n)
-        return MarketPanel(pd.DatetimeIndex(self.t[i0:self.k]).tz_localize("UTC"), self.symbols, {f: a[i0:self.k] for f, a in self.a.items()}, self.sectors)
+        return MarketPanel(pd.DatetimeIndex(self.t[i0:self.k], tz="UTC"), self.symbols, {f: a[i0:self.k] for f, a in self.a.items()}, self.sectors)
 
 # %% ../../nbs/14_data.panel.ipynb #910db0c7
 @patch
 def view(self: RollingPanel) -> MarketPanel:
     "The newest `n` rows as they are now (what the last `append` returned), without a copy."
     i0 = max(0, self.k - self.n)
-    return MarketPanel(pd.DatetimeIndex(self.t[i0:self.k]).tz_localize("UTC"), self.symbols, {f: a[i0:self.k] for f, a in self.a.items()}, self.sectors)
+    return MarketPanel(pd.DatetimeIndex(self.t[i0:self.k], tz="UTC"), self.symbols, {f: a[i0:self.k] for f, a in self.a.items()}, self.sectors)

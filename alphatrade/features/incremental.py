@@ -24,10 +24,13 @@ class _Wilder:
         "Symbols `m` moved by `d` (their `count`-th own bar, 1-based); RSI in [-1, 1] of those that have one."
         n, g, l = self.n, self.g, self.l
         up, dn = np.where(d > 0, d, 0.0), np.where(d < 0, -d, 0.0)
-        seed = (count >= 2) & (count <= n + 1)  # the first n changes (own bars 2 .. n+1) are summed...
-        g[m[seed]] += up[seed]; l[m[seed]] += dn[seed]
-        at = m[count == n + 1]; g[at] /= n; l[at] /= n  # ... and averaged at the n-th
-        on = count > n + 1; sm = m[on]; g[sm] = (g[sm] * (n - 1) + up[on]) / n; l[sm] = (l[sm] * (n - 1) + dn[on]) / n
+        if len(count) and count.min() > n + 1:  # every symbol past its seed (the usual step): the smoothing below, no empty selections
+            g[m] = (g[m] * (n - 1) + up) / n; l[m] = (l[m] * (n - 1) + dn) / n
+        else:
+            seed = (count >= 2) & (count <= n + 1)  # the first n changes (own bars 2 .. n+1) are summed...
+            g[m[seed]] += up[seed]; l[m[seed]] += dn[seed]
+            at = m[count == n + 1]; g[at] /= n; l[at] /= n  # ... and averaged at the n-th
+            on = count > n + 1; sm = m[on]; g[sm] = (g[sm] * (n - 1) + up[on]) / n; l[sm] = (l[sm] * (n - 1) + dn[on]) / n
         s = g[m] + l[m]
         with np.errstate(invalid="ignore", divide="ignore"):
             rsi = np.where((s > -1e-8) & (s < 1e-8), 0.0, 100 * (g[m] / s))
@@ -41,6 +44,10 @@ class _MACD:
         "Symbols `m` closed at `c`; `last26` [26 x len(m)] their last 26 own closes; the histogram / close."
         k1, k2, k3 = 2 / 27, 2 / 13, 2 / 10
         f, s, sig = self.f, self.s, self.sig
+        if len(count) and count.min() > 34:  # every symbol past both seeds (the usual step): the recurrences below, no empty selections
+            f[m] = (c - f[m]) * k2 + f[m]; s[m] = (c - s[m]) * k1 + s[m]; macd = f[m] - s[m]
+            sig[m] = (macd - sig[m]) * k3 + sig[m]
+            return (macd - sig[m]) / c
         at = count == 26
         if at.any(): f[m[at]], s[m[at]] = last26[-12:, at].sum(axis=0) / 12, last26[:, at].sum(axis=0) / 26
         on = count > 26; mo = m[on]
@@ -66,18 +73,30 @@ class _Sessions:
         return self.s[i], (x - self.o[i]) / 6e10
 
 # %% ../../nbs/26b_features.incremental.ipynb #bab9f1ae
+def _avg_ranks(v: np.ndarray) -> np.ndarray:
+    "1-based ranks of `v` [n] (no NaN), ties sharing their average rank: scipy's `rankdata(v)`, without its generic checks."
+    s = np.argsort(v, kind="stable"); sv = v[s]
+    new = np.empty(len(v), bool); new[0] = True; np.not_equal(sv[1:], sv[:-1], out=new[1:])  # where a run of equal values starts
+    lo = np.flatnonzero(new); hi = np.append(lo[1:], len(v))  # each run's sorted positions lo .. hi-1
+    r = np.empty(len(v)); r[s] = ((lo + 1 + hi) / 2)[np.cumsum(new) - 1]  # the mean of the ranks lo+1 .. hi: an integer or a half, exact
+    return r
+
 def rank_row(a: np.ndarray) -> np.ndarray:
     "`cs_rank` of one row [N]: centred percentile rank of the non-NaN values (ties averaged), in [-0.5, 0.5]."
-    from scipy.stats import rankdata
     ok = ~np.isnan(a); n = int(ok.sum()); out = np.full(a.shape, np.nan)
     if n == 1: out[ok] = 0.0
-    elif n > 1: out[ok] = (rankdata(a[ok]) - 1) / (n - 1) - 0.5
+    elif n > 1: out[ok] = (_avg_ranks(a[ok]) - 1) / (n - 1) - 0.5
     return out
 
 # %% ../../nbs/26b_features.incremental.ipynb #d2c824f2
 _FIELDS = ("open", "high", "low", "close", "volume")
 
-def _std(x): return np.std(x, axis=0, ddof=1)
+def _std(x):
+    "`np.std(x, axis=0, ddof=1)` by numpy's own steps (`_methods._var`: the same bits) without its generic checks: a step takes four."
+    n = x.shape[0]; m = np.add.reduce(x, axis=0, keepdims=True); np.true_divide(m, n, out=m, casting="unsafe")
+    d = np.subtract(x, m); np.square(d, out=d)
+    v = np.add.reduce(d, axis=0); np.true_divide(v, max(n - 1, 0), out=v, casting="unsafe")
+    return np.sqrt(v, out=v)
 
 def _mean_sq_std(x):
     "TA-Lib's population standard deviation: sqrt(mean(x^2) - mean^2), 0 when not positive."
@@ -162,10 +181,11 @@ def _features(self: IncrementalFeatures, t, m, sel, cnt, out):
     N = len(self.symbols); S = _View(self.B, sel, self.k)
     sess, since = self.sessions(t)
     first = self.sess[m] != sess; self.sess[m] = sess
+    cnt0 = cnt.min() if len(cnt) else 0  # the fewest own bars of a symbol with a bar now
     for i, n in enumerate(self.names):
         if n in KERNELS:
             need, fn = KERNELS[n]
-            out[m, i] = np.where(cnt >= need, fn(S), np.nan)
+            out[m, i] = fn(S) if cnt0 >= need else np.where(cnt >= need, fn(S), np.nan)  # every symbol past its warm-up: no mask
         elif n in ("rsi_6", "rsi_14"): out[m, i] = self.rsi[int(n[4:])].step(m, S.c[-1] - S.c[-2], cnt)
         elif n == "macd_hist": out[m, i] = self.macd.step(m, S.c[-1], S.c[-26:], cnt)
         elif n == "tod_sin": out[:, i] = np.sin(2 * np.pi * since / 390)
@@ -196,9 +216,10 @@ def update(self: IncrementalFeatures, window: MarketPanel) -> np.ndarray:
     "The features of the newest bar of `window` [N x F]: one `push` when the window moved by one bar since the last call, else a fresh start on it."
     ts = window.timestamps
     if not len(ts): raise ValueError("IncrementalFeatures.update: an empty window")
-    fresh = self.symbols != tuple(window.symbols) or self.last is None or not (ts[-1] == self.last or (len(ts) > 1 and ts[-2] == self.last))
+    t1 = ts[-1]  # boxed once (a Timestamp from the index costs microseconds)
+    fresh = self.symbols != tuple(window.symbols) or self.last is None or not (t1 == self.last or (len(ts) > 1 and ts[-2] == self.last))
     if fresh: self._out = self.run(window)[-1]
-    elif ts[-1] != self.last: self._out = self.push(ts[-1], _row(window, -1))
+    elif t1 != self.last: self._out = self.push(t1, _row(window, -1))
     out = self._out.copy()
     if self.slow:
         fb = self._fallback.update(window)
