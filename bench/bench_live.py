@@ -20,7 +20,7 @@ from harness import benchmark
 
 @benchmark("live.step_latency_ml_lgbm_47x1w")
 def live_latency(timer):
-    import logging, os, resource, socket, subprocess, sys, tempfile, time
+    import logging, os, resource, sys, tempfile, time
     import numpy as np
     import pandas as pd
     import requests
@@ -48,17 +48,9 @@ def live_latency(timer):
             train_model("lightgbm", panel.between(None, start), list(DEFAULT_FEATURES), label="fwd_ret_1", start=pd.Timestamp("2025-02-03", tz="UTC"),
                         end=start, n_folds=3, seed=1, registry=ModelRegistry(d), name="bench_lgbm", progress=False)
         strat, _ = make_strategy(LiveSpec(sim_url="http://127.0.0.1", strategy="ml", model="bench_lgbm", models_root=d))
-        with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
-        from pathlib import Path
-        sim = subprocess.Popen([sys.executable, "-m", "alphatrade.apps.cli", "sim", "serve", "--data", f"{d}/store", "--from", "2025-03-01",
-                                "--start", "2025-06-02", "--end", "2025-06-06", "--speed", "step", "--port", str(port),
-                                "--rate-limit", "1000000", "--no-buying-power-check", "--fill-lead", "0.05"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        from simproc import start_sim
+        sim, url = start_sim(f"{d}/store", "2025-03-01", "2025-06-02", "2025-06-06", "--fill-lead", "0.05")
         try:
-            url = f"http://127.0.0.1:{port}"
-            for _ in range(600):
-                try:
-                    if requests.get(url + "/v2/clock", headers={"APCA-API-KEY-ID": "sim-key", "APCA-API-SECRET-KEY": "sim-secret"}, timeout=1).ok: break
-                except requests.RequestException: time.sleep(0.1)
             db = Database(f"sqlite:///{d}/live.db").migrate()
             broker = AlpacaBroker(AlpacaEndpoints.simulator(url), rate_limit=10**6)
             sync, open_at_sync = broker.sync, []
@@ -179,7 +171,7 @@ def live_client_submit_cpu(timer):
     process's CPU over the `submit_many` calls (`cpu_ms_per_order`: every thread, the submit threads' requests and the caller's
     booking; the write-ahead rows and the commits are outside), the calling thread's CPU alone (`booking_cpu_ms_per_order`), and
     the wall time per group of 8 (`group_ms_p50`)."""
-    import logging, os, resource, socket, subprocess, sys, tempfile, time
+    import logging, os, resource, sys, tempfile, time
     from datetime import datetime, timezone
     import numpy as np
     import requests
@@ -195,16 +187,9 @@ def live_client_submit_cpu(timer):
     syms = sorted(bars.symbol.unique())
     with tempfile.TemporaryDirectory() as d:
         BarStore(f"{d}/store").write(bars)
-        with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
-        sim = subprocess.Popen([sys.executable, "-m", "alphatrade.apps.cli", "sim", "serve", "--data", f"{d}/store", "--from", "2025-05-01",
-                                "--start", "2025-06-02", "--end", "2025-06-06", "--speed", "step", "--port", str(port),
-                                "--rate-limit", "1000000", "--no-buying-power-check"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        from simproc import start_sim
+        sim, url = start_sim(f"{d}/store", "2025-05-01", "2025-06-02", "2025-06-06")
         try:
-            url = f"http://127.0.0.1:{port}"
-            for _ in range(600):
-                try:
-                    if requests.get(url + "/v2/clock", headers={"APCA-API-KEY-ID": "sim-key", "APCA-API-SECRET-KEY": "sim-secret"}, timeout=1).ok: break
-                except requests.RequestException: time.sleep(0.1)
             db = Database(f"sqlite:///{d}/client.db").migrate()
             om = OrderManager(OrderRepository(db))
             at = datetime(2025, 6, 2, 14, tzinfo=timezone.utc)

@@ -39,17 +39,10 @@ def sim_submit_cpu(timer, per_batch: int = 8):
     symbols = sorted(bars["symbol"].unique())
     with tempfile.TemporaryDirectory() as d:
         BarStore(f"{d}/store").write(bars)
-        with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
-        sim = subprocess.Popen([sys.executable, "-m", "alphatrade.apps.cli", "sim", "serve", "--data", f"{d}/store", "--from", "2025-05-01",
-                                "--start", "2025-05-05", "--end", "2025-06-06", "--speed", "step", "--port", str(port), "--cash", "100000000",
-                                "--rate-limit", "1000000", "--no-buying-power-check"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        from simproc import HEADERS as hdr, start_sim
+        sim, url = start_sim(f"{d}/store", "2025-05-01", "2025-05-05", "2025-06-06", "--cash", "100000000")
         loop = asyncio.new_event_loop(); th = threading.Thread(target=loop.run_forever, daemon=True); th.start()
         try:
-            url = f"http://127.0.0.1:{port}"; hdr = {"APCA-API-KEY-ID": "sim-key", "APCA-API-SECRET-KEY": "sim-secret"}
-            for _ in range(600):
-                try:
-                    if requests.get(url + "/v2/clock", headers=hdr, timeout=1).ok: break
-                except requests.RequestException: time.sleep(0.1)
             ep = AlpacaEndpoints.simulator(url)
             updates, bars_in = [], []
             async def on_update(msg): updates.append(msg)
