@@ -69,6 +69,7 @@ def main(argv=None):
     out_path = Path(a.out)
     results = json.loads(out_path.read_text()) if out_path.exists() else {}
     results.setdefault("benchmarks", {})
+    commit = _git("rev-parse", "HEAD") + ("-dirty" if _git("status", "--porcelain", "--untracked-files=no") else "")
     for n in names:
         runs = []
         for i in range(min(a.repeat, MAX_REPEAT.get(n, a.repeat))):
@@ -78,12 +79,13 @@ def main(argv=None):
             runs.append(json.loads(p.stdout.strip().splitlines()[-1]))
         best = min(runs, key=lambda r: r["seconds"])
         best["runs_s"] = [round(r["seconds"], 4) for r in runs]
+        best["git_commit"], best["measured_at"] = commit, time.strftime("%Y-%m-%dT%H:%M:%S%z")  # each row its own: a run of some names keeps the others' as they were
         results["benchmarks"][n] = best
         shown = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in best.items() if k not in ("phases_s",)}
         print(f"{n}: {shown}  phases={ {k: round(v, 3) for k, v in best['phases_s'].items()} }")
     results["machine"] = {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
                           "processor": platform.processor()}
-    results["git_commit"] = _git("rev-parse", "HEAD")
+    results["git_commit"] = commit  # of the last run; each row says its own
     results["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     out_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(f"wrote {out_path}")
