@@ -690,6 +690,32 @@ def test_run_id_belongs_to_one_account(tmp_path, daemons):
     assert len(orders_of(Database(db_url), "live2")) > 0
 
 
+def test_own_simulator_twice_in_one_database(tmp_path, daemons):
+    """The README's `live --mode sim --data ...` line, run twice in the same database: a simulator the daemon starts itself is a
+    fresh account each time, so without --run-id each start trades under a run id of its own (`live_run_id`: sim and the UTC
+    time), instead of the second being refused as another account's ledger under `live`. Both exit 0, the summary names the
+    run, and the runs table holds the two runs with their own orders."""
+    import re
+    db_url = f"sqlite:///{tmp_path}/live.db"
+    cmd = [PY, "-m", "alphatrade.live", "--mode", "sim", "--data", "synthetic", "--seed", "7", "--symbols", "AAPL,MSFT,JPM,XOM",
+           "--start", "2025-03-04", "--end", "2025-03-04", "--strategy", "ma_crossover", "--fast", "3", "--slow", "8", "--db", db_url, "--history", "100",
+           "--health-port", "-1", "--max-steps", "8"]
+    runs = []
+    for _ in range(2):
+        p = daemons.run(cmd)
+        assert p.returncode == 0, p.stderr[-3000:]
+        m = re.search(r"^run '(sim\d{8}T\d{9})': 8 steps decided: (\d+) orders", p.stdout, re.M)
+        assert m, p.stdout[-2000:]
+        runs.append(m.group(1))
+    assert runs[0] != runs[1]
+    import sqlalchemy as sa
+    db = Database(db_url)
+    with db.engine.connect() as c:
+        assert [r[0] for r in c.execute(sa.text("select run_id from runs order by created_at"))] == runs
+    assert [len(orders_of(db, r)) > 0 for r in runs] == [True, True]
+    db.dispose()
+
+
 def plant(sim, symbol="BBB", qty=10):
     "Buy `qty` of `symbol` at the simulator by hand (outside any run) and let it fill."
     h = {"APCA-API-KEY-ID": sim.key, "APCA-API-SECRET-KEY": sim.secret}

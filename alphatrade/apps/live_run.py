@@ -5,6 +5,7 @@
 # %% ../../nbs/97_apps.live_run.ipynb #7a1c0e03
 from __future__ import annotations
 import argparse, asyncio, logging, sys
+from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
@@ -27,7 +28,7 @@ from .sources import make_strategy, replay_panel
 from ..alpha.factors import use_feature_cache
 
 # %% auto #0
-__all__ = ['build_parser', 'spec_from_args', 'run_until_stopped', 'run_live_spec', 'main']
+__all__ = ['build_parser', 'spec_from_args', 'live_run_id', 'run_until_stopped', 'run_live_spec', 'main']
 
 # %% ../../nbs/97_apps.live_run.ipynb #b1341159
 from .specs import add_algo_options, execution_policy, fill_mode  # the same options as alphatrade backtest
@@ -56,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--rebalance", default="daily", choices=tuple(REBALANCE), help="with --portfolio: rebalance every bar, hourly or daily at the open (default daily)")
     a("--model", help="ml: a registered model NAME[:VERSION]"); a("--models-root", help="ml: registry folder (default: settings app.models_dir)")
     a("--agent", help="rl: the folder of a saved reinforcement-learning agent (rl.agents.save_agent); --symbols must be its symbols")
-    a("--run-id", default="live", help="prefix of client order ids; the same run id resumes the run after a restart")
+    a("--run-id", help="prefix of client order ids; the same run id resumes the run after a restart (default: live; with a "
+      "simulator started over --data, a new one per start, simYYYYmmddTHHMMSSmmm)")
     a("--db", help="database URL (default: the settings' database)")
     a("--history", type=int, default=400, help="bars backfilled at start for the strategy's window (default 400)")
     a("--grace", type=float, default=2.0, help="seconds a step waits for symbols whose bar has not come yet (default 2)")
@@ -85,11 +87,22 @@ def spec_from_args(args) -> LiveSpec:
     d = {k: getattr(args, k) for k in LiveSpec.__dataclass_fields__}
     return LiveSpec(**{**d, "log_levels": tuple(d["log_levels"]), "algo_params": tuple(d["algo_params"])})
 
+# %% ../../nbs/97_apps.live_run.ipynb #5e1f7a02
+def live_run_id(spec: LiveSpec,
+                now: datetime | None = None,  # the start's time (default: now, UTC)
+               ) -> str:
+    "The run id `spec` trades under: `--run-id`; without it `live`, or a new one per start of a simulator the daemon starts itself."
+    if spec.run_id is not None: return spec.run_id
+    if spec.mode == "sim" and not spec.sim_url:
+        t = now or datetime.now(timezone.utc)
+        return f"sim{t:%Y%m%dT%H%M%S}{t.microsecond // 1000:03d}"  # no '-': the run id is the client order ids' first field
+    return "live"
+
 # %% ../../nbs/97_apps.live_run.ipynb #b43aefaa
 def _summary(d: LiveDaemon, broker: AlpacaBroker, out=print):
     "The run's orders, fills, rejections (the broker's reasons), refusals (per risk limit) and halts, and its P&L from the equity it started with."
     acc, e = broker.account(), d.engine
-    out(f"\n{d.steps} steps decided: {d.n_sent} orders, {len(e.fills)} fills, {len(e.rejections)} rejections, {len(e.refusals)} refused by risk limits, "
+    out(f"\nrun {d.cfg.run_id!r}: {d.steps} steps decided: {d.n_sent} orders, {len(e.fills)} fills, {len(e.rejections)} rejections, {len(e.refusals)} refused by risk limits, "
         f"{'1 halt' if d.kill_switch.active else '0 halts'}")
     if (why := e.checker.refusal_summary()): out(f"  {why}")  # per reason, with its limit: "12 orders refused: 8 max_positions (20), 4 sector_limit (30%)"
     for f in e.fills:
@@ -137,7 +150,7 @@ def run_live_spec(spec: LiveSpec, settings=None) -> int:
                               fills=fill_mode(spec))  # the backtest's fill model for children
     syms = list(sim.panel.symbols) if sim else list(spec.symbols or sorted(load_universe()))
     db = Database(spec.db or settings.database.url).migrate()
-    cfg = LiveConfig(symbols=syms, mode=spec.mode, run_id=spec.run_id, history=spec.history, grace=spec.grace, poll=spec.poll,
+    cfg = LiveConfig(symbols=syms, mode=spec.mode, run_id=live_run_id(spec), history=spec.history, grace=spec.grace, poll=spec.poll,
                      cancel_on_exit=spec.cancel_on_exit, drive=spec.drive or sim is not None, max_steps=spec.max_steps,
                      health_port=None if spec.health_port < 0 else spec.health_port, health_host=spec.health_host, stream_timeframe=spec.stream_timeframe, on_mismatch=spec.on_mismatch,
                      execution=execution_policy(spec))

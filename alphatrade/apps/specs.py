@@ -228,7 +228,7 @@ class LiveSpec(Spec):
     model: str | None = None  # ml: a registered model NAME[:VERSION]
     agent: str | None = None  # rl: the folder of an agent saved by `rl.agents.save_agent`
     models_root: str | None = None
-    run_id: str = "live"  # client order id prefix; the same run id resumes the run
+    run_id: str | None = None  # client order id prefix; the same run id resumes the run (None: `apps.live_run.live_run_id` picks it)
     db: str | None = None  # database URL (None: the settings')
     history: int = 400  # bars backfilled at start
     grace: float = 2.0
