@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..data.panel import MarketPanel
 from .base import REGISTRY, safe_div
-from .cross_sectional import cs_rank
+from .cross_sectional import _avg_ranks, cs_rank
 from ..data.calendar import schedule
 
 # %% auto #0
@@ -24,13 +24,13 @@ class _Wilder:
         "Symbols `m` moved by `d` (their `count`-th own bar, 1-based); RSI in [-1, 1] of those that have one."
         n, g, l = self.n, self.g, self.l
         up, dn = np.where(d > 0, d, 0.0), np.where(d < 0, -d, 0.0)
-        if len(count) and count.min() > n + 1:  # every symbol past its seed (the usual step): the smoothing below, no empty selections
-            g[m] = (g[m] * (n - 1) + up) / n; l[m] = (l[m] * (n - 1) + dn) / n
+        if len(count) and count.min() > n + 1: sm, u, w = m, up, dn  # every symbol past its seed (the usual step): no selections
         else:
             seed = (count >= 2) & (count <= n + 1)  # the first n changes (own bars 2 .. n+1) are summed...
             g[m[seed]] += up[seed]; l[m[seed]] += dn[seed]
             at = m[count == n + 1]; g[at] /= n; l[at] /= n  # ... and averaged at the n-th
-            on = count > n + 1; sm = m[on]; g[sm] = (g[sm] * (n - 1) + up[on]) / n; l[sm] = (l[sm] * (n - 1) + dn[on]) / n
+            on = count > n + 1; sm, u, w = m[on], up[on], dn[on]
+        g[sm] = (g[sm] * (n - 1) + u) / n; l[sm] = (l[sm] * (n - 1) + w) / n  # then Wilder's smoothing
         s = g[m] + l[m]
         with np.errstate(invalid="ignore", divide="ignore"):
             rsi = np.where((s > -1e-8) & (s < 1e-8), 0.0, 100 * (g[m] / s))
@@ -44,19 +44,22 @@ class _MACD:
         "Symbols `m` closed at `c`; `last26` [26 x len(m)] their last 26 own closes; the histogram / close."
         k1, k2, k3 = 2 / 27, 2 / 13, 2 / 10
         f, s, sig = self.f, self.s, self.sig
-        if len(count) and count.min() > 34:  # every symbol past both seeds (the usual step): the recurrences below, no empty selections
-            f[m] = (c - f[m]) * k2 + f[m]; s[m] = (c - s[m]) * k1 + s[m]; macd = f[m] - s[m]
-            sig[m] = (macd - sig[m]) * k3 + sig[m]
-            return (macd - sig[m]) / c
-        at = count == 26
-        if at.any(): f[m[at]], s[m[at]] = last26[-12:, at].sum(axis=0) / 12, last26[:, at].sum(axis=0) / 26
-        on = count > 26; mo = m[on]
-        f[mo] = (c[on] - f[mo]) * k2 + f[mo]; s[mo] = (c[on] - s[mo]) * k1 + s[mo]
+        done = len(count) and count.min() > 34  # every symbol past both seeds (the usual step): no selections
+        if done: mo, co = m, c
+        else:
+            at = count == 26
+            if at.any(): f[m[at]], s[m[at]] = last26[-12:, at].sum(axis=0) / 12, last26[:, at].sum(axis=0) / 26
+            on = count > 26; mo, co = m[on], c[on]
+        f[mo] = (co - f[mo]) * k2 + f[mo]; s[mo] = (co - s[mo]) * k1 + s[mo]
         macd = f[m] - s[m]
-        acc = (count >= 26) & (count <= 34); self.acc[m[acc]] += macd[acc]
-        at = count == 34; sig[m[at]] = self.acc[m[at]] / 9
-        on = count > 34; mo = m[on]; sig[mo] = (macd[on] - sig[mo]) * k3 + sig[mo]
-        return np.where(count >= 34, (macd - sig[m]) / c, np.nan)
+        if done: so, mc = m, macd
+        else:
+            acc = (count >= 26) & (count <= 34); self.acc[m[acc]] += macd[acc]
+            at = count == 34; sig[m[at]] = self.acc[m[at]] / 9
+            on = count > 34; so, mc = m[on], macd[on]
+        sig[so] = (mc - sig[so]) * k3 + sig[so]
+        h = (macd - sig[m]) / c
+        return h if done else np.where(count >= 34, h, np.nan)
 
 # %% ../../nbs/26b_features.incremental.ipynb #c24593d9
 class _Sessions:
@@ -73,30 +76,22 @@ class _Sessions:
         return self.s[i], (x - self.o[i]) / 6e10
 
 # %% ../../nbs/26b_features.incremental.ipynb #bab9f1ae
-def _avg_ranks(v: np.ndarray) -> np.ndarray:
-    "1-based ranks of `v` [n] (no NaN), ties sharing their average rank: scipy's `rankdata(v)`, without its generic checks."
-    s = np.argsort(v, kind="stable"); sv = v[s]
-    new = np.empty(len(v), bool); new[0] = True; np.not_equal(sv[1:], sv[:-1], out=new[1:])  # where a run of equal values starts
-    lo = np.flatnonzero(new); hi = np.append(lo[1:], len(v))  # each run's sorted positions lo .. hi-1
-    r = np.empty(len(v)); r[s] = ((lo + 1 + hi) / 2)[np.cumsum(new) - 1]  # the mean of the ranks lo+1 .. hi: an integer or a half, exact
+def _ranks(v: np.ndarray) -> np.ndarray:
+    "1-based ranks of `v` [n] (no NaN), ties sharing their average rank (as scipy's `rankdata`): the batch `cs_rank`'s tie arithmetic on one sorted row."
+    s = np.argsort(v); r = np.empty(len(v)); r[s] = _avg_ranks(v[s][None])[0]
     return r
 
 def rank_row(a: np.ndarray) -> np.ndarray:
     "`cs_rank` of one row [N]: centred percentile rank of the non-NaN values (ties averaged), in [-0.5, 0.5]."
     ok = ~np.isnan(a); n = int(ok.sum()); out = np.full(a.shape, np.nan)
     if n == 1: out[ok] = 0.0
-    elif n > 1: out[ok] = (_avg_ranks(a[ok]) - 1) / (n - 1) - 0.5
+    elif n > 1: out[ok] = (_ranks(a[ok]) - 1) / (n - 1) - 0.5
     return out
 
 # %% ../../nbs/26b_features.incremental.ipynb #d2c824f2
 _FIELDS = ("open", "high", "low", "close", "volume")
 
-def _std(x):
-    "`np.std(x, axis=0, ddof=1)` by numpy's own steps (`_methods._var`: the same bits) without its generic checks: a step takes four."
-    n = x.shape[0]; m = np.add.reduce(x, axis=0, keepdims=True); np.true_divide(m, n, out=m, casting="unsafe")
-    d = np.subtract(x, m); np.square(d, out=d)
-    v = np.add.reduce(d, axis=0); np.true_divide(v, max(n - 1, 0), out=v, casting="unsafe")
-    return np.sqrt(v, out=v)
+def _std(x): return np.std(x, axis=0, ddof=1)
 
 def _mean_sq_std(x):
     "TA-Lib's population standard deviation: sqrt(mean(x^2) - mean^2), 0 when not positive."
