@@ -4,8 +4,10 @@
 
 # %% ../../nbs/95d1_apps.notebooks.ipynb #e7a10003
 from __future__ import annotations
-import re, sys
+import re
 from pathlib import Path
+
+from ..core.imports import import_without
 
 # %% auto #0
 __all__ = ['ipc_kernel_manager', 'notebook_html']
@@ -23,13 +25,8 @@ def ipc_kernel_manager():
 
 # %% ../../nbs/95d1_apps.notebooks.ipynb #b8b9d214
 def _papermill():
-    "papermill, imported without jsonschema's optional rfc3987_syntax (unless jsonschema is already imported)."
-    block = "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules
-    if block: sys.modules["rfc3987_syntax"] = None  # its import fails during papermill's, as if absent; later imports find it again
-    try: import papermill
-    finally:
-        if block: sys.modules.pop("rfc3987_syntax", None)
-    return papermill
+    "papermill, imported without jsonschema's optional rfc3987_syntax (`core.imports.import_without`: it is found again afterwards)."
+    return import_without("papermill", "rfc3987_syntax")
 
 # %% ../../nbs/95d1_apps.notebooks.ipynb #bc26f876
 def notebook_html(path) -> Path:

@@ -4,14 +4,14 @@
 
 # %% ../../nbs/41_models.classical.ipynb #a4fabfa9
 from __future__ import annotations
-import io, json, re, sys, tempfile, threading, warnings, zipfile
-from contextlib import contextmanager
+import io, json, re, tempfile, warnings, zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ..core.config import load_yaml
 from ..core.errors import ModelError, ConfigError, UnsafeArtifactError
+from ..core.imports import import_without
 from ..core.types import Registry
 from .base import TradingModel, ModelType, register_model, load_model
 
@@ -22,31 +22,9 @@ __all__ = ['SKOPS_TRUSTED', 'FIT_SMALL', 'LGB_SMALL', 'MODELS', 'skops_bytes', '
            'ElasticNetRegressor', 'ElasticNetClassifier', 'make_model', 'conformance']
 
 # %% ../../nbs/41_models.classical.ipynb #5c0a1e02
-class _AbsentFinder:
-    "On `sys.meta_path`: to the threads in `threads` only, the packages `names` (unless already imported) look not installed."
-    def __init__(self, names): self.names, self.threads = frozenset(names), set()
-    def find_spec(self, name, path=None, target=None):
-        top = name.partition(".")[0]
-        if self.threads and top in self.names and top not in sys.modules and threading.get_ident() in self.threads:
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None  # not ours to refuse: the next finder looks
-
-_ARRAY_LIBRARIES = _AbsentFinder(("torch", "dask"))
-
-@contextmanager
-def _without_array_libraries():
-    "Within: torch and dask, unless already imported, look absent to this thread; other threads import them as usual."
-    if _ARRAY_LIBRARIES not in sys.meta_path: sys.meta_path.insert(0, _ARRAY_LIBRARIES)  # once, never removed
-    me = threading.get_ident(); mine = me not in _ARRAY_LIBRARIES.threads
-    _ARRAY_LIBRARIES.threads.add(me)
-    try: yield
-    finally:
-        if mine: _ARRAY_LIBRARIES.threads.discard(me)
-
 def _skops_io():
     "skops.io, imported without torch and dask (scikit-learn's walk for its allow-list would import both): the same module."
-    with _without_array_libraries(): import skops.io as sio
-    return sio
+    return import_without("skops.io", "torch", "dask")
 
 # %% ../../nbs/41_models.classical.ipynb #7cfe3b65
 SKOPS_TRUSTED = ["sklearn.tree._tree.Tree"]  # beyond skops' defaults (scikit-learn and numpy types)

@@ -13,6 +13,7 @@ import pandas as pd
 from ..backtest.engine import BacktestConfig
 from ..core.config import RiskSettings
 from ..core.errors import InvalidValueError
+from ..core.imports import import_without
 from ..data.panel import MarketPanel
 from ..execution.broker import CostModel
 from ..risk.limits import BARS_PER_YEAR, PreTradeConfig
@@ -145,13 +146,7 @@ _NOT_FOR_VECTORBT = ("rfc3987_syntax", "quantstats")  # optional imports of vect
 
 def portfolio(prep: Prepared, strategies: list[Strategy], config: BacktestConfig | None = None, risk: RiskSettings | None = None):
     "One `vectorbt` Portfolio: every strategy a group of columns (one per symbol) sharing its cash."
-    import sys
-    skip = [] if "vectorbt" in sys.modules else [m for m in _NOT_FOR_VECTORBT if m not in sys.modules  # see below
-                                                 and not (m == "rfc3987_syntax" and "jsonschema" in sys.modules)]
-    for m in skip: sys.modules[m] = None  # their imports fail during vectorbt's, as if absent; later imports find them again
-    try: import vectorbt as vbt
-    finally:
-        for m in skip: sys.modules.pop(m, None)
+    vbt = import_without("vectorbt", *_NOT_FOR_VECTORBT)  # see below
     cfg, risk = config or BacktestConfig(), risk or RiskSettings()
     sizes, sides = zip(*(orders(prep, s, risk.max_position_pct, cfg.allow_short) for s in strategies))
     sl, k, n = slice(prep.i0, None), len(strategies), len(prep.panel.symbols)
