@@ -50,7 +50,7 @@ def iso(t, micros: bool = True) -> str | None:
 @functools.lru_cache(maxsize=4096)  # an order's times are written again and again (created, submitted, updated: the answer and the trade update)
 def _iso(t, micros: bool) -> str:
     t = pd.Timestamp(t)
-    if t.tz is None: t.tz_convert("UTC")  # a naive time has no instant: pandas' TypeError
+    if t.tz is None: raise TypeError(f"{t}: a time without a zone has no instant to write (UTC)")
     s, ns = divmod(t.value, 10**9)  # each order's first writing misses the cache (every request has a time of its own): gmtime ~1.4 us, Timestamp.strftime ~4.5 us
     day = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s))
     return f"{day}.{ns // 1000:06d}Z" if micros else day + "Z"
