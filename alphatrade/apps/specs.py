@@ -259,6 +259,8 @@ class LiveSpec(Spec):
         _common(self)
         if self.mode not in LIVE_MODES: raise InvalidValueError(f"--mode: {self.mode!r} is not one of {', '.join(LIVE_MODES)}")
         if self.on_mismatch not in ("halt", "adopt"): raise InvalidValueError(f"--on-mismatch: {self.on_mismatch!r} is not halt or adopt")
+        if self.run_id is not None and (not self.run_id or "-" in self.run_id):  # it begins every client order id: RUNID-TIME-SYMBOL
+            raise InvalidValueError(f"--run-id: {self.run_id!r} must be non-empty and without '-' (e.g. {self.run_id.replace('-', '_') or 'live'!r})")
         if self.mode == "live" and not self.confirm_live: raise InvalidValueError("--mode live trades real money: add --confirm-live to mean it")
         if self.mode != "sim" and (self.sim_url or self.data): raise InvalidValueError(f"--sim-url/--data: only with --mode sim, not {self.mode}")
         if self.mode == "sim" and not (self.sim_url or self.data):
